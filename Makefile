@@ -1,0 +1,38 @@
+# The few verbs people type. Every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+REDIS_STACK_PORT ?= 6380
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck redis clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock requirements-dev.lock scripts/redis_stack.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv>=0.13,<0.14"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r requirements-dev.lock
+	$(BIN)/python -m scripts.redis_stack prepare
+	touch $(STAMP)
+
+run: install
+	$(BIN)/uvicorn server:app --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+redis: install
+	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly
+
+clean:
+	rm -rf $(VENV) .redis-data .pytest_cache .mypy_cache .ruff_cache

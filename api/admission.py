@@ -1,0 +1,79 @@
+"""Admission before any response starts: guard and limit run here for the chat endpoints, so a
+refused request gets its HTTP status (400, 429) instead of a 200 stream with an error inside.
+
+The graph applies the same rules itself (under `langgraph dev` nothing else does); the run
+carries an `AdmissionTicket` so the limit node does not count the request twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from api.chat_runnable import FAILURE, SESSION_ID, ChatRequest
+from graphs.errors import InvalidInput
+from graphs.nodes.guard import validate_turn
+from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, refusal
+from graphs.runtime.context import ChatRuntime
+from middleware.context import PRINCIPAL, RATE_LIMIT, STREAM_FAILURE, scope_state
+from middleware.principal import IDENTIFIER
+from middleware.sse_errors import StreamFailure
+
+ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
+
+
+def principal_of(request: Request) -> str:
+    return str(scope_state(request.scope).get(PRINCIPAL, ANONYMOUS))
+
+
+def thread_id_for(principal: str, session_id: str) -> str:
+    """The checkpoint thread of a principal's session; one principal never reaches another's."""
+    if not IDENTIFIER.match(session_id):
+        raise InvalidInput("session_id must be 1-128 letters, digits, '.', '_' or '-'.")
+    return f"{principal}:{session_id}"
+
+
+async def turns_of(request: Request) -> list[ChatRequest] | None:
+    """The turns in a chat request body, or None when LangServe will refuse it with 422."""
+    try:
+        body = await request.json()
+        raw = body["inputs"] if request.url.path.endswith("/batch") else [body["input"]]
+        return [ChatRequest.model_validate(item) for item in raw]
+    except (json.JSONDecodeError, KeyError, TypeError, ValidationError):
+        return None
+
+
+async def admit_chat_request(request: Request) -> None:
+    """FastAPI dependency of every chat route: guard each turn, then count them all."""
+    if request.method != "POST" or request.url.path.rsplit("/", 1)[-1] not in ADMITTED_ENDPOINTS:
+        return
+    turns = await turns_of(request)
+    if not turns:
+        return
+    runtime: ChatRuntime = request.app.state.chat.runtime
+    for turn in turns:
+        validate_turn(
+            turn.question, turn.messages, runtime.counter, runtime.settings.max_input_tokens
+        )
+    decision = await runtime.limiter.hit(principal_of(request), len(turns))
+    scope_state(request.scope)[RATE_LIMIT] = decision
+    if not decision.allowed:
+        raise refusal(decision, runtime.settings.rate_limit_window)
+
+
+def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    """LangServe's per-request config modifier: server-side identity, thread and admission."""
+    principal = principal_of(request)
+    configurable = dict(config.get("configurable") or {})
+    session_id = configurable.get(SESSION_ID)
+    if session_id:
+        configurable["thread_id"] = thread_id_for(principal, str(session_id))
+    failure = StreamFailure()
+    scope_state(request.scope)[STREAM_FAILURE] = failure
+    configurable.update(
+        principal=principal, admission=AdmissionTicket(principal), **{FAILURE: failure}
+    )
+    return {**config, "configurable": configurable}

@@ -1,0 +1,28 @@
+"""LangServe's routes for the chat runnable at `/chat`, behind admission."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+from langchain_core.messages import AIMessage
+from langserve import add_routes
+
+from api.admission import admit_chat_request, configure_run
+from api.chat_runnable import ChatRequest, ChatRunnable
+from api.service import ChatService
+
+
+def add_chat_routes(app: FastAPI) -> None:
+    def graph() -> ChatService:
+        service: ChatService = app.state.chat
+        return service
+
+    add_routes(
+        app,
+        ChatRunnable(lambda: graph().graph),
+        path="/chat",
+        input_type=ChatRequest,
+        output_type=AIMessage,
+        playground_type="chat",
+        dependencies=[Depends(admit_chat_request)],
+        per_req_config_modifier=configure_run,
+    )

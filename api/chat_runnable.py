@@ -1,0 +1,95 @@
+"""The chat graph as the Runnable LangServe serves: question in, AI message out.
+
+Serving the compiled graph directly would expose its whole state as input and output, stream
+node updates instead of tokens, and drop `session_id` (LangServe forwards only configurable keys
+a runnable declares). This adapter declares `session_id`, returns the reply, and streams the
+model's chunks from the graph's custom stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
+from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
+from pydantic import BaseModel, Field
+
+from graphs.chat import ChatGraph
+from graphs.errors import GraphgateError
+from graphs.nodes.limit import ANONYMOUS
+from graphs.state import ChatInput
+from middleware.sse_errors import StreamFailure
+
+SESSION_ID = "session_id"
+FAILURE = "stream_failure"
+
+
+class ChatRequest(BaseModel):
+    """A turn: `question`, and/or client-held `messages` whose last one is the human's turn."""
+
+    question: str = ""
+    messages: list[AnyMessage] = Field(default_factory=list)
+
+
+def graph_config(config: RunnableConfig | None) -> RunnableConfig:
+    """The run's config with a `thread_id`; without a session the turn gets a fresh one."""
+    configurable = dict((config or {}).get("configurable", {}))
+    if "thread_id" not in configurable:
+        session = configurable.get(SESSION_ID) or uuid.uuid4().hex
+        principal = configurable.get("principal") or ANONYMOUS
+        configurable["thread_id"] = f"{principal}:{session}"
+    return {**(config or {}), "configurable": configurable}
+
+
+def graph_input(request: dict[str, Any]) -> ChatInput:
+    return {"question": request.get("question") or "", "messages": request.get("messages") or []}
+
+
+class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
+    def __init__(self, graph: Callable[[], ChatGraph]) -> None:
+        self._graph = graph
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        return [
+            ConfigurableFieldSpec(
+                id=SESSION_ID,
+                annotation=str,
+                name="Session ID",
+                description="Keeps the conversation; omit it for a one-off turn.",
+                default="",
+                is_shared=True,
+            )
+        ]
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AIMessage:
+        raise NotImplementedError("The chat runnable is async: use ainvoke or astream.")
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AIMessage:
+        result = await self._graph().ainvoke(
+            graph_input(input), graph_config(config), durability="exit"
+        )
+        reply: AIMessage = result["reply"]
+        return reply
+
+    async def astream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        config = graph_config(config)
+        try:
+            async for chunk in self._graph().astream(
+                graph_input(input), config, stream_mode="custom", durability="exit"
+            ):
+                if isinstance(chunk, AIMessageChunk):
+                    yield chunk
+        except GraphgateError as exc:
+            failure = config["configurable"].get(FAILURE)
+            if isinstance(failure, StreamFailure):
+                failure.error = exc
+            raise

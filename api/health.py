@@ -1,0 +1,43 @@
+"""Liveness (the process answers) and readiness (Redis with its modules, a model configured)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from api.service import ChatService
+from graphs.runtime.redis_client import missing_modules
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def redis_check(service: ChatService) -> tuple[bool, str]:
+    if service.redis is None:
+        return True, "embedded: in-memory state, single process"
+    try:
+        missing = await missing_modules(service.redis)
+    except (RedisError, OSError) as exc:
+        return False, f"unreachable: {type(exc).__name__}"
+    if missing:
+        return False, f"missing modules: {', '.join(missing)}"
+    return True, "ok"
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    service: ChatService = request.app.state.chat
+    redis_ok, redis_detail = await redis_check(service)
+    models = [spec.label for spec, _ in service.runtime.models]
+    model_detail = "demo (offline demo model)" if service.runtime.uses_demo_model else "ok"
+    body = {
+        "status": "ready" if redis_ok else "not ready",
+        "checks": {"redis": redis_detail, "model": model_detail},
+        "models": models,
+    }
+    return JSONResponse(body, status_code=200 if redis_ok else 503)

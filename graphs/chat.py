@@ -1,0 +1,43 @@
+"""The chat graph: guard -> limit -> llm -> persist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.nodes.guard import make_guard
+from graphs.nodes.limit import make_limit
+from graphs.nodes.llm import make_llm
+from graphs.nodes.persist import make_persist
+from graphs.runtime.context import ChatRuntime, build_runtime
+from graphs.runtime.redis_client import build_redis
+from graphs.runtime.settings import Settings
+from graphs.state import ChatInput, ChatOutput, ChatState
+
+ChatGraph = CompiledStateGraph[ChatState, None, ChatInput, ChatOutput]
+
+
+def build_chat_graph(
+    runtime: ChatRuntime, checkpointer: BaseCheckpointSaver[Any] | None = None
+) -> ChatGraph:
+    builder = StateGraph(ChatState, input_schema=ChatInput, output_schema=ChatOutput)
+    builder.add_node("guard", make_guard(runtime))
+    builder.add_node("limit", make_limit(runtime))
+    builder.add_node("llm", make_llm(runtime))
+    builder.add_node("persist", make_persist(runtime))
+    builder.add_edge(START, "guard")
+    builder.add_edge("guard", "limit")
+    builder.add_edge("limit", "llm")
+    builder.add_edge("llm", "persist")
+    builder.add_edge("persist", END)
+    return builder.compile(checkpointer=checkpointer, name="chat")
+
+
+def make_graph() -> ChatGraph:
+    """The factory `langgraph.json` names: settings from the environment, no own checkpointer
+    (the LangGraph server brings its persistence)."""
+    settings = Settings()
+    return build_chat_graph(build_runtime(settings, build_redis(settings)))

@@ -1,0 +1,47 @@
+"""guard: the turn must be non-empty and within `MAX_INPUT_TOKENS`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
+
+from graphs.errors import InputTooLong, InvalidInput
+from graphs.runtime.context import ChatRuntime
+from graphs.runtime.tokens import TokenCounter
+from graphs.state import ChatState
+
+
+def validate_turn(
+    question: str, messages: Sequence[BaseMessage], counter: TokenCounter, max_tokens: int
+) -> list[BaseMessage]:
+    """The turn's messages (client-held ones, then the question), or the reason to refuse it."""
+    turn = list(messages)
+    if question.strip():
+        turn.append(HumanMessage(content=question))
+    if not turn or not any(m.text.strip() for m in turn):
+        raise InvalidInput("The turn is empty: send a non-empty `question` or `messages`.")
+    if not isinstance(turn[-1], HumanMessage):
+        raise InvalidInput("The last message of a turn must come from the human.")
+    tokens = counter.count_messages(turn)
+    if tokens > max_tokens:
+        raise InputTooLong(f"The input has {tokens} tokens; the limit is {max_tokens}.")
+    return turn
+
+
+def make_guard(runtime: ChatRuntime) -> Any:
+    def guard(state: ChatState) -> dict[str, Any]:
+        turn = validate_turn(
+            state.get("question", ""),
+            state.get("messages", []),
+            runtime.counter,
+            runtime.settings.max_input_tokens,
+        )
+        for message in turn:
+            message.id = message.id or str(uuid.uuid4())
+        accepted: list[AnyMessage] = turn  # type: ignore[assignment]
+        return {"turn": accepted, "question": "", "messages": []}
+
+    return guard

@@ -1,0 +1,91 @@
+"""llm: the model call, streamed token by token, with fallback and an overall deadline.
+
+Each chunk goes to the graph's custom stream as it arrives, so `/chat/stream` carries the
+model's tokens rather than node updates. Retries happen inside the provider SDK; when the
+primary still fails before its first token, the next model is tried. Once tokens have been sent
+a failure cannot be hidden by a fallback and surfaces as `upstream_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
+from langgraph.config import get_stream_writer
+from langgraph.types import StreamWriter
+
+from graphs.errors import UpstreamError, UpstreamTimeout
+from graphs.history import trim_history
+from graphs.models import ModelSpec
+from graphs.runtime.context import ChatRuntime
+from graphs.state import ChatState
+
+logger = logging.getLogger(__name__)
+
+UPSTREAM_ERRORS = (openai.APIError, anthropic.APIError, httpx.HTTPError)
+
+
+async def stream_reply(
+    spec: ModelSpec, model: BaseChatModel, prompt: Sequence[BaseMessage], write: StreamWriter
+) -> tuple[AIMessageChunk | None, bool]:
+    """Stream one model's reply to `write`; returns the reply and whether tokens were sent.
+
+    Returns (None, False) when the model failed before its first token.
+    """
+    reply: AIMessageChunk | None = None
+    try:
+        async for chunk in model.astream(list(prompt)):
+            if not isinstance(chunk, AIMessageChunk):
+                continue
+            write(chunk)
+            reply = chunk if reply is None else reply + chunk
+    except UPSTREAM_ERRORS as exc:
+        if reply is not None:
+            raise UpstreamError(f"{spec.label} failed mid-reply: {type(exc).__name__}") from exc
+        logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
+        return None, False
+    return reply, True
+
+
+async def reply_with_fallback(
+    models: Sequence[tuple[ModelSpec, BaseChatModel]],
+    prompt: Sequence[BaseMessage],
+    write: StreamWriter,
+) -> AIMessage:
+    """The first model that answers, with `model` and `fallback_used` in its metadata."""
+    for index, (spec, model) in enumerate(models):
+        reply, answered = await stream_reply(spec, model, prompt, write)
+        if answered and reply is not None:
+            metadata = {"model": spec.label, "fallback_used": index > 0}
+            write(AIMessageChunk(content="", id=reply.id, response_metadata=metadata))
+            message = message_chunk_to_message(reply)
+            message.response_metadata.update(metadata)
+            assert isinstance(message, AIMessage)
+            return message
+    tried = ", ".join(spec.label for spec, _ in models)
+    raise UpstreamError(f"Every model failed ({tried}).")
+
+
+def make_llm(runtime: ChatRuntime) -> Any:
+    settings = runtime.settings
+
+    async def llm(state: ChatState) -> dict[str, Any]:
+        history = trim_history(state.get("history", []), settings.max_history_messages)
+        prompt = [*history, *state["turn"]]
+        try:
+            async with asyncio.timeout(settings.request_timeout), runtime.concurrency:
+                reply = await reply_with_fallback(runtime.models, prompt, get_stream_writer())
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"The model did not answer within REQUEST_TIMEOUT={settings.request_timeout:g} s."
+            ) from exc
+        return {"reply": reply}
+
+    return llm

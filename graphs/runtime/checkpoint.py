@@ -1,0 +1,104 @@
+"""Session memory: a latest-only checkpointer with an idle TTL, in Redis or in memory.
+
+A chat session needs its latest state, not time travel, so both savers keep one checkpoint per
+thread: Redis memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
+seconds disappears.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
+from redis.asyncio import Redis
+
+
+class LatestOnlyMemorySaver(InMemorySaver):
+    """Embedded twin of `AsyncShallowRedisSaver`: latest checkpoint per thread, idle expiry."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        super().__init__()
+        self.ttl_seconds = ttl_seconds
+        self._last_used: OrderedDict[str, float] = OrderedDict()
+        self._blob_keys: dict[str, set[tuple[str, str, str, Any]]] = {}
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self._expire_idle()
+        thread_id = config["configurable"]["thread_id"]
+        if thread_id in self._last_used:
+            self._touch(thread_id)
+        return super().get_tuple(config)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        saved = super().put(config, checkpoint, metadata, new_versions)
+        thread_id = config["configurable"]["thread_id"]
+        namespace = config["configurable"]["checkpoint_ns"]
+        keys = self._blob_keys.setdefault(thread_id, set())
+        keys.update((thread_id, namespace, ch, v) for ch, v in new_versions.items())
+        self._drop_older_checkpoints(thread_id, namespace, checkpoint)
+        self._touch(thread_id)
+        self._expire_idle()
+        return saved
+
+    def delete_thread(self, thread_id: str) -> None:
+        super().delete_thread(thread_id)
+        self._last_used.pop(thread_id, None)
+        self._blob_keys.pop(thread_id, None)
+
+    def _drop_older_checkpoints(
+        self, thread_id: str, namespace: str, checkpoint: Checkpoint
+    ) -> None:
+        stored = self.storage[thread_id][namespace]
+        for checkpoint_id in [i for i in stored if i != checkpoint["id"]]:
+            del stored[checkpoint_id]
+            self.writes.pop((thread_id, namespace, checkpoint_id), None)
+        live = checkpoint["channel_versions"]
+        keys = self._blob_keys[thread_id]
+        for key in [k for k in keys if k[1] == namespace and live.get(k[2]) != k[3]]:
+            keys.discard(key)
+            self.blobs.pop(key, None)
+
+    def _touch(self, thread_id: str) -> None:
+        self._last_used[thread_id] = time.monotonic()
+        self._last_used.move_to_end(thread_id)
+
+    def _expire_idle(self) -> None:
+        deadline = time.monotonic() - self.ttl_seconds
+        while self._last_used:
+            thread_id, last_used = next(iter(self._last_used.items()))
+            if last_used > deadline:
+                break
+            self.delete_thread(thread_id)
+
+
+async def build_checkpointer(
+    redis: Redis | None, *, prefix: str, ttl_seconds: float
+) -> BaseCheckpointSaver[Any]:
+    """The shallow Redis saver (indexes created) when Redis is configured, else the memory twin."""
+    if redis is None:
+        return LatestOnlyMemorySaver(ttl_seconds)
+    saver = AsyncShallowRedisSaver(
+        redis_client=redis,
+        ttl={"default_ttl": ttl_seconds / 60, "refresh_on_read": True},
+        checkpoint_prefix=f"{prefix}checkpoint",
+        checkpoint_write_prefix=f"{prefix}checkpoint_write",
+    )
+    await saver.asetup()
+    return saver

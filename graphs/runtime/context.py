@@ -1,0 +1,50 @@
+"""What the graph's nodes need at run time, built once and passed to the graph builder."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from redis.asyncio import Redis
+
+from graphs.models import ModelSpec, build_chat_model, parse_model_spec
+from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
+from graphs.runtime.settings import Settings
+from graphs.runtime.tokens import TokenCounter, load_encoding
+
+
+@dataclass
+class ChatRuntime:
+    settings: Settings
+    counter: TokenCounter
+    limiter: RateLimiter
+    models: list[tuple[ModelSpec, BaseChatModel]]
+    concurrency: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.concurrency = asyncio.Semaphore(self.settings.max_concurrency)
+
+    @property
+    def uses_demo_model(self) -> bool:
+        return any(spec.provider == "demo" for spec, _ in self.models)
+
+
+def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
+    """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
+    specs = [parse_model_spec(settings.llm_model, settings)]
+    if settings.llm_fallback_model:
+        specs.append(parse_model_spec(settings.llm_fallback_model, settings))
+    limiter: RateLimiter
+    if redis is None:
+        limiter = InMemoryRateLimiter(settings.rate_limit_max, settings.rate_limit_window)
+    else:
+        limiter = RedisRateLimiter(
+            redis, settings.redis_prefix, settings.rate_limit_max, settings.rate_limit_window
+        )
+    return ChatRuntime(
+        settings=settings,
+        counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),
+        limiter=limiter,
+        models=[(spec, build_chat_model(spec, settings)) for spec in specs],
+    )

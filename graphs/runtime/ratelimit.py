@@ -1,0 +1,110 @@
+"""Per-principal sliding-window request limit, in Redis (one atomic round trip) or in memory.
+
+Both stores apply the same rule, `decide`: a request of `cost` is admitted when the requests
+seen in the last `window` seconds plus `cost` stay within `limit`; otherwise it may retry when
+enough of the oldest requests have left the window.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+@dataclass(frozen=True)
+class RateLimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float
+
+
+class RateLimiter(Protocol):
+    limit: int
+
+    async def hit(self, principal: str, cost: int = 1) -> RateLimitDecision: ...
+
+
+def decide(
+    recent: Sequence[float], now: float, *, limit: int, window: float, cost: int
+) -> RateLimitDecision:
+    """The decision for a request of `cost` given the sorted times of requests in the window."""
+    count = len(recent)
+    if count + cost <= limit:
+        return RateLimitDecision(True, limit, limit - count - cost, 0.0)
+    must_leave = count + cost - limit
+    # When cost exceeds the whole limit no wait helps; a full window is the honest answer.
+    retry_after = window if must_leave > count else max(0.0, recent[must_leave - 1] + window - now)
+    return RateLimitDecision(False, limit, max(0, limit - count), retry_after)
+
+
+class InMemoryRateLimiter:
+    """The embedded-mode limiter: one process, monotonic clock."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[str, deque[float]] = {}
+
+    async def hit(self, principal: str, cost: int = 1) -> RateLimitDecision:
+        now = time.monotonic()
+        seen = self._seen.setdefault(principal, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        decision = decide(seen, now, limit=self.limit, window=self.window, cost=cost)
+        if decision.allowed:
+            seen.extend([now] * cost)
+        if not seen:
+            del self._seen[principal]
+        return decision
+
+
+# `decide` in Lua, on the server's clock so that every replica agrees on the window.
+SLIDING_WINDOW_LUA = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count + cost <= limit then
+  for i = 1, cost do
+    redis.call('ZADD', key, now, ARGV[4] .. ':' .. i)
+  end
+  redis.call('PEXPIRE', key, window)
+  return {1, limit - count - cost, 0}
+end
+local must_leave = count + cost - limit
+local retry = window
+if must_leave <= count then
+  local entry = redis.call('ZRANGE', key, must_leave - 1, must_leave - 1, 'WITHSCORES')
+  retry = math.max(0, tonumber(entry[2]) + window - now)
+end
+return {0, math.max(0, limit - count), retry}
+"""
+
+
+class RedisRateLimiter:
+    """The production limiter: a sorted set per principal, shared by every worker and replica."""
+
+    def __init__(self, redis: Redis, prefix: str, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window_ms = int(window * 1000)
+        self._prefix = prefix
+        self._script = redis.register_script(SLIDING_WINDOW_LUA)
+
+    async def hit(self, principal: str, cost: int = 1) -> RateLimitDecision:
+        # The hash tag keeps each principal's keys in one slot on Redis Cluster.
+        key = f"{self._prefix}ratelimit:{{{principal}}}"
+        allowed, remaining, retry_ms = await self._script(
+            keys=[key], args=[self.limit, self.window_ms, cost, uuid.uuid4().hex]
+        )
+        return RateLimitDecision(bool(allowed), self.limit, int(remaining), int(retry_ms) / 1000)

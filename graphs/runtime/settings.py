@@ -1,0 +1,63 @@
+"""Every setting graphgate reads, in one typed object built once from the environment."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables, case-insensitive; the README's settings table mirrors this class."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    app_env: Literal["development", "test", "production"] = "development"
+
+    redis_url: str | None = None
+    redis_host: str | None = None
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_prefix: str = "graphgate:"
+    redis_max_connections: int = Field(default=50, ge=1)
+    redis_pool_timeout: float = Field(default=5.0, gt=0)
+
+    llm_model: str = "gpt-4o-mini"
+    llm_fallback_model: str | None = None
+    llm_max_retries: int = Field(default=2, ge=0)
+    llm_attempt_timeout: float = Field(default=20.0, gt=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    max_concurrency: int = Field(default=10, ge=1)
+    demo_tokens_per_second: float = Field(default=30.0, ge=0)
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    tiktoken_cache_dir: str | None = None
+
+    max_input_tokens: int = Field(default=2000, ge=1)
+    max_history_messages: int = Field(default=40, ge=2)
+    session_ttl: int = Field(default=3600, ge=60)
+    rate_limit_max: int = Field(default=20, ge=1)
+    rate_limit_window: float = Field(default=60.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @field_validator("llm_fallback_model", "redis_url", "redis_host", "openai_base_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_redis_url(self) -> str | None:
+        """`REDIS_URL`, else one built from `REDIS_HOST`/`REDIS_PORT`, else None (embedded)."""
+        if self.redis_url:
+            return self.redis_url
+        if self.redis_host:
+            return f"redis://{self.redis_host}:{self.redis_port}/0"
+        return None
+
+    @property
+    def trusts_user_header(self) -> bool:
+        """Whether `X-User-Id` may name the principal (never in production)."""
+        return self.app_env != "production"

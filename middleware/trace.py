@@ -1,0 +1,43 @@
+"""Trace id: taken from `traceparent` or `X-Request-Id` when sent, else generated; returned in
+`X-Trace-Id` and kept in the request state for error bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from middleware.context import TRACE_ID, scope_state
+
+# W3C trace context: version-traceid-parentid-flags; the trace id is 32 hex digits, not all 0.
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def incoming_trace_id(headers: Headers) -> str | None:
+    match = TRACEPARENT.match(headers.get("traceparent", "").strip().lower())
+    if match and match.group(1) != "0" * 32:
+        return match.group(1)
+    request_id = headers.get("x-request-id", "").strip()
+    return request_id if REQUEST_ID.match(request_id) else None
+
+
+class TraceIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = incoming_trace_id(Headers(scope=scope)) or uuid.uuid4().hex
+        scope_state(scope)[TRACE_ID] = trace_id
+
+        async def send_with_trace_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Trace-Id"] = trace_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_trace_id)

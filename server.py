@@ -1,0 +1,47 @@
+"""graphgate's FastAPI app: wiring only. `uvicorn server:app` serves it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import health, sessions
+from api.chat_routes import add_chat_routes
+from api.errors import install_error_handlers
+from api.service import open_chat_service
+from graphs.runtime.settings import Settings
+from middleware.body_limit import BodyLimitMiddleware
+from middleware.principal import PrincipalMiddleware
+from middleware.rate_limit_headers import RateLimitHeadersMiddleware
+from middleware.sse_errors import SSEErrorMiddleware
+from middleware.trace import TraceIdMiddleware
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_chat_service(settings) as service:
+            app.state.chat = service
+            yield
+
+    app = FastAPI(title="graphgate", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(sessions.router)
+    add_chat_routes(app)
+    # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PrincipalMiddleware, trust_user_header=settings.trusts_user_header)
+    app.add_middleware(SSEErrorMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(TraceIdMiddleware)
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+app = create_app()

@@ -1,0 +1,58 @@
+"""The pure rules (limit decision, history trim, turn validation), without servers."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from graphs.errors import InputTooLong, InvalidInput
+from graphs.history import trim_history
+from graphs.nodes.guard import validate_turn
+from graphs.runtime.ratelimit import decide
+from graphs.runtime.tokens import TokenCounter, load_encoding
+
+
+@pytest.fixture(scope="module")
+def counter() -> TokenCounter:
+    return TokenCounter(load_encoding("gpt-4o-mini", None))
+
+
+def test_requests_within_the_limit_are_admitted_with_what_remains() -> None:
+    decision = decide([1.0, 2.0], 3.0, limit=3, window=60, cost=1)
+    assert (decision.allowed, decision.remaining) == (True, 0)
+
+
+def test_a_full_window_refuses_until_the_oldest_request_leaves_it() -> None:
+    decision = decide([10.0, 20.0, 30.0], 40.0, limit=3, window=60, cost=1)
+    assert (decision.allowed, decision.remaining, decision.retry_after) == (False, 0, 30.0)
+
+
+def test_a_batch_waits_for_as_many_requests_to_leave_as_it_needs() -> None:
+    decision = decide([10.0, 20.0, 30.0], 40.0, limit=4, window=60, cost=3)
+    assert decision.retry_after == 40.0
+
+
+def test_a_batch_larger_than_the_limit_is_told_to_wait_a_whole_window() -> None:
+    assert decide([], 0.0, limit=2, window=60, cost=5).retry_after == 60
+
+
+def test_trim_keeps_the_newest_messages_starting_with_a_human_turn() -> None:
+    history = [HumanMessage("q1"), AIMessage("a1"), HumanMessage("q2"), AIMessage("a2")]
+    assert [m.text for m in trim_history(history, 3)] == ["q2", "a2"]
+    assert trim_history(history, 4) == history
+
+
+def test_a_question_becomes_the_last_human_message_of_the_turn(counter: TokenCounter) -> None:
+    turn = validate_turn("hi", [HumanMessage("before"), AIMessage("ok")], counter, 100)
+    assert [m.text for m in turn] == ["before", "ok", "hi"]
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_an_empty_turn_is_invalid_input(question: str, counter: TokenCounter) -> None:
+    with pytest.raises(InvalidInput):
+        validate_turn(question, [], counter, 100)
+
+
+def test_a_turn_over_the_token_limit_is_input_too_long(counter: TokenCounter) -> None:
+    with pytest.raises(InputTooLong, match="limit is 10"):
+        validate_turn("word " * 50, [], counter, 10)
