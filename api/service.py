@@ -61,9 +61,7 @@ async def open_chat_service(settings: Settings) -> AsyncIterator[ChatService]:
         if redis is not None:
             await require_redis_modules(redis)
         runtime = build_runtime(settings, redis)
-        checkpointer = await build_checkpointer(
-            redis, prefix=settings.redis_prefix, ttl_seconds=settings.session_ttl
-        )
+        checkpointer = await build_checkpointer(redis, ttl_seconds=settings.session_ttl)
         service = ChatService(runtime, build_chat_graph(runtime, checkpointer), checkpointer, redis)
         announce(service, settings)
         yield service

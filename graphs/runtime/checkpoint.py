@@ -89,16 +89,18 @@ class LatestOnlyMemorySaver(InMemorySaver):
 
 
 async def build_checkpointer(
-    redis: Redis | None, *, prefix: str, ttl_seconds: float
+    redis: Redis | None, *, ttl_seconds: float
 ) -> BaseCheckpointSaver[Any]:
-    """The shallow Redis saver (indexes created) when Redis is configured, else the memory twin."""
+    """The shallow Redis saver (indexes created) when Redis is configured, else the memory twin.
+
+    The saver keeps its own key prefixes (`checkpoint:`, `checkpoint_write:`): with a custom
+    `checkpoint_prefix`, langgraph-checkpoint-redis 0.5.2's `adelete_thread` leaves the
+    checkpoint in place (tested here), so sessions could not be deleted.
+    """
     if redis is None:
         return LatestOnlyMemorySaver(ttl_seconds)
     saver = AsyncShallowRedisSaver(
-        redis_client=redis,
-        ttl={"default_ttl": ttl_seconds / 60, "refresh_on_read": True},
-        checkpoint_prefix=f"{prefix}checkpoint",
-        checkpoint_write_prefix=f"{prefix}checkpoint_write",
+        redis_client=redis, ttl={"default_ttl": ttl_seconds / 60, "refresh_on_read": True}
     )
     await saver.asetup()
     return saver

@@ -1,0 +1,200 @@
+"""The double's HTTP app: OpenAI's routes plus `/control`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from openai_double.behaviors import Behavior, Ledger, RequestRecord, reply_tokens
+
+EMBEDDING_DIMENSIONS = 16
+
+
+class DroppedConnection(Exception):
+    """Raised mid-stream to make the server cut the connection (a `drop_after` fault)."""
+
+
+def usage(body: dict[str, Any], completion_tokens: int) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content", "")).split()) + 3 for m in body.get("messages", []))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
+def chunk(completion_id: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+async def stream_reply(
+    ledger: Ledger, record: RequestRecord, behavior: Behavior | None, tokens: list[str]
+) -> AsyncIterator[bytes]:
+    body = record.body
+    model, completion_id = str(body.get("model", "")), f"chatcmpl-{uuid.uuid4().hex}"
+    pace = 1 / behavior.tokens_per_second if behavior and behavior.tokens_per_second else 0
+    cancelled = False
+    try:
+        yield chunk(completion_id, model, {"role": "assistant", "content": ""}, None)
+        for index, token in enumerate(tokens):
+            if behavior and behavior.drop_after == index:
+                raise DroppedConnection
+            if behavior and behavior.malformed and index == len(tokens) // 2:
+                yield b"data: {not json\n\n"
+            if pace:
+                await asyncio.sleep(pace)
+            yield chunk(completion_id, model, {"content": token}, None)
+        yield chunk(completion_id, model, {}, "stop")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            final: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk"}
+            final.update(model=model, choices=[], usage=usage(body, len(tokens)))
+            yield f"data: {json.dumps(final)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+    except BaseException:
+        cancelled = True
+        raise
+    finally:
+        ledger.finish(record, cancelled=cancelled)
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Block until the client goes away: the body is read, so the next message is the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def chat_completions(request: Request) -> Response:
+    ledger: Ledger = request.app.state.ledger
+    body = await request.json()
+    record, behavior = ledger.start(body)
+    try:
+        if behavior and behavior.latency_ms:
+            await asyncio.sleep(behavior.latency_ms / 1000)
+        if behavior and behavior.hang:
+            await wait_for_disconnect(request)
+            ledger.finish(record, cancelled=True)
+            return Response(status_code=499)
+        status = ledger.next_status(behavior) if behavior else 200
+        if status != 200:
+            ledger.finish(record)
+            return error_response(status, behavior)
+        tokens = reply_tokens(behavior, body)
+        if body.get("stream"):
+            return StreamingResponse(
+                stream_reply(ledger, record, behavior, tokens), media_type="text/event-stream"
+            )
+        if behavior and behavior.tokens_per_second:
+            await asyncio.sleep(len(tokens) / behavior.tokens_per_second)
+    except asyncio.CancelledError:
+        ledger.finish(record, cancelled=True)
+        raise
+    ledger.finish(record)
+    return JSONResponse(completion(body, tokens))
+
+
+def completion(body: dict[str, Any], tokens: list[str]) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(tokens)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage(body, len(tokens)),
+    }
+
+
+def error_response(status: int, behavior: Behavior | None) -> JSONResponse:
+    headers = {}
+    if behavior and behavior.retry_after is not None:
+        headers["Retry-After"] = f"{behavior.retry_after:g}"
+    error = {"message": f"injected status {status}", "type": "double_error", "code": str(status)}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def embedding(text: str) -> list[float]:
+    """A deterministic unit-free vector from the text's hash (not semantic)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [byte / 255 for byte in digest[:EMBEDDING_DIMENSIONS]]
+
+
+async def embeddings(request: Request) -> Response:
+    ledger: Ledger = request.app.state.ledger
+    body = await request.json()
+    record, _ = ledger.start(body)
+    inputs = body.get("input", [])
+    texts = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
+    ledger.finish(record)
+    data = [
+        {"object": "embedding", "index": i, "embedding": embedding(t)} for i, t in enumerate(texts)
+    ]
+    tokens = sum(len(t.split()) for t in texts)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", ""),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
+
+
+async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [{"id": "double", "object": "model"}]})
+
+
+async def add_behavior(request: Request) -> Response:
+    try:
+        behavior = Behavior.model_validate(await request.json())
+    except (ValidationError, json.JSONDecodeError) as exc:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    request.app.state.ledger.add(behavior)
+    return JSONResponse(behavior.model_dump(), status_code=201)
+
+
+async def reset(request: Request) -> Response:
+    request.app.state.ledger.reset()
+    return Response(status_code=204)
+
+
+async def stats(request: Request) -> Response:
+    ledger: Ledger = request.app.state.ledger
+    return JSONResponse(ledger.stats(request.query_params.get("match", "")))
+
+
+def create_app() -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/models", models),
+            Route("/control/behaviors", add_behavior, methods=["POST"]),
+            Route("/control/behaviors", reset, methods=["DELETE"]),
+            Route("/control/stats", stats),
+        ]
+    )
+    app.state.ledger = Ledger()
+    return app

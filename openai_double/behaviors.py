@@ -1,0 +1,118 @@
+"""What the double does for a request, and what it has seen."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+LOG_LIMIT = 10_000
+
+
+class Behavior(BaseModel):
+    """How to answer requests whose prompt contains `match` (and, if set, ask for `model`)."""
+
+    match: str = Field(min_length=1)
+    model: str | None = None
+    statuses: list[int] = Field(default_factory=list)
+    retry_after: float | None = None
+    tokens: int | None = Field(default=None, ge=1)
+    reply: str | None = None
+    tokens_per_second: float = Field(default=0.0, ge=0)
+    latency_ms: float = Field(default=0.0, ge=0)
+    hang: bool = False
+    drop_after: int | None = Field(default=None, ge=0)
+    malformed: bool = False
+
+    def applies_to(self, prompt: str, model: str) -> bool:
+        return self.match in prompt and self.model in (None, model)
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """The text behaviors and stats match against: the request's messages or inputs as JSON."""
+    return json.dumps(body.get("messages", body.get("input", "")), ensure_ascii=False)
+
+
+def reply_tokens(behavior: Behavior | None, body: dict[str, Any]) -> list[str]:
+    """The reply, as the tokens it streams in: words, each but the first with its space."""
+    if behavior and behavior.reply is not None:
+        words = behavior.reply.split()
+    elif behavior and behavior.tokens:
+        words = [f"w{i}" for i in range(1, behavior.tokens + 1)]
+    else:
+        messages = body.get("messages") or [{}]
+        last = messages[-1].get("content") or ""
+        words = f"Echo: {last if isinstance(last, str) else json.dumps(last)}".split()
+    return [word if i == 0 else f" {word}" for i, word in enumerate(words)]
+
+
+@dataclass
+class RequestRecord:
+    body: dict[str, Any]
+    prompt: str
+    started: int
+    finished: int | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class Ledger:
+    """Registered behaviors and the log of requests seen, with a logical clock for overlap."""
+
+    behaviors: list[Behavior] = field(default_factory=list)
+    records: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
+    _status_cursor: dict[int, int] = field(default_factory=dict)
+    _clock: itertools.count[int] = field(default_factory=itertools.count)
+
+    def add(self, behavior: Behavior) -> None:
+        self.behaviors.append(behavior)
+
+    def reset(self) -> None:
+        self.behaviors.clear()
+        self.records.clear()
+        self._status_cursor.clear()
+
+    def start(self, body: dict[str, Any]) -> tuple[RequestRecord, Behavior | None]:
+        prompt = prompt_text(body)
+        record = RequestRecord(body, prompt, next(self._clock))
+        self.records.append(record)
+        model = str(body.get("model", ""))
+        behavior = next((b for b in reversed(self.behaviors) if b.applies_to(prompt, model)), None)
+        return record, behavior
+
+    def finish(self, record: RequestRecord, *, cancelled: bool = False) -> None:
+        record.finished = next(self._clock)
+        record.cancelled = cancelled
+
+    def next_status(self, behavior: Behavior) -> int:
+        cursor = self._status_cursor.get(id(behavior), 0)
+        self._status_cursor[id(behavior)] = cursor + 1
+        return behavior.statuses[cursor] if cursor < len(behavior.statuses) else 200
+
+    def stats(self, match: str) -> dict[str, Any]:
+        seen = [r for r in self.records if match in r.prompt]
+        return {
+            "requests": len(seen),
+            "in_flight": sum(r.finished is None for r in seen),
+            "peak_in_flight": peak_overlap(seen),
+            "completed": sum(r.finished is not None and not r.cancelled for r in seen),
+            "cancelled": sum(r.cancelled for r in seen),
+            "bodies": [r.body for r in seen],
+        }
+
+
+def peak_overlap(records: list[RequestRecord]) -> int:
+    """The most requests that were in flight at one moment."""
+    events = sorted(
+        [(r.started, 1) for r in records]
+        + [(r.finished, -1) for r in records if r.finished is not None]
+    )
+    peak = current = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak

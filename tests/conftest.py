@@ -1,0 +1,136 @@
+"""Session-wide real services: a Redis Stack on a private port, the OpenAI-compatible double,
+and graphgate servers started on demand, one per configuration."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scripts.redis_stack import server_command, server_env
+from tests.processes import ManagedProcess, child_env, free_port
+from tests.upstream import Upstream
+
+PRIMARY_MODEL = "gpt-primary"
+FALLBACK_MODEL = "gpt-fallback"
+MODES = ["embedded", "redis"]
+UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
+
+
+@dataclass
+class Graphgate:
+    url: str
+    process: ManagedProcess
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.url}/chat/"
+
+
+StartGraphgate = Callable[..., Graphgate]
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Iterator[str]:
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("redis")
+    redis = ManagedProcess(
+        server_command(port, data_dir, appendonly=False),
+        env=server_env(),
+        ready_text="Ready to accept connections",
+        log_path=logs_dir / "redis.log",
+    )
+    redis.start()
+    yield f"redis://127.0.0.1:{port}/0"
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def upstream(logs_dir: Path) -> Iterator[Upstream]:
+    port = free_port()
+    double = ManagedProcess(
+        [sys.executable, "-m", "openai_double", "--port", str(port)],
+        env=child_env(),
+        ready_text="Application startup complete",
+        log_path=logs_dir / "upstream.log",
+    )
+    double.start()
+    yield Upstream(f"http://127.0.0.1:{port}")
+    double.stop()
+
+
+@pytest.fixture(scope="session")
+def graphgate_factory(
+    upstream: Upstream, redis_url: str, logs_dir: Path
+) -> Iterator[Callable[..., Graphgate]]:
+    """`start(mode, **settings)`: a graphgate server for that configuration, started once."""
+    servers: dict[tuple[str, tuple[tuple[str, str], ...]], Graphgate] = {}
+
+    def server_settings(mode: str, settings: dict[str, str]) -> dict[str, str]:
+        base = {
+            "APP_ENV": "test",
+            "OPENAI_BASE_URL": upstream.api_url,
+            "LLM_MODEL": PRIMARY_MODEL,
+            "LLM_FALLBACK_MODEL": FALLBACK_MODEL,
+            # The limit has its own tests with its own servers; here it must not get in the way.
+            "RATE_LIMIT_MAX": "1000",
+        }
+        if mode == "redis":
+            base["REDIS_URL"] = redis_url
+        return {**base, **settings}
+
+    def launch(mode: str, settings: dict[str, str], name: str) -> Graphgate:
+        port = free_port()
+        process = ManagedProcess(
+            [*UVICORN, "--port", str(port)],
+            env=child_env(**server_settings(mode, settings)),
+            ready_text="Application startup complete",
+            log_path=logs_dir / f"graphgate-{name}.log",
+        )
+        process.start()
+        return Graphgate(f"http://127.0.0.1:{port}", process)
+
+    def start(mode: str = "embedded", *, fresh: bool = False, **settings: str) -> Graphgate:
+        key = (mode, tuple(sorted(settings.items())))
+        if fresh:
+            return launch(mode, settings, f"{mode}-{uuid.uuid4().hex[:6]}")
+        if key not in servers:
+            servers[key] = launch(mode, settings, f"{mode}-{len(servers)}")
+        return servers[key]
+
+    yield start
+    for server in servers.values():
+        server.process.stop()
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture
+def server(graphgate_factory: StartGraphgate, mode: str) -> Graphgate:
+    """The default-settings server of this test's mode."""
+    return graphgate_factory(mode)
+
+
+@pytest.fixture
+def user() -> str:
+    """A fresh principal per test: its own sessions and rate-limit window."""
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def marker() -> str:
+    """A fresh token to put in questions, so upstream behaviors and counters are per test."""
+    return f"m{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,89 @@
+"""Real processes for the tests: started, awaited on their own ready line, stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ManagedProcess:
+    """A child process whose output goes to a log file; `start` returns once it prints
+    `ready_text` (an event, not a sleep) and fails with the log when it dies first."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        env: dict[str, str],
+        ready_text: str,
+        log_path: Path,
+    ) -> None:
+        self.command = list(command)
+        self.env = env
+        self.ready_text = ready_text
+        self.log_path = log_path
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        ready = threading.Event()
+        process = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.process = process
+
+        def pump() -> None:
+            assert process.stdout is not None
+            with self.log_path.open("a") as log:
+                for line in process.stdout:
+                    log.write(line)
+                    log.flush()
+                    if self.ready_text in line:
+                        ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"{self.command[0]} did not start:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The test process's environment, kept off any proxy, with `overrides` applied."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(NO_PROXY="127.0.0.1,localhost", PYTHONUNBUFFERED="1", **overrides)
+    return env
