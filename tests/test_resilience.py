@@ -1,0 +1,87 @@
+"""Retries, fallback and the overall deadline, against an upstream that misbehaves on cue."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+from langserve import RemoteRunnable
+
+from tests.conftest import FALLBACK_MODEL, PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.sse import post_stream
+from tests.upstream import Upstream
+
+DEADLINE = 2.0
+
+
+@pytest.fixture(scope="module")
+def deadline_server(graphgate_factory: StartGraphgate) -> Graphgate:
+    return graphgate_factory(REQUEST_TIMEOUT=str(DEADLINE))
+
+
+def test_two_429s_with_retry_after_are_retried_to_an_answer(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, model=PRIMARY_MODEL, statuses=[429, 429], retry_after=1)
+    chat: RemoteRunnable[Any, Any] = RemoteRunnable(
+        graphgate_factory().chat_url, headers={"X-User-Id": user}, timeout=30
+    )
+    started = time.monotonic()
+    reply = chat.invoke({"question": marker})
+    assert reply.content == f"Echo: {marker}"
+    assert upstream.stats(marker)["requests"] == 3
+    assert time.monotonic() - started >= 2  # Retry-After: 1, honoured twice
+
+
+def test_a_failing_primary_falls_back_and_says_so(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, model=PRIMARY_MODEL, statuses=[500] * 10)
+    chat: RemoteRunnable[Any, Any] = RemoteRunnable(
+        graphgate_factory().chat_url, headers={"X-User-Id": user}, timeout=30
+    )
+    reply = chat.invoke({"question": marker})
+    assert reply.content == f"Echo: {marker}"
+    assert reply.response_metadata["model_name"] == FALLBACK_MODEL
+    assert reply.response_metadata["model"] == f"openai:{FALLBACK_MODEL}"
+    assert reply.response_metadata["fallback_used"] is True
+    models = [body["model"] for body in upstream.stats(marker)["bodies"]]
+    assert models == [PRIMARY_MODEL] * 3 + [FALLBACK_MODEL]
+
+
+def test_a_hanging_upstream_gets_504_on_invoke_within_the_deadline(
+    deadline_server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, hang=True)
+    started = time.monotonic()
+    response = httpx.post(
+        f"{deadline_server.url}/chat/invoke",
+        json={"input": {"question": marker}},
+        headers={"X-User-Id": user},
+        timeout=30,
+    )
+    assert time.monotonic() - started < DEADLINE + 1
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "upstream_timeout"
+    assert error["trace_id"] == response.headers["X-Trace-Id"]
+
+
+def test_a_hanging_upstream_ends_a_stream_with_a_504_error_event(
+    deadline_server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, hang=True)
+    started = time.monotonic()
+    result = post_stream(
+        f"{deadline_server.url}/chat/stream",
+        {"input": {"question": marker}},
+        {"X-User-Id": user},
+    )
+    assert time.monotonic() - started < DEADLINE + 1
+    assert result.status == 200  # the stream had begun: the error travels inside it
+    (error,) = result.named("error")
+    assert error["status_code"] == 504
+    assert error["error"]["code"] == "upstream_timeout"
+    assert error["error"]["trace_id"] == result.headers["X-Trace-Id"]
