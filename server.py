@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Plain lines until structured logging lands (issue #4).
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         async with open_chat_service(settings) as service:
             app.state.chat = service
             yield
@@ -43,5 +45,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 app = create_app()

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from langchain_core.runnables import Runnable
 from langserve import RemoteRunnable
 
@@ -99,3 +100,15 @@ def test_redis_sessions_survive_a_server_restart(
         f"Echo: two {marker}",
         f"three {marker}",
     ]
+
+
+@pytest.mark.parametrize("mode", ["redis"])
+def test_every_key_a_session_leaves_in_redis_expires(
+    server: Graphgate, redis_url: str, user: str
+) -> None:
+    session(server, user, "s1").invoke({"question": "hello"})
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"*{user}*"))
+    assert len(keys) >= 2  # the checkpoint and the rate-limit window at least
+    ttls = [client.ttl(key) for key in keys]
+    assert all(0 < ttl <= 3600 for ttl in ttls), dict(zip(keys, ttls, strict=True))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langserve import RemoteRunnable
 
 from tests.conftest import Graphgate, StartGraphgate
+from tests.sse import post_stream
 from tests.upstream import Upstream
 
 
@@ -65,3 +67,24 @@ async def test_stream_events_carry_chat_model_tokens(
     ]
     tokens = [e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream"]
     assert "".join(tokens) == f"Echo: events {marker}"
+
+
+def test_stream_log_grows_the_final_output_token_by_token(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    """What the chat playground renders: `/final_output` patched once per token."""
+    upstream.behave(marker, tokens=20)
+    result = post_stream(
+        f"{graphgate_factory().url}/chat/stream_log",
+        {"input": {"question": marker, "messages": []}},
+        {"X-User-Id": user},
+    )
+    outputs = [
+        op["value"]["content"]
+        for data in result.named("data")
+        for op in data["ops"]
+        if op["path"] == "/final_output" and op.get("value")
+    ]
+    assert len(outputs) >= 10
+    assert outputs[-1] == " ".join(f"w{i}" for i in range(1, 21))
+    assert all(len(a) <= len(b) for a, b in itertools.pairwise(outputs))

@@ -1,0 +1,38 @@
+"""The embedded saver keeps one checkpoint per session and forgets idle sessions."""
+
+from __future__ import annotations
+
+from langchain_core.runnables import RunnableConfig
+
+from graphs.chat import build_chat_graph
+from graphs.runtime.checkpoint import LatestOnlyMemorySaver
+from graphs.runtime.context import build_runtime
+from graphs.runtime.settings import Settings
+
+
+def runtime_settings() -> Settings:
+    return Settings(demo_tokens_per_second=0, llm_model="demo", rate_limit_max=100)
+
+
+async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
+    saver = LatestOnlyMemorySaver(ttl_seconds=3600)
+    graph = build_chat_graph(build_runtime(runtime_settings(), None), saver)
+    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
+    blob_counts = []
+    for turn in range(10):
+        await graph.ainvoke({"question": f"q{turn}"}, config, durability="exit")
+        blob_counts.append(len(saver.blobs))
+    assert len(saver.storage["t1"][""]) == 1
+    assert blob_counts[-1] == blob_counts[1]
+    state = await graph.aget_state(config)
+    assert len(state.values["history"]) == 20
+
+
+async def test_an_idle_session_is_forgotten_after_its_ttl() -> None:
+    saver = LatestOnlyMemorySaver(ttl_seconds=0)
+    graph = build_chat_graph(build_runtime(runtime_settings(), None), saver)
+    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
+    await graph.ainvoke({"question": "hello"}, config, durability="exit")
+    state = await graph.aget_state(config)
+    assert not state.values
+    assert not saver.blobs

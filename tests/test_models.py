@@ -1,0 +1,52 @@
+"""The model factory: names to providers, and the demo model when no upstream is configured."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_anthropic import ChatAnthropic
+from langchain_openai import ChatOpenAI
+
+from graphs.demo_model import DemoChatModel
+from graphs.models import ModelSpec, build_chat_model, parse_model_spec
+from graphs.runtime.settings import Settings
+
+CONFIGURED = Settings(openai_base_url="http://127.0.0.1:9/v1", anthropic_api_key="k")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("gpt-4o-mini", ModelSpec("openai", "gpt-4o-mini")),
+        ("claude-3-5-haiku-latest", ModelSpec("anthropic", "claude-3-5-haiku-latest")),
+        ("anthropic:claude-x", ModelSpec("anthropic", "claude-x")),
+        ("openai:llama3", ModelSpec("openai", "llama3")),
+        ("demo", ModelSpec("demo", "demo")),
+    ],
+)
+def test_model_names_resolve_to_providers(name: str, expected: ModelSpec) -> None:
+    assert parse_model_spec(name, CONFIGURED) == expected
+
+
+def test_an_openai_model_without_key_or_base_url_is_the_demo_model() -> None:
+    assert parse_model_spec("gpt-4o-mini", Settings()).provider == "demo"
+
+
+def test_an_unknown_provider_is_refused_at_start_up() -> None:
+    with pytest.raises(ValueError, match="unknown model provider"):
+        parse_model_spec("mistral:large", CONFIGURED)
+
+
+def test_providers_get_the_configured_retries_and_attempt_timeout() -> None:
+    settings = Settings(
+        openai_base_url="http://127.0.0.1:9/v1",
+        anthropic_api_key="k",
+        llm_max_retries=4,
+        llm_attempt_timeout=7,
+    )
+    openai = build_chat_model(ModelSpec("openai", "gpt-x"), settings)
+    anthropic = build_chat_model(ModelSpec("anthropic", "claude-x"), settings)
+    assert isinstance(openai, ChatOpenAI)
+    assert (openai.max_retries, openai.request_timeout) == (4, 7)
+    assert isinstance(anthropic, ChatAnthropic)
+    assert (anthropic.max_retries, anthropic.default_request_timeout) == (4, 7)
+    assert isinstance(build_chat_model(ModelSpec("demo", "demo"), settings), DemoChatModel)
