@@ -49,8 +49,15 @@ def prepare() -> None:
                 (LIB_DIR / plain).write_bytes(data)
 
 
-def server_command(port: int, data_dir: Path, *, appendonly: bool) -> list[str]:
-    """The command line of a loopback-only Redis Stack server with search and JSON loaded."""
+def server_command(
+    port: int, data_dir: Path, *, appendonly: bool, with_modules: bool = True
+) -> list[str]:
+    """The command line of a loopback-only Redis Stack server with search and JSON loaded
+    (`with_modules=False`: a plain Redis, as a misconfigured deployment would have)."""
+    modules = [
+        *("--loadmodule", str(STACK_DIR / "lib" / "redisearch.so")),
+        *("--loadmodule", str(STACK_DIR / "lib" / "rejson.so")),
+    ]
     return [
         str(STACK_DIR / "bin" / "redis-server"),
         "--bind",
@@ -63,10 +70,7 @@ def server_command(port: int, data_dir: Path, *, appendonly: bool) -> list[str]:
         "",
         "--appendonly",
         "yes" if appendonly else "no",
-        "--loadmodule",
-        str(STACK_DIR / "lib" / "redisearch.so"),
-        "--loadmodule",
-        str(STACK_DIR / "lib" / "rejson.so"),
+        *(modules if with_modules else []),
     ]
 
 

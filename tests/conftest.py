@@ -34,24 +34,35 @@ class Graphgate:
 StartGraphgate = Callable[..., Graphgate]
 
 
+@dataclass
+class RedisServer:
+    url: str
+    process: ManagedProcess
+
+
 @pytest.fixture(scope="session")
 def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Iterator[str]:
+def start_redis(data_dir: Path, log_path: Path, *, with_modules: bool = True) -> RedisServer:
+    """A private Redis Stack (or, without modules, a plain Redis) on a free loopback port."""
     port = free_port()
-    data_dir = tmp_path_factory.mktemp("redis")
-    redis = ManagedProcess(
-        server_command(port, data_dir, appendonly=False),
+    process = ManagedProcess(
+        server_command(port, data_dir, appendonly=False, with_modules=with_modules),
         env=server_env(),
         ready_text="Ready to accept connections",
-        log_path=logs_dir / "redis.log",
+        log_path=log_path,
     )
-    redis.start()
-    yield f"redis://127.0.0.1:{port}/0"
-    redis.stop()
+    process.start()
+    return RedisServer(f"redis://127.0.0.1:{port}/0", process)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Iterator[str]:
+    redis = start_redis(tmp_path_factory.mktemp("redis"), logs_dir / "redis.log")
+    yield redis.url
+    redis.process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -27,19 +27,6 @@ def test_the_chat_schemas_describe_question_and_messages(embedded: Graphgate) ->
     assert "session_id" in str(config)
 
 
-def test_liveness_and_readiness_report_embedded_mode(embedded: Graphgate) -> None:
-    assert httpx.get(f"{embedded.url}/health/live").json() == {"status": "ok"}
-    ready = httpx.get(f"{embedded.url}/health/ready")
-    assert ready.status_code == 200
-    assert ready.json()["checks"]["redis"].startswith("embedded")
-
-
-def test_readiness_checks_redis_modules(graphgate_factory: StartGraphgate) -> None:
-    ready = httpx.get(f"{graphgate_factory('redis').url}/health/ready")
-    assert ready.status_code == 200
-    assert ready.json()["checks"]["redis"] == "ok"
-
-
 def test_a_caller_trace_id_is_kept_and_returned(embedded: Graphgate) -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     headers = {"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}

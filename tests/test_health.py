@@ -1,0 +1,52 @@
+"""Liveness and readiness, and what happens when Redis is missing, lacks modules or goes away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import StartGraphgate, start_redis
+
+
+def test_liveness_and_readiness_report_embedded_mode(graphgate_factory: StartGraphgate) -> None:
+    server = graphgate_factory()
+    assert httpx.get(f"{server.url}/health/live").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["redis"].startswith("embedded")
+
+
+def test_readiness_checks_redis_and_its_modules(graphgate_factory: StartGraphgate) -> None:
+    ready = httpx.get(f"{graphgate_factory('redis').url}/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["redis"] == "ok"
+
+
+def test_readiness_turns_503_and_says_why_when_redis_goes_away(
+    graphgate_factory: StartGraphgate, tmp_path: Path
+) -> None:
+    redis = start_redis(tmp_path, tmp_path / "redis.log")
+    server = graphgate_factory(fresh=True, REDIS_URL=redis.url)
+    try:
+        assert httpx.get(f"{server.url}/health/ready").status_code == 200
+        redis.process.stop()
+        ready = httpx.get(f"{server.url}/health/ready", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"].startswith("unreachable")
+        assert httpx.get(f"{server.url}/health/live").status_code == 200
+    finally:
+        server.process.stop()
+        redis.process.stop()
+
+
+def test_a_redis_without_search_and_json_is_refused_at_start_up(
+    graphgate_factory: StartGraphgate, tmp_path: Path
+) -> None:
+    plain = start_redis(tmp_path, tmp_path / "redis.log", with_modules=False)
+    try:
+        with pytest.raises(RuntimeError, match="Redis lacks the modules search, ReJSON"):
+            graphgate_factory(fresh=True, REDIS_URL=plain.url)
+    finally:
+        plain.process.stop()
