@@ -6,6 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 REDIS_STACK_PORT ?= 6380
 STAMP := $(VENV)/.installed
+# The browser test drives Debian's Chromium; a tool's own browser download cannot work offline.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test lint typecheck redis clean
 
@@ -28,7 +31,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 redis: install

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
-from langchain_core.messages import AIMessage
 from langserve import add_routes
 
 from api.admission import admit_chat_request, configure_run
@@ -21,7 +20,6 @@ def add_chat_routes(app: FastAPI) -> None:
         ChatRunnable(lambda: graph().graph),
         path="/chat",
         input_type=ChatRequest,
-        output_type=AIMessage,
         playground_type="chat",
         dependencies=[Depends(admit_chat_request)],
         per_req_config_modifier=configure_run,

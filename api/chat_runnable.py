@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from graphs.chat import ChatGraph
 from graphs.errors import GraphgateError
@@ -24,6 +24,19 @@ from middleware.sse_errors import StreamFailure
 
 SESSION_ID = "session_id"
 FAILURE = "stream_failure"
+
+
+class ChatReply(RootModel[AIMessage]):
+    """The output: the AI message, described so LangServe's chat playground accepts it."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # The playground (written against pydantic 1) looks for an `anyOf` entry whose `type`
+        # property lists "ai" in `enum`; pydantic 2 writes a single-value Literal as `const`.
+        schema = super().model_json_schema(*args, **kwargs)
+        message = schema["$defs"]["AIMessage"]
+        message["properties"]["type"]["enum"] = ["ai"]
+        return {"$defs": schema["$defs"], "anyOf": [message], "title": "ChatReply"}
 
 
 class ChatRequest(BaseModel):
@@ -50,6 +63,9 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     def __init__(self, graph: Callable[[], ChatGraph]) -> None:
         self._graph = graph
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return ChatReply
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:

@@ -1,0 +1,49 @@
+"""LangServe's chat playground in a real (headless Debian) Chromium: it accepts the chat's
+schemas and shows the reply growing while the model is still producing it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.conftest import StartGraphgate
+from tests.upstream import Upstream
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling hosts this machine cannot reach.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_the_playground_shows_the_reply_streaming(
+    browser: Browser, graphgate_factory: StartGraphgate, upstream: Upstream, marker: str
+) -> None:
+    upstream.behave(marker, tokens=20, tokens_per_second=10)
+    page = browser.new_page()
+    page.goto(f"{graphgate_factory().url}/chat/playground/")
+    prompt = page.get_by_placeholder("Send a message...")
+    prompt.fill(f"stream please {marker}")
+    prompt.press("Enter")
+    # Part of the reply on screen while the rest is still to come, then all of it.
+    page.wait_for_function(
+        "document.body.innerText.includes('w3') && !document.body.innerText.includes('w20')",
+        timeout=10_000,
+    )
+    page.wait_for_function("document.body.innerText.includes('w19 w20')", timeout=10_000)
+    assert upstream.stats(marker)["completed"] == 1
