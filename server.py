@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
-    add_chat_routes(app)
+    add_chat_routes(app, settings)
     # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(PrincipalMiddleware, trust_user_header=settings.trusts_user_header)

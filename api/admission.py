@@ -14,7 +14,7 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from api.chat_runnable import FAILURE, SESSION_ID, ChatRequest
-from graphs.errors import InvalidInput
+from graphs.errors import InvalidInput, PayloadTooLarge
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, refusal
 from graphs.runtime.context import ChatRuntime
@@ -54,6 +54,11 @@ async def admit_chat_request(request: Request) -> None:
     if not turns:
         return
     runtime: ChatRuntime = request.app.state.chat.runtime
+    if len(turns) > runtime.settings.max_batch_size:
+        raise PayloadTooLarge(
+            f"A batch holds at most MAX_BATCH_SIZE={runtime.settings.max_batch_size} inputs; "
+            f"this one has {len(turns)}."
+        )
     for turn in turns:
         validate_turn(
             turn.question, turn.messages, runtime.counter, runtime.settings.max_input_tokens

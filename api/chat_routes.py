@@ -8,16 +8,17 @@ from langserve import add_routes
 from api.admission import admit_chat_request, configure_run
 from api.chat_runnable import ChatRequest, ChatRunnable
 from api.service import ChatService
+from graphs.runtime.settings import Settings
 
 
-def add_chat_routes(app: FastAPI) -> None:
+def add_chat_routes(app: FastAPI, settings: Settings) -> None:
     def graph() -> ChatService:
         service: ChatService = app.state.chat
         return service
 
     add_routes(
         app,
-        ChatRunnable(lambda: graph().graph),
+        ChatRunnable(lambda: graph().graph, batch_max_concurrency=settings.batch_max_concurrency),
         path="/chat",
         input_type=ChatRequest,
         playground_type="chat",

@@ -61,8 +61,9 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
 
 
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
-    def __init__(self, graph: Callable[[], ChatGraph]) -> None:
+    def __init__(self, graph: Callable[[], ChatGraph], *, batch_max_concurrency: int) -> None:
         self._graph = graph
+        self._batch_max_concurrency = batch_max_concurrency
 
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         return ChatReply
@@ -93,6 +94,22 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         )
         reply: AIMessage = result["reply"]
         return reply
+
+    async def abatch(
+        self,
+        inputs: list[dict[str, Any]],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Run the turns of a batch at most `BATCH_MAX_CONCURRENCY` at a time, whatever the
+        client asked for."""
+        configs = config if isinstance(config, list) else [config or {}] * len(inputs)
+        bounded: list[RunnableConfig] = [
+            {**c, "max_concurrency": self._batch_max_concurrency} for c in configs
+        ]
+        return await super().abatch(inputs, bounded, return_exceptions=return_exceptions, **kwargs)
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any

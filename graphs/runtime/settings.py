@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     rate_limit_max: int = Field(default=20, ge=1)
     rate_limit_window: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_size: int = Field(default=20, ge=1)
+    batch_max_concurrency: int = Field(default=5, ge=1)
 
     @field_validator("llm_fallback_model", "redis_url", "redis_host", "openai_base_url")
     @classmethod

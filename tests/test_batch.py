@@ -1,0 +1,41 @@
+"""Batch bounds: size (413 over MAX_BATCH_SIZE) and concurrency (BATCH_MAX_CONCURRENCY)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import StartGraphgate
+from tests.upstream import Upstream
+
+
+def test_a_batch_over_max_batch_size_is_413_with_the_error_body(
+    graphgate_factory: StartGraphgate, user: str
+) -> None:
+    inputs = [{"question": f"q{i}"} for i in range(21)]
+    response = httpx.post(
+        f"{graphgate_factory().url}/chat/batch",
+        json={"inputs": inputs},
+        headers={"X-User-Id": user},
+    )
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert "MAX_BATCH_SIZE=20" in error["message"]
+    assert error["trace_id"] == response.headers["X-Trace-Id"]
+
+
+def test_a_batch_runs_at_most_batch_max_concurrency_turns_at_once(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, latency_ms=300)
+    inputs = [{"question": f"q{i} {marker}"} for i in range(10)]
+    response = httpx.post(
+        f"{graphgate_factory().url}/chat/batch",
+        json={"inputs": inputs, "config": {"max_concurrency": 10}},
+        headers={"X-User-Id": user},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    answers = [output["content"] for output in response.json()["output"]]
+    assert answers == [f"Echo: q{i} {marker}" for i in range(10)]
+    assert upstream.stats(marker)["peak_in_flight"] == 5
