@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import health, sessions
+from api import health, sessions, usage
 from api.chat_routes import add_chat_routes
 from api.errors import install_error_handlers
 from api.service import open_chat_service
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(usage.router)
     add_chat_routes(app, settings)
     # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from api.chat_runnable import FAILURE, SESSION_ID, ChatRequest
 from graphs.errors import InvalidInput, PayloadTooLarge
 from graphs.nodes.guard import validate_turn
-from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, refusal
+from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, admit, refusal
 from graphs.runtime.context import ChatRuntime
 from middleware.context import PRINCIPAL, RATE_LIMIT, STREAM_FAILURE, scope_state
 from middleware.principal import IDENTIFIER
@@ -47,7 +47,8 @@ async def turns_of(request: Request) -> list[ChatRequest] | None:
 
 
 async def admit_chat_request(request: Request) -> None:
-    """FastAPI dependency of every chat route: guard each turn, then count them all."""
+    """FastAPI dependency of every chat route: guard each turn, check the principal's budgets,
+    then count the turns in its rate window."""
     if request.method != "POST" or request.url.path.rsplit("/", 1)[-1] not in ADMITTED_ENDPOINTS:
         return
     turns = await turns_of(request)
@@ -63,7 +64,7 @@ async def admit_chat_request(request: Request) -> None:
         validate_turn(
             turn.question, turn.messages, runtime.counter, runtime.settings.max_input_tokens
         )
-    decision = await runtime.limiter.hit(principal_of(request), len(turns))
+    decision = await admit(runtime, principal_of(request), len(turns))
     scope_state(request.scope)[RATE_LIMIT] = decision
     if not decision.allowed:
         raise refusal(decision, runtime.settings.rate_limit_window)

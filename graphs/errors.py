@@ -48,6 +48,11 @@ class RateLimited(GraphgateError):
     code = "rate_limited"
 
 
+class BudgetExceeded(GraphgateError):
+    status = 429
+    code = "budget_exceeded"
+
+
 class UpstreamError(GraphgateError):
     status = 502
     code = "upstream_error"

@@ -10,6 +10,6 @@ model): `POST /control/behaviors` with
 
 `statuses` are answered one per matching request, then 200. `GET /control/stats?match=marker`
 reports the requests whose prompt contains the marker: `requests`, `in_flight`,
-`peak_in_flight`, `completed`, `cancelled` and their `bodies`. Run it with
-`python -m openai_double --port 8001`.
+`peak_in_flight`, `completed`, `cancelled`, their `bodies` and the `usage` each was answered
+with. Run it with `python -m openai_double --port 8001`.
 """

@@ -63,9 +63,10 @@ async def stream_reply(
                 await asyncio.sleep(pace)
             yield chunk(completion_id, model, {"content": token}, None)
         yield chunk(completion_id, model, {}, "stop")
+        record.usage = usage(body, len(tokens))
         if (body.get("stream_options") or {}).get("include_usage"):
             final: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk"}
-            final.update(model=model, choices=[], usage=usage(body, len(tokens)))
+            final.update(model=model, choices=[], usage=record.usage)
             yield f"data: {json.dumps(final)}\n\n".encode()
         yield b"data: [DONE]\n\n"
     except BaseException:
@@ -106,11 +107,12 @@ async def chat_completions(request: Request) -> Response:
     except asyncio.CancelledError:
         ledger.finish(record, cancelled=True)
         raise
+    record.usage = usage(body, len(tokens))
     ledger.finish(record)
-    return JSONResponse(completion(body, tokens))
+    return JSONResponse(completion(body, tokens, record.usage))
 
 
-def completion(body: dict[str, Any], tokens: list[str]) -> dict[str, Any]:
+def completion(body: dict[str, Any], tokens: list[str], used: dict[str, int]) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -123,7 +125,7 @@ def completion(body: dict[str, Any], tokens: list[str]) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": usage(body, len(tokens)),
+        "usage": used,
     }
 
 

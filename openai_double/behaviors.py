@@ -57,6 +57,7 @@ class RequestRecord:
     started: int
     finished: int | None = None
     cancelled: bool = False
+    usage: dict[str, int] | None = None
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Ledger:
             "completed": sum(r.finished is not None and not r.cancelled for r in seen),
             "cancelled": sum(r.cancelled for r in seen),
             "bodies": [r.body for r in seen],
+            "usage": [r.usage for r in seen if r.usage is not None],
         }
 
 

@@ -1,15 +1,17 @@
-"""limit: per-principal admission by sliding-window request rate."""
+"""limit: per-principal admission: token and spend budgets, then the sliding-window rate."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from graphs.errors import RateLimited
+from graphs.errors import BudgetExceeded, RateLimited
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.ratelimit import RateLimitDecision
+from graphs.runtime.usage import SECONDS_PER_DAY, spent_today
 from graphs.state import ChatState
 
 ANONYMOUS = "anonymous"
@@ -32,11 +34,31 @@ def refusal(decision: RateLimitDecision, window: float) -> RateLimited:
     )
 
 
-async def admit(runtime: ChatRuntime, principal: str) -> None:
-    """Count one request for `principal`; raise `RateLimited` when the window is full."""
-    decision = await runtime.limiter.hit(principal)
-    if not decision.allowed:
-        raise refusal(decision, runtime.settings.rate_limit_window)
+async def check_budgets(runtime: ChatRuntime, principal: str) -> None:
+    """Raise `BudgetExceeded` when the principal has used up this minute's tokens or today's
+    spend; it may retry when that minute or UTC day is over."""
+    settings = runtime.settings
+    now = time.time()
+    if settings.tokens_per_minute:
+        used = await runtime.usage.tokens_this_minute(principal)
+        if used >= settings.tokens_per_minute:
+            raise BudgetExceeded(
+                f"TOKENS_PER_MINUTE={settings.tokens_per_minute} used up ({used} this minute).",
+                retry_after=60 - now % 60,
+            )
+    if settings.daily_budget_usd:
+        spent = await spent_today(runtime.usage, principal)
+        if spent >= settings.daily_budget_usd:
+            raise BudgetExceeded(
+                f"DAILY_BUDGET_USD={settings.daily_budget_usd:g} spent (${spent:.6f} today).",
+                retry_after=SECONDS_PER_DAY - now % SECONDS_PER_DAY,
+            )
+
+
+async def admit(runtime: ChatRuntime, principal: str, cost: int = 1) -> RateLimitDecision:
+    """Budgets first (they count nothing), then `cost` requests in the rate window."""
+    await check_budgets(runtime, principal)
+    return await runtime.limiter.hit(principal, cost)
 
 
 def principal_of(config: RunnableConfig) -> str:
@@ -46,7 +68,9 @@ def principal_of(config: RunnableConfig) -> str:
 def make_limit(runtime: ChatRuntime) -> Any:
     async def limit(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         if not isinstance(config.get("configurable", {}).get("admission"), AdmissionTicket):
-            await admit(runtime, principal_of(config))
+            decision = await admit(runtime, principal_of(config))
+            if not decision.allowed:
+                raise refusal(decision, runtime.settings.rate_limit_window)
         return {}
 
     return limit

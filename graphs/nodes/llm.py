@@ -17,7 +17,7 @@ import anthropic
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.messages import AIMessageChunk, BaseMessage, message_chunk_to_message
 from langgraph.config import get_stream_writer
 from langgraph.types import StreamWriter
 
@@ -25,6 +25,7 @@ from graphs.errors import UpstreamError, UpstreamTimeout
 from graphs.history import trim_history
 from graphs.models import ModelSpec
 from graphs.runtime.context import ChatRuntime
+from graphs.runtime.pricing import PriceTable
 from graphs.state import ChatState
 
 logger = logging.getLogger(__name__)
@@ -58,19 +59,33 @@ async def reply_with_fallback(
     models: Sequence[tuple[ModelSpec, BaseChatModel]],
     prompt: Sequence[BaseMessage],
     write: StreamWriter,
-) -> AIMessage:
-    """The first model that answers, with `model` and `fallback_used` in its metadata."""
+) -> tuple[int, AIMessageChunk]:
+    """The first model that answers: its index in `models` and its whole reply."""
     for index, (spec, model) in enumerate(models):
         reply, answered = await stream_reply(spec, model, prompt, write)
         if answered and reply is not None:
-            metadata = {"model": spec.label, "fallback_used": index > 0}
-            write(AIMessageChunk(content="", id=reply.id, response_metadata=metadata))
-            message = message_chunk_to_message(reply)
-            message.response_metadata.update(metadata)
-            assert isinstance(message, AIMessage)
-            return message
+            return index, reply
     tried = ", ".join(spec.label for spec, _ in models)
     raise UpstreamError(f"Every model failed ({tried}).")
+
+
+def reply_metadata(
+    spec: ModelSpec, reply: AIMessageChunk, *, fallback_used: bool, prices: PriceTable
+) -> dict[str, Any]:
+    """What graphgate adds to `response_metadata`: the model used, usage as the provider
+    reported it, and its cost from the pricing table (None for an unpriced model)."""
+    usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    priced_model = str(reply.response_metadata.get("model_name") or spec.name)
+    cost = prices.cost(priced_model, usage["input_tokens"], usage["output_tokens"])
+    if cost is None:
+        logger.warning("no price for model %s; its cost is unknown", priced_model)
+    return {
+        "model": spec.label,
+        "fallback_used": fallback_used,
+        "cache_hit": False,
+        "usage": {key: usage[key] for key in ("input_tokens", "output_tokens", "total_tokens")},
+        "cost_usd": cost,
+    }
 
 
 def make_llm(runtime: ChatRuntime) -> Any:
@@ -79,13 +94,21 @@ def make_llm(runtime: ChatRuntime) -> Any:
     async def llm(state: ChatState) -> dict[str, Any]:
         history = trim_history(state.get("history", []), settings.max_history_messages)
         prompt = [*history, *state["turn"]]
+        write = get_stream_writer()
         try:
             async with asyncio.timeout(settings.request_timeout), runtime.concurrency:
-                reply = await reply_with_fallback(runtime.models, prompt, get_stream_writer())
+                index, reply = await reply_with_fallback(runtime.models, prompt, write)
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"The model did not answer within REQUEST_TIMEOUT={settings.request_timeout:g} s."
             ) from exc
-        return {"reply": reply}
+        spec = runtime.models[index][0]
+        metadata = reply_metadata(spec, reply, fallback_used=index > 0, prices=runtime.prices)
+        # The last chunk of the stream carries graphgate's metadata, so a streamed reply adds up
+        # to the same message as an invoked one.
+        write(AIMessageChunk(content="", id=reply.id, response_metadata=metadata))
+        message = message_chunk_to_message(reply)
+        message.response_metadata.update(metadata)
+        return {"reply": message}
 
     return llm

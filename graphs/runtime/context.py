@@ -9,9 +9,11 @@ from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
 from graphs.models import ModelSpec, build_chat_model, parse_model_spec
+from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
+from graphs.runtime.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
 
 
 @dataclass
@@ -20,6 +22,8 @@ class ChatRuntime:
     counter: TokenCounter
     limiter: RateLimiter
     models: list[tuple[ModelSpec, BaseChatModel]]
+    usage: UsageLedger
+    prices: PriceTable
     concurrency: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -36,15 +40,20 @@ def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
     if settings.llm_fallback_model:
         specs.append(parse_model_spec(settings.llm_fallback_model, settings))
     limiter: RateLimiter
+    usage: UsageLedger
     if redis is None:
         limiter = InMemoryRateLimiter(settings.rate_limit_max, settings.rate_limit_window)
+        usage = InMemoryUsageLedger()
     else:
         limiter = RedisRateLimiter(
             redis, settings.redis_prefix, settings.rate_limit_max, settings.rate_limit_window
         )
+        usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days)
     return ChatRuntime(
         settings=settings,
         counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),
         limiter=limiter,
         models=[(spec, build_chat_model(spec, settings)) for spec in specs],
+        usage=usage,
+        prices=PriceTable.load(settings.pricing_file),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -42,6 +43,10 @@ class Settings(BaseSettings):
     rate_limit_max: int = Field(default=20, ge=1)
     rate_limit_window: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    pricing_file: Path | None = None
+    usage_retention_days: int = Field(default=90, ge=1)
+    tokens_per_minute: int = Field(default=0, ge=0)
+    daily_budget_usd: float = Field(default=0.0, ge=0)
     max_batch_size: int = Field(default=20, ge=1)
     batch_max_concurrency: int = Field(default=5, ge=1)
 

@@ -1,0 +1,27 @@
+"""`GET /usage`: the caller's tokens, requests and cost by UTC day and by model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from api.admission import principal_of
+from api.service import ChatService
+from graphs.runtime.usage import last_days
+
+router = APIRouter(tags=["usage"])
+
+
+@router.get("/usage")
+async def read_usage(request: Request, days: int = Query(default=7, ge=1, le=90)) -> dict[str, Any]:
+    service: ChatService = request.app.state.chat
+    principal = principal_of(request)
+    by_day = await service.runtime.usage.days(principal, last_days(days))
+    return {
+        "principal": principal,
+        "days": [
+            {"date": day, "total": usage.pop("total", {}), "models": usage}
+            for day, usage in by_day.items()
+        ],
+    }

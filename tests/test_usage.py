@@ -1,0 +1,147 @@
+"""Usage as the provider reports it, priced from the table, summed per principal per day, and
+the budgets that cap it."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.messages import AIMessageChunk
+from langserve import RemoteRunnable
+
+from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.upstream import Upstream
+
+INPUT_PRICE, OUTPUT_PRICE = Decimal("1.5"), Decimal("6")  # USD per million tokens
+
+
+@pytest.fixture(scope="session")
+def pricing_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("pricing") / "prices.toml"
+    path.write_text(
+        f'[models."{PRIMARY_MODEL}"]\ninput = {INPUT_PRICE}\noutput = {OUTPUT_PRICE}\n'
+        '[models."gpt-budget"]\ninput = 0\noutput = 100\n'
+    )
+    return str(path)
+
+
+@pytest.fixture
+def priced_server(graphgate_factory: StartGraphgate, mode: str, pricing_file: str) -> Graphgate:
+    return graphgate_factory(mode, PRICING_FILE=pricing_file)
+
+
+def chat(server: Graphgate, user: str) -> RemoteRunnable[Any, Any]:
+    return RemoteRunnable(server.chat_url, headers={"X-User-Id": user}, timeout=30)
+
+
+def expected_cost(usage: dict[str, int]) -> float:
+    total = usage["prompt_tokens"] * INPUT_PRICE + usage["completion_tokens"] * OUTPUT_PRICE
+    return float(total / 1_000_000)
+
+
+def assert_usage_matches(metadata: dict[str, Any], upstream_usage: dict[str, int]) -> None:
+    assert metadata["usage"] == {
+        "input_tokens": upstream_usage["prompt_tokens"],
+        "output_tokens": upstream_usage["completion_tokens"],
+        "total_tokens": upstream_usage["total_tokens"],
+    }
+    assert metadata["cost_usd"] == pytest.approx(expected_cost(upstream_usage), rel=1e-12)
+
+
+def test_invoke_reports_the_upstream_usage_and_its_cost(
+    priced_server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, tokens=7)
+    reply = chat(priced_server, user).invoke({"question": f"count these words {marker}"})
+    (upstream_usage,) = upstream.stats(marker)["usage"]
+    assert_usage_matches(reply.response_metadata, upstream_usage)
+    assert reply.usage_metadata["total_tokens"] == upstream_usage["total_tokens"]
+
+
+def test_stream_reports_the_upstream_usage_and_its_cost(
+    priced_server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, tokens=12)
+    chunks = list(chat(priced_server, user).stream({"question": f"stream {marker}"}))
+    reply = chunks[0]
+    for chunk in chunks[1:]:
+        reply += chunk
+    assert isinstance(reply, AIMessageChunk)
+    (upstream_usage,) = upstream.stats(marker)["usage"]
+    assert_usage_matches(reply.response_metadata, upstream_usage)
+
+
+def test_usage_endpoint_sums_the_callers_calls_by_day_and_model(
+    priced_server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    client = chat(priced_server, user)
+    for turn in range(3):
+        client.invoke({"question": f"turn {turn} {marker}"})
+    chat(priced_server, f"{user}-other").invoke({"question": f"someone else {marker}"})
+    mine = upstream.stats(marker)["usage"][:3]
+    response = httpx.get(f"{priced_server.url}/usage", headers={"X-User-Id": user})
+    assert response.status_code == 200
+    (today,) = response.json()["days"]
+    model = today["models"][f"openai:{PRIMARY_MODEL}"]
+    assert today["total"] == model
+    assert model["requests"] == 3
+    assert model["input_tokens"] == sum(u["prompt_tokens"] for u in mine)
+    assert model["output_tokens"] == sum(u["completion_tokens"] for u in mine)
+    assert model["total_tokens"] == sum(u["total_tokens"] for u in mine)
+    assert model["cost_usd"] == pytest.approx(sum(expected_cost(u) for u in mine), rel=1e-9)
+
+
+def clear_of_minute_boundary() -> None:
+    """Per-minute counters reset on the minute; start a short test well inside one."""
+    if time.time() % 60 > 55:
+        time.sleep(60 - time.time() % 60)
+
+
+@pytest.mark.parametrize("mode", ["redis"])
+def test_the_request_after_the_daily_budget_is_spent_gets_429_budget_exceeded(
+    graphgate_factory: StartGraphgate,
+    mode: str,
+    pricing_file: str,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+) -> None:
+    # Each call: 10 output tokens at 100 USD per million = 0.001 USD; two calls pass 0.0015.
+    server = graphgate_factory(
+        mode, PRICING_FILE=pricing_file, LLM_MODEL="gpt-budget", DAILY_BUDGET_USD="0.0015"
+    )
+    upstream.behave(marker, tokens=10)
+    statuses = []
+    for turn in range(3):
+        response = httpx.post(
+            f"{server.url}/chat/invoke",
+            json={"input": {"question": f"t{turn} {marker}"}},
+            headers={"X-User-Id": user},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 429]
+    assert response.json()["error"]["code"] == "budget_exceeded"
+    assert 0 < int(response.headers["Retry-After"]) <= 86_400
+
+
+@pytest.mark.parametrize("mode", ["redis"])
+def test_the_request_after_the_tokens_per_minute_are_used_gets_429_budget_exceeded(
+    graphgate_factory: StartGraphgate, mode: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    server = graphgate_factory(mode, TOKENS_PER_MINUTE="25")
+    upstream.behave(marker, tokens=10)  # about 15 tokens a call with the prompt
+    clear_of_minute_boundary()
+    statuses = []
+    for turn in range(3):
+        result = httpx.post(
+            f"{server.url}/chat/stream",
+            json={"input": {"question": f"t{turn} {marker}"}},
+            headers={"X-User-Id": user},
+        )
+        statuses.append(result.status_code)
+    assert statuses == [200, 200, 429]
+    assert result.json()["error"]["code"] == "budget_exceeded"
+    assert 0 < int(result.headers["Retry-After"]) <= 60
