@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +19,21 @@ import anthropic
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    message_chunk_to_message,
+)
+from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import StreamWriter
 
 from graphs.errors import UpstreamError, UpstreamTimeout
 from graphs.history import trim_history
 from graphs.models import ModelSpec
+from graphs.nodes.limit import principal_of
+from graphs.runtime.cache import CachedReply, cache_key
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.pricing import PriceTable
 from graphs.state import ChatState
@@ -88,27 +98,71 @@ def reply_metadata(
     }
 
 
+NO_USAGE = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+
+
+async def answer_fresh(
+    runtime: ChatRuntime, prompt: Sequence[BaseMessage], write: StreamWriter
+) -> AIMessage:
+    """The models' reply under the deadline and the process's concurrency limit."""
+    timeout = runtime.settings.request_timeout
+    try:
+        async with asyncio.timeout(timeout), runtime.concurrency:
+            index, reply = await reply_with_fallback(runtime.models, prompt, write)
+    except TimeoutError as exc:
+        raise UpstreamTimeout(
+            f"The model did not answer within REQUEST_TIMEOUT={timeout:g} s."
+        ) from exc
+    spec = runtime.models[index][0]
+    metadata = reply_metadata(spec, reply, fallback_used=index > 0, prices=runtime.prices)
+    # The last chunk of the stream carries graphgate's metadata, so a streamed reply adds up
+    # to the same message as an invoked one.
+    write(AIMessageChunk(content="", id=reply.id, response_metadata=metadata))
+    message = message_chunk_to_message(reply)
+    message.response_metadata.update(metadata)
+    assert isinstance(message, AIMessage)
+    return message
+
+
+def replay_cached(cached: CachedReply, write: StreamWriter) -> AIMessage:
+    """A cached reply, streamed word by word like a fresh one; it used no upstream tokens."""
+    reply_id = f"cached-{uuid.uuid4()}"
+    content = str(cached["content"])
+    for token in re.findall(r"\s*\S+", content):
+        write(AIMessageChunk(content=token, id=reply_id))
+    metadata = {
+        "model": cached["model"],
+        "fallback_used": False,
+        "cache_hit": True,
+        "usage": dict(NO_USAGE),
+        "cost_usd": 0.0,
+    }
+    write(AIMessageChunk(content="", id=reply_id, response_metadata=metadata))
+    return AIMessage(
+        content=content, id=reply_id, response_metadata=metadata, usage_metadata=NO_USAGE
+    )
+
+
 def make_llm(runtime: ChatRuntime) -> Any:
     settings = runtime.settings
+    models = [model for _, model in runtime.models]
 
-    async def llm(state: ChatState) -> dict[str, Any]:
+    async def llm(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         history = trim_history(state.get("history", []), settings.max_history_messages)
         prompt = [*history, *state["turn"]]
         write = get_stream_writer()
-        try:
-            async with asyncio.timeout(settings.request_timeout), runtime.concurrency:
-                index, reply = await reply_with_fallback(runtime.models, prompt, write)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"The model did not answer within REQUEST_TIMEOUT={settings.request_timeout:g} s."
-            ) from exc
-        spec = runtime.models[index][0]
-        metadata = reply_metadata(spec, reply, fallback_used=index > 0, prices=runtime.prices)
-        # The last chunk of the stream carries graphgate's metadata, so a streamed reply adds up
-        # to the same message as an invoked one.
-        write(AIMessageChunk(content="", id=reply.id, response_metadata=metadata))
-        message = message_chunk_to_message(reply)
-        message.response_metadata.update(metadata)
+        if runtime.cache is None:
+            return {"reply": await answer_fresh(runtime, prompt, write)}
+        scope = principal_of(config) if settings.cache_scope == "principal" else "global"
+        key = cache_key(scope, models, prompt)
+        cached = await runtime.cache.get(key)
+        if cached is not None:
+            return {"reply": replay_cached(cached, write)}
+        message = await answer_fresh(runtime, prompt, write)
+        if isinstance(message.content, str):
+            await runtime.cache.put(
+                key, {"content": message.content, "model": message.response_metadata["model"]}
+            )
         return {"reply": message}
 
     return llm

@@ -9,6 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
 from graphs.models import ModelSpec, build_chat_model, parse_model_spec
+from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.runtime.settings import Settings
@@ -24,6 +25,7 @@ class ChatRuntime:
     models: list[tuple[ModelSpec, BaseChatModel]]
     usage: UsageLedger
     prices: PriceTable
+    cache: ReplyCache | None
     concurrency: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,4 +58,13 @@ def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
         models=[(spec, build_chat_model(spec, settings)) for spec in specs],
         usage=usage,
         prices=PriceTable.load(settings.pricing_file),
+        cache=build_cache(settings, redis),
     )
+
+
+def build_cache(settings: Settings, redis: Redis | None) -> ReplyCache | None:
+    if settings.cache_mode == "off":
+        return None
+    if redis is None:
+        return InMemoryReplyCache(settings.cache_ttl, settings.cache_max_entries)
+    return RedisReplyCache(redis, settings.redis_prefix, settings.cache_ttl)

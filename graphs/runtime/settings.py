@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(default=90, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
+    cache_mode: Literal["off", "exact"] = "off"
+    cache_ttl: int = Field(default=3600, ge=1)
+    cache_scope: Literal["principal", "global"] = "principal"
+    cache_max_entries: int = Field(default=10_000, ge=1)
     max_batch_size: int = Field(default=20, ge=1)
     batch_max_concurrency: int = Field(default=5, ge=1)
 
