@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.service import open_chat_service
 from graphs.runtime.settings import Settings
 from middleware.body_limit import BodyLimitMiddleware
+from middleware.disconnect import DisconnectMiddleware
 from middleware.principal import PrincipalMiddleware
 from middleware.rate_limit_headers import RateLimitHeadersMiddleware
 from middleware.sse_errors import SSEErrorMiddleware
@@ -38,8 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage.router)
     add_chat_routes(app, settings)
     # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
+    # Disconnect watches the raw `receive`, outside the principal and body-limit checks.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(PrincipalMiddleware, trust_user_header=settings.trusts_user_header)
+    app.add_middleware(DisconnectMiddleware)
     app.add_middleware(SSEErrorMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(TraceIdMiddleware)

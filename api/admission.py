@@ -13,11 +13,12 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from api.chat_runnable import FAILURE, SESSION_ID, ChatRequest
+from api.chat_runnable import CLIENT_GONE, FAILURE, SESSION_ID, ChatRequest
 from graphs.errors import InvalidInput, PayloadTooLarge
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, admit, refusal
 from graphs.runtime.context import ChatRuntime
+from middleware.context import CLIENT_GONE as CLIENT_GONE_STATE
 from middleware.context import PRINCIPAL, RATE_LIMIT, STREAM_FAILURE, scope_state
 from middleware.principal import IDENTIFIER
 from middleware.sse_errors import StreamFailure
@@ -80,6 +81,8 @@ def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
     failure = StreamFailure()
     scope_state(request.scope)[STREAM_FAILURE] = failure
     configurable.update(
-        principal=principal, admission=AdmissionTicket(principal), **{FAILURE: failure}
+        principal=principal,
+        admission=AdmissionTicket(principal),
+        **{FAILURE: failure, CLIENT_GONE: scope_state(request.scope).get(CLIENT_GONE_STATE)},
     )
     return {**config, "configurable": configurable}

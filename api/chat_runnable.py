@@ -8,6 +8,7 @@ model's chunks from the graph's custom stream.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,13 +18,15 @@ from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableCo
 from pydantic import BaseModel, Field, RootModel
 
 from graphs.chat import ChatGraph
-from graphs.errors import GraphgateError
+from graphs.errors import ClientClosedRequest, GraphgateError
 from graphs.nodes.limit import ANONYMOUS
 from graphs.state import ChatInput
+from middleware.disconnect import ClientGone
 from middleware.sse_errors import StreamFailure
 
 SESSION_ID = "session_id"
 FAILURE = "stream_failure"
+CLIENT_GONE = "client_gone"
 
 
 class ChatReply(RootModel[AIMessage]):
@@ -54,6 +57,15 @@ def graph_config(config: RunnableConfig | None) -> RunnableConfig:
         principal = configurable.get("principal") or ANONYMOUS
         configurable["thread_id"] = f"{principal}:{session}"
     return {**(config or {}), "configurable": configurable}
+
+
+def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Future[Any]) -> ClientGone | None:
+    """Cancel `run` if the request's client disconnects; the request's `ClientGone`, if any."""
+    client_gone = config["configurable"].get(CLIENT_GONE)
+    if not isinstance(client_gone, ClientGone):
+        return None
+    client_gone.on_disconnect(run.cancel)
+    return client_gone
 
 
 def graph_input(request: dict[str, Any]) -> ChatInput:
@@ -89,9 +101,17 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
-        result = await self._graph().ainvoke(
-            graph_input(input), graph_config(config), durability="exit"
+        config = graph_config(config)
+        run = asyncio.ensure_future(
+            self._graph().ainvoke(graph_input(input), config, durability="exit")
         )
+        client_gone = cancel_when_client_goes(config, run)
+        try:
+            result = await run
+        except asyncio.CancelledError:
+            if run.cancelled() and client_gone is not None and client_gone.gone:
+                raise ClientClosedRequest("The client closed the connection.") from None
+            raise
         reply: AIMessage = result["reply"]
         return reply
 
@@ -115,14 +135,30 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         config = graph_config(config)
+        chunks: asyncio.Queue[AIMessageChunk | None] = asyncio.Queue()
+
+        async def run_graph() -> None:
+            try:
+                async for chunk in self._graph().astream(
+                    graph_input(input), config, stream_mode="custom", durability="exit"
+                ):
+                    if isinstance(chunk, AIMessageChunk):
+                        chunks.put_nowait(chunk)
+            finally:
+                chunks.put_nowait(None)
+
+        # The run lives in its own task so that it can be stopped even when our consumer is
+        # abandoned mid-stream (LangServe's generator is never closed when its client drops).
+        run = asyncio.create_task(run_graph())
+        cancel_when_client_goes(config, run)
         try:
-            async for chunk in self._graph().astream(
-                graph_input(input), config, stream_mode="custom", durability="exit"
-            ):
-                if isinstance(chunk, AIMessageChunk):
-                    yield chunk
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+            await run
         except GraphgateError as exc:
             failure = config["configurable"].get(FAILURE)
             if isinstance(failure, StreamFailure):
                 failure.error = exc
             raise
+        finally:
+            run.cancel()

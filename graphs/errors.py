@@ -53,6 +53,13 @@ class BudgetExceeded(GraphgateError):
     code = "budget_exceeded"
 
 
+class ClientClosedRequest(GraphgateError):
+    """The client left before its answer; nobody reads this response (nginx's 499)."""
+
+    status = 499
+    code = "client_closed"
+
+
 class UpstreamError(GraphgateError):
     status = 502
     code = "upstream_error"

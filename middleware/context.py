@@ -8,6 +8,7 @@ TRACE_ID = "trace_id"
 PRINCIPAL = "principal"
 RATE_LIMIT = "rate_limit"
 STREAM_FAILURE = "stream_failure"
+CLIENT_GONE = "client_gone"
 
 
 def scope_state(scope: Scope) -> dict[str, object]:

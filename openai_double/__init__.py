@@ -11,5 +11,6 @@ model): `POST /control/behaviors` with
 `statuses` are answered one per matching request, then 200. `GET /control/stats?match=marker`
 reports the requests whose prompt contains the marker: `requests`, `in_flight`,
 `peak_in_flight`, `completed`, `cancelled`, their `bodies` and the `usage` each was answered
-with. Run it with `python -m openai_double --port 8001`.
+with. `GET /control/wait?match=marker&counter=cancelled&value=1&timeout=2` long-polls until a
+counter reaches a value (408 on timeout). Run it with `python -m openai_double --port 8001`.
 """

@@ -82,31 +82,39 @@ async def wait_for_disconnect(request: Request) -> None:
         pass
 
 
+async def client_left_within(request: Request, seconds: float | None) -> bool:
+    """Wait `seconds` (None: for ever); True as soon as the client disconnects instead."""
+    try:
+        await asyncio.wait_for(wait_for_disconnect(request), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
 async def chat_completions(request: Request) -> Response:
     ledger: Ledger = request.app.state.ledger
     body = await request.json()
     record, behavior = ledger.start(body)
-    try:
-        if behavior and behavior.latency_ms:
-            await asyncio.sleep(behavior.latency_ms / 1000)
-        if behavior and behavior.hang:
-            await wait_for_disconnect(request)
-            ledger.finish(record, cancelled=True)
-            return Response(status_code=499)
-        status = ledger.next_status(behavior) if behavior else 200
-        if status != 200:
-            ledger.finish(record)
-            return error_response(status, behavior)
-        tokens = reply_tokens(behavior, body)
-        if body.get("stream"):
-            return StreamingResponse(
-                stream_reply(ledger, record, behavior, tokens), media_type="text/event-stream"
-            )
-        if behavior and behavior.tokens_per_second:
-            await asyncio.sleep(len(tokens) / behavior.tokens_per_second)
-    except asyncio.CancelledError:
+    tokens = reply_tokens(behavior, body)
+    # Waits before an answer end early when the client goes, and count as a cancellation.
+    wait: float | None = 0.0
+    if behavior:
+        wait = None if behavior.hang else behavior.latency_ms / 1000
+    if wait != 0.0 and await client_left_within(request, wait):
         ledger.finish(record, cancelled=True)
-        raise
+        return Response(status_code=499)
+    status = ledger.next_status(behavior) if behavior else 200
+    if status != 200:
+        ledger.finish(record)
+        return error_response(status, behavior)
+    if body.get("stream"):
+        return StreamingResponse(
+            stream_reply(ledger, record, behavior, tokens), media_type="text/event-stream"
+        )
+    pace = behavior.tokens_per_second if behavior else 0
+    if pace and await client_left_within(request, len(tokens) / pace):
+        ledger.finish(record, cancelled=True)
+        return Response(status_code=499)
     record.usage = usage(body, len(tokens))
     ledger.finish(record)
     return JSONResponse(completion(body, tokens, record.usage))
@@ -187,6 +195,18 @@ async def stats(request: Request) -> Response:
     return JSONResponse(ledger.stats(request.query_params.get("match", "")))
 
 
+async def wait(request: Request) -> Response:
+    """Long-poll until `counter` of the requests matching `match` reaches `value`: 200 with the
+    stats then, 408 at `timeout` seconds. Tests await upstream events instead of sleeping."""
+    ledger: Ledger = request.app.state.ledger
+    params = request.query_params
+    match = params.get("match", "")
+    reached = await ledger.wait_for(
+        match, params["counter"], int(params["value"]), float(params.get("timeout", "5"))
+    )
+    return JSONResponse(ledger.stats(match), status_code=200 if reached else 408)
+
+
 def create_app() -> Starlette:
     app = Starlette(
         routes=[
@@ -196,6 +216,7 @@ def create_app() -> Starlette:
             Route("/control/behaviors", add_behavior, methods=["POST"]),
             Route("/control/behaviors", reset, methods=["DELETE"]),
             Route("/control/stats", stats),
+            Route("/control/wait", wait),
         ]
     )
     app.state.ledger = Ledger()

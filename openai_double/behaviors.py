@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections import deque
@@ -68,6 +69,23 @@ class Ledger:
     records: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
     _status_cursor: dict[int, int] = field(default_factory=dict)
     _clock: itertools.count[int] = field(default_factory=itertools.count)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def changed(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, match: str, counter: str, value: int, within: float) -> bool:
+        """Wait until the stats of `match` show `counter` at least `value`; False after
+        `within` seconds."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.stats(match)[counter] >= value), within
+                )
+            except TimeoutError:
+                return False
+        return True
 
     def add(self, behavior: Behavior) -> None:
         self.behaviors.append(behavior)
@@ -81,6 +99,7 @@ class Ledger:
         prompt = prompt_text(body)
         record = RequestRecord(body, prompt, next(self._clock))
         self.records.append(record)
+        asyncio.get_running_loop().create_task(self.changed())
         model = str(body.get("model", ""))
         behavior = next((b for b in reversed(self.behaviors) if b.applies_to(prompt, model)), None)
         return record, behavior
@@ -88,6 +107,7 @@ class Ledger:
     def finish(self, record: RequestRecord, *, cancelled: bool = False) -> None:
         record.finished = next(self._clock)
         record.cancelled = cancelled
+        asyncio.get_running_loop().create_task(self.changed())
 
     def next_status(self, behavior: Behavior) -> int:
         cursor = self._status_cursor.get(id(behavior), 0)

@@ -85,3 +85,33 @@ def test_a_hanging_upstream_ends_a_stream_with_a_504_error_event(
     assert error["status_code"] == 504
     assert error["error"]["code"] == "upstream_timeout"
     assert error["error"]["trace_id"] == result.headers["X-Trace-Id"]
+
+
+def test_an_upstream_that_drops_mid_stream_ends_the_stream_with_502(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, tokens=10, drop_after=4)
+    result = post_stream(
+        f"{graphgate_factory().url}/chat/stream",
+        {"input": {"question": marker}},
+        {"X-User-Id": user},
+    )
+    texts = [d["content"] for d in result.named("data") if d.get("content")]
+    assert texts == ["w1", " w2", " w3", " w4"]
+    (error,) = result.named("error")
+    assert error["status_code"] == 502
+    assert error["error"]["code"] == "upstream_error"
+
+
+def test_a_malformed_upstream_chunk_is_an_upstream_error_not_a_500(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, model=PRIMARY_MODEL, tokens=6, malformed=True)
+    response = httpx.post(
+        f"{graphgate_factory().url}/chat/invoke",
+        json={"input": {"question": marker}},
+        headers={"X-User-Id": user},
+        timeout=30,
+    )
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_error"

@@ -31,6 +31,21 @@ class Upstream:
         stats: dict[str, Any] = response.json()
         return stats
 
+    async def wait_for(
+        self, match: str, counter: str, value: int = 1, within: float = 5
+    ) -> dict[str, Any] | None:
+        """The stats once `counter` reaches `value` for `match`, or None after `within` s."""
+        async with httpx.AsyncClient(timeout=within + 5) as client:
+            response = await client.get(
+                f"{self.base_url}/control/wait",
+                params={"match": match, "counter": counter, "value": value, "timeout": within},
+            )
+        if response.status_code == 408:
+            return None
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
+
     def prompts(self, match: str) -> list[list[dict[str, Any]]]:
         """The messages of each chat request whose prompt contained `match`, oldest first."""
         return [body["messages"] for body in self.stats(match)["bodies"] if "messages" in body]

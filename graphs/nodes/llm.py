@@ -9,6 +9,7 @@ a failure cannot be hidden by a fallback and surfaces as `upstream_error`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -40,7 +42,15 @@ from graphs.state import ChatState
 
 logger = logging.getLogger(__name__)
 
-UPSTREAM_ERRORS = (openai.APIError, anthropic.APIError, httpx.HTTPError)
+# What a misbehaving upstream raises: the SDKs' errors, the HTTP clients' errors mid-stream
+# (openai 3.x uses httpx2, anthropic httpx), and a chunk that is not JSON.
+UPSTREAM_ERRORS = (
+    openai.APIError,
+    anthropic.APIError,
+    httpx.HTTPError,
+    httpx2.HTTPError,
+    json.JSONDecodeError,
+)
 
 
 async def stream_reply(
