@@ -19,6 +19,7 @@ PRIMARY_MODEL = "gpt-primary"
 FALLBACK_MODEL = "gpt-fallback"
 MODES = ["embedded", "redis"]
 UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
+GUNICORN = [sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker"]
 
 
 @dataclass
@@ -99,23 +100,30 @@ def graphgate_factory(
             base["REDIS_URL"] = redis_url
         return {**base, **settings}
 
-    def launch(mode: str, settings: dict[str, str], name: str) -> Graphgate:
+    def launch(mode: str, settings: dict[str, str], name: str, workers: int) -> Graphgate:
         port = free_port()
+        command = [*UVICORN, "--port", str(port)]
+        if workers:
+            command = [*GUNICORN, "-w", str(workers), "-b", f"127.0.0.1:{port}", "server:app"]
         process = ManagedProcess(
-            [*UVICORN, "--port", str(port)],
+            command,
             env=child_env(**server_settings(mode, settings)),
             ready_text="Application startup complete",
+            ready_count=max(1, workers),
             log_path=logs_dir / f"graphgate-{name}.log",
         )
         process.start()
         return Graphgate(f"http://127.0.0.1:{port}", process)
 
-    def start(mode: str = "embedded", *, fresh: bool = False, **settings: str) -> Graphgate:
-        key = (mode, tuple(sorted(settings.items())))
+    def start(
+        mode: str = "embedded", *, fresh: bool = False, workers: int = 0, **settings: str
+    ) -> Graphgate:
+        """`workers`: run under gunicorn with that many uvicorn workers, as in production."""
+        key = (mode, tuple(sorted({**settings, "workers": str(workers)}.items())))
         if fresh:
-            return launch(mode, settings, f"{mode}-{uuid.uuid4().hex[:6]}")
+            return launch(mode, settings, f"{mode}-{uuid.uuid4().hex[:6]}", workers)
         if key not in servers:
-            servers[key] = launch(mode, settings, f"{mode}-{len(servers)}")
+            servers[key] = launch(mode, settings, f"{mode}-{len(servers)}", workers)
         return servers[key]
 
     yield start

@@ -21,8 +21,9 @@ def free_port() -> int:
 
 
 class ManagedProcess:
-    """A child process whose output goes to a log file; `start` returns once it prints
-    `ready_text` (an event, not a sleep) and fails with the log when it dies first."""
+    """A child process whose output goes to a log file; `start` returns once it has printed
+    `ready_text` `ready_count` times (an event, not a sleep) and fails with the log when it dies
+    first."""
 
     def __init__(
         self,
@@ -31,10 +32,12 @@ class ManagedProcess:
         env: dict[str, str],
         ready_text: str,
         log_path: Path,
+        ready_count: int = 1,
     ) -> None:
         self.command = list(command)
         self.env = env
         self.ready_text = ready_text
+        self.ready_count = ready_count
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
 
@@ -53,11 +56,13 @@ class ManagedProcess:
 
         def pump() -> None:
             assert process.stdout is not None
+            seen = 0
             with self.log_path.open("a") as log:
                 for line in process.stdout:
                     log.write(line)
                     log.flush()
-                    if self.ready_text in line:
+                    seen += self.ready_text in line
+                    if seen >= self.ready_count:
                         ready.set()
             ready.set()
 

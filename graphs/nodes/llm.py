@@ -9,6 +9,7 @@ a failure cannot be hidden by a fallback and surfaces as `upstream_error`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -89,6 +90,12 @@ async def reply_with_fallback(
     raise UpstreamError(f"Every model failed ({tried}).")
 
 
+@functools.cache
+def warn_unpriced(model: str) -> None:
+    """Once per model and process: its cost is reported as null."""
+    logger.warning("no price for model %s in the pricing table; its cost is unknown", model)
+
+
 def reply_metadata(
     spec: ModelSpec, reply: AIMessageChunk, *, fallback_used: bool, prices: PriceTable
 ) -> dict[str, Any]:
@@ -98,7 +105,7 @@ def reply_metadata(
     priced_model = str(reply.response_metadata.get("model_name") or spec.name)
     cost = prices.cost(priced_model, usage["input_tokens"], usage["output_tokens"])
     if cost is None:
-        logger.warning("no price for model %s; its cost is unknown", priced_model)
+        warn_unpriced(priced_model)
     return {
         "model": spec.label,
         "fallback_used": fallback_used,
@@ -114,10 +121,10 @@ NO_USAGE = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
 async def answer_fresh(
     runtime: ChatRuntime, prompt: Sequence[BaseMessage], write: StreamWriter
 ) -> AIMessage:
-    """The models' reply under the deadline and the process's concurrency limit."""
+    """The models' reply under the deadline, holding a process (and cluster) slot."""
     timeout = runtime.settings.request_timeout
     try:
-        async with asyncio.timeout(timeout), runtime.concurrency:
+        async with asyncio.timeout(timeout), runtime.slots.hold():
             index, reply = await reply_with_fallback(runtime.models, prompt, write)
     except TimeoutError as exc:
         raise UpstreamTimeout(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
 from graphs.models import ModelSpec, build_chat_model, parse_model_spec
 from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
+from graphs.runtime.concurrency import (
+    ConcurrencySlots,
+    LeasePool,
+    LocalLeasePool,
+    RedisLeasePool,
+)
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.runtime.settings import Settings
@@ -26,10 +31,7 @@ class ChatRuntime:
     usage: UsageLedger
     prices: PriceTable
     cache: ReplyCache | None
-    concurrency: asyncio.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.concurrency = asyncio.Semaphore(self.settings.max_concurrency)
+    slots: ConcurrencySlots
 
     @property
     def uses_demo_model(self) -> bool:
@@ -59,6 +61,22 @@ def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
         usage=usage,
         prices=PriceTable.load(settings.pricing_file),
         cache=build_cache(settings, redis),
+        slots=ConcurrencySlots(
+            settings.max_concurrency, build_lease_pool(settings, redis), settings.queue_timeout
+        ),
+    )
+
+
+def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | None:
+    if not settings.global_max_concurrency:
+        return None
+    if redis is None:
+        return LocalLeasePool(settings.global_max_concurrency)
+    return RedisLeasePool(
+        redis,
+        settings.redis_prefix,
+        settings.global_max_concurrency,
+        settings.concurrency_lease_ttl,
     )
 
 

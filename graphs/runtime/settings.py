@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     llm_attempt_timeout: float = Field(default=20.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=10, ge=1)
+    global_max_concurrency: int = Field(default=0, ge=0)
+    concurrency_lease_ttl: float = Field(default=30.0, gt=0)
+    queue_timeout: float = Field(default=10.0, gt=0)
     demo_tokens_per_second: float = Field(default=30.0, ge=0)
 
     openai_api_key: SecretStr | None = None

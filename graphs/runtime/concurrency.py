@@ -1,0 +1,170 @@
+"""Slots for upstream calls: `MAX_CONCURRENCY` per process and, when set,
+`GLOBAL_MAX_CONCURRENCY` across every worker and replica.
+
+The global slots are leases in a Redis sorted set scored by expiry: taken and checked in one Lua
+script on the server's clock, renewed while the call runs, removed when it ends, fails or is
+cancelled, and reclaimed by expiry (`CONCURRENCY_LEASE_TTL`) when a worker dies holding one.
+A waiter polls with jittered backoff, as redis-py's own lock does, until `QUEUE_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from graphs.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+POLL_FIRST, POLL_MAX = 0.02, 0.2
+RETRY_AFTER_SECONDS = 1.0
+
+ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+return 0
+"""
+
+RENEW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local renewed = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return renewed
+"""
+
+
+class LeasePool(Protocol):
+    async def acquire(self, within: float) -> str | None: ...
+
+    async def release(self, lease: str) -> None: ...
+
+    async def renew(self, lease: str) -> None: ...
+
+    renew_every: float
+
+
+class LocalLeasePool:
+    """Embedded twin: one process is the whole cluster, so a semaphore is the global bound."""
+
+    renew_every = 3600.0
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = asyncio.Semaphore(limit)
+
+    async def acquire(self, within: float) -> str | None:
+        try:
+            async with asyncio.timeout(within):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            return None
+        return "local"
+
+    async def release(self, lease: str) -> None:
+        self._semaphore.release()
+
+    async def renew(self, lease: str) -> None:
+        return None
+
+
+class RedisLeasePool:
+    def __init__(self, redis: Redis, prefix: str, limit: int, ttl_seconds: float) -> None:
+        self._redis = redis
+        self._key = f"{prefix}concurrency"
+        self._limit = limit
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self.renew_every = ttl_seconds / 3
+        self._acquire = redis.register_script(ACQUIRE_LUA)
+        self._renew = redis.register_script(RENEW_LUA)
+        # Who holds a lease is visible in Redis: host and pid, for operators and drills.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def acquire(self, within: float) -> str | None:
+        lease = f"{self._owner}:{uuid.uuid4().hex}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        pause = POLL_FIRST
+        while True:
+            args: list[str | int] = [self._limit, self._ttl_ms, lease]
+            if await self._acquire(keys=[self._key], args=args):
+                return lease
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.5)))
+            pause = min(POLL_MAX, pause * 1.5)
+
+    async def release(self, lease: str) -> None:
+        await self._redis.zrem(self._key, lease)
+
+    async def renew(self, lease: str) -> None:
+        if not await self._renew(keys=[self._key], args=[self._ttl_ms, lease]):
+            logger.warning("concurrency lease %s expired before its call ended", lease)
+
+
+class ConcurrencySlots:
+    """A slot of the process and, if configured, of the cluster, for one upstream call."""
+
+    def __init__(self, per_process: int, leases: LeasePool | None, queue_timeout: float) -> None:
+        self._semaphore = asyncio.Semaphore(per_process)
+        self._leases = leases
+        self._queue_timeout = queue_timeout
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._queue_timeout
+        try:
+            async with asyncio.timeout(self._queue_timeout):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            raise self._busy() from None
+        try:
+            if self._leases is None:
+                yield
+                return
+            lease = await self._leases.acquire(max(0.0, deadline - loop.time()))
+            if lease is None:
+                raise self._busy()
+            async with self._renewing(self._leases, lease):
+                yield
+        finally:
+            self._semaphore.release()
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, leases: LeasePool, lease: str) -> AsyncIterator[None]:
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(leases.renew_every)
+                await leases.renew(lease)
+
+        renewer = asyncio.create_task(keep_alive())
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            # Release even when the call was cancelled; a failure here is healed by the TTL.
+            with contextlib.suppress(RedisError, OSError):
+                await asyncio.shield(leases.release(lease))
+
+    def _busy(self) -> Unavailable:
+        return Unavailable(
+            f"No upstream slot became free within QUEUE_TIMEOUT={self._queue_timeout:g} s.",
+            retry_after=RETRY_AFTER_SECONDS,
+        )

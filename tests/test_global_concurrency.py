@@ -1,0 +1,86 @@
+"""GLOBAL_MAX_CONCURRENCY holds across gunicorn workers, and a killed worker's slots come back
+within CONCURRENCY_LEASE_TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import Graphgate, StartGraphgate
+from tests.upstream import Upstream
+
+GLOBAL_LIMIT = 5
+LEASE_TTL = 3.0
+
+
+@pytest.fixture(scope="module")
+def cluster(graphgate_factory: StartGraphgate) -> Graphgate:
+    return graphgate_factory(
+        "redis",
+        workers=4,
+        GLOBAL_MAX_CONCURRENCY=str(GLOBAL_LIMIT),
+        CONCURRENCY_LEASE_TTL=str(LEASE_TTL),
+        QUEUE_TIMEOUT="20",
+    )
+
+
+async def ask(client: httpx.AsyncClient, question: str) -> httpx.Response:
+    return await client.post("/chat/invoke", json={"input": {"question": question}})
+
+
+async def test_forty_requests_over_four_workers_never_exceed_the_global_limit(
+    cluster: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, latency_ms=500)
+    limits = httpx.Limits(max_connections=40)
+    headers = {"X-User-Id": user}
+    async with httpx.AsyncClient(
+        base_url=cluster.url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        responses = await asyncio.gather(*(ask(client, f"q{i} {marker}") for i in range(40)))
+    assert [r.status_code for r in responses] == [200] * 40
+    stats = upstream.stats(marker)
+    assert stats["requests"] == 40
+    assert stats["peak_in_flight"] == GLOBAL_LIMIT
+
+
+def lease_owners(redis_url: str) -> Counter[int]:
+    """The pid of each lease holder, from the lease ids (`host:pid:uuid`)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    members = client.zrange("graphgate:concurrency", 0, -1)
+    return Counter(int(str(member).split(":")[1]) for member in members)
+
+
+async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
+    cluster: Graphgate, upstream: Upstream, redis_url: str, user: str, marker: str
+) -> None:
+    upstream.behave(f"hang {marker}", hang=True)
+    headers = {"X-User-Id": user}
+    limits = httpx.Limits(max_connections=20)
+    async with httpx.AsyncClient(
+        base_url=cluster.url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        hanging = [
+            asyncio.create_task(ask(client, f"hang {marker} {i}")) for i in range(GLOBAL_LIMIT)
+        ]
+        assert await upstream.wait_for(f"hang {marker}", "in_flight", GLOBAL_LIMIT) is not None
+        victim, held = lease_owners(redis_url).most_common(1)[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        # Only the victim's slots can free up: the other hanging calls keep theirs.
+        fresh = await asyncio.gather(*(ask(client, f"after {marker} {i}") for i in range(held)))
+        waited = time.monotonic() - killed_at
+        for task in hanging:
+            task.cancel()
+        await asyncio.gather(*hanging, return_exceptions=True)
+    assert [r.status_code for r in fresh] == [200] * held
+    assert waited <= LEASE_TTL + 1
+    print(f"killed worker held {held} slot(s); usable again after {waited:.2f} s")
+    assert upstream.stats(f"after {marker}")["requests"] == held
