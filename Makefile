@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck redis clean
+.PHONY: install run test lint typecheck redis bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,9 @@ test: lint typecheck $(CHROMIUM)
 
 redis: install
 	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly
+
+bench: install
+	$(BIN)/python -m bench.semantic_threshold
 
 clean:
 	rm -rf $(VENV) .redis-data .pytest_cache .mypy_cache .ruff_cache

@@ -61,6 +61,8 @@ async def open_chat_service(settings: Settings) -> AsyncIterator[ChatService]:
         if redis is not None:
             await require_redis_modules(redis)
         runtime = build_runtime(settings, redis)
+        if runtime.cache is not None:
+            await runtime.cache.prepare()
         checkpointer = await build_checkpointer(redis, ttl_seconds=settings.session_ttl)
         service = ChatService(runtime, build_chat_graph(runtime, checkpointer), checkpointer, redis)
         announce(service, settings)

@@ -36,7 +36,7 @@ from graphs.errors import UpstreamError, UpstreamTimeout
 from graphs.history import trim_history
 from graphs.models import ModelSpec
 from graphs.nodes.limit import principal_of
-from graphs.runtime.cache import CachedReply, cache_key
+from graphs.runtime.cache import CachedReply, cache_lookup
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.pricing import PriceTable
 from graphs.state import ChatState
@@ -171,14 +171,14 @@ def make_llm(runtime: ChatRuntime) -> Any:
         if runtime.cache is None:
             return {"reply": await answer_fresh(runtime, prompt, write)}
         scope = principal_of(config) if settings.cache_scope == "principal" else "global"
-        key = cache_key(scope, models, prompt)
-        cached = await runtime.cache.get(key)
+        lookup = cache_lookup(scope, models, prompt)
+        cached = await runtime.cache.get(lookup)
         if cached is not None:
             return {"reply": replay_cached(cached, write)}
         message = await answer_fresh(runtime, prompt, write)
         if isinstance(message.content, str):
             await runtime.cache.put(
-                key, {"content": message.content, "model": message.response_metadata["model"]}
+                lookup, {"content": message.content, "model": message.response_metadata["model"]}
             )
         return {"reply": message}
 

@@ -1,9 +1,11 @@
-"""The exact LLM cache: a reply stored under a hash of everything that shapes it (the models
-and their parameters, the whole prompt with its history, and the scope: the principal, or
-everyone under `CACHE_SCOPE=global`), in Redis or in a bounded in-memory LRU.
+"""The LLM cache. A lookup names everything that shapes an answer: the scope (the principal,
+or everyone under `CACHE_SCOPE=global`), the context (the models with their parameters and the
+prompt before the question) and the question. The exact cache matches all three; the semantic
+cache (`graphs/runtime/semantic_cache.py`) matches scope and context exactly and the question by
+meaning.
 
-LangChain's own LLM cache (`set_llm_cache`) is process-global and keyed without the
-principal, so one user could be served another's answer; this one puts the scope in the key.
+LangChain's own LLM cache (`set_llm_cache`) is process-global and keyed without the principal,
+so one user could be served another's answer; here the scope is part of every lookup.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -22,53 +25,79 @@ from redis.asyncio import Redis
 CachedReply = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class CacheLookup:
+    scope: str
+    context: str
+    question: str
+
+    @property
+    def key(self) -> str:
+        """The exact-match key; the scope, as a hash tag, keeps a principal in one slot."""
+        digest = hashlib.sha256(f"{self.context}\n{self.question}".encode()).hexdigest()
+        return f"{{{self.scope}}}:{digest}"
+
+
 class ReplyCache(Protocol):
-    async def get(self, key: str) -> CachedReply | None: ...
+    async def prepare(self) -> None: ...
 
-    async def put(self, key: str, reply: CachedReply) -> None: ...
+    async def get(self, lookup: CacheLookup) -> CachedReply | None: ...
+
+    async def put(self, lookup: CacheLookup, reply: CachedReply) -> None: ...
 
 
-def cache_key(scope: str, models: Sequence[BaseChatModel], prompt: Sequence[BaseMessage]) -> str:
-    """A digest of the scope, each model's identity and parameters, and the full prompt."""
-    material = {
+def cache_lookup(
+    scope: str, models: Sequence[BaseChatModel], prompt: Sequence[BaseMessage]
+) -> CacheLookup:
+    """The lookup for `prompt` (history, then the question last) sent to `models`."""
+    context = {
         "models": [model._get_llm_string() for model in models],
-        "prompt": [[message.type, message.content] for message in prompt],
+        "before": [[message.type, message.content] for message in prompt[:-1]],
     }
-    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
-    # The scope stays readable and, as a hash tag, keeps a principal's entries in one slot.
-    return f"{{{scope}}}:{digest}"
+    digest = hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()
+    return CacheLookup(scope, digest, prompt[-1].text)
 
 
 class InMemoryReplyCache:
+    """Exact matches in a bounded LRU with a TTL (embedded mode)."""
+
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, CachedReply]] = OrderedDict()
 
-    async def get(self, key: str) -> CachedReply | None:
-        entry = self._entries.get(key)
+    async def prepare(self) -> None:
+        return None
+
+    async def get(self, lookup: CacheLookup) -> CachedReply | None:
+        entry = self._entries.get(lookup.key)
         if entry is None or entry[0] < time.monotonic():
-            self._entries.pop(key, None)
+            self._entries.pop(lookup.key, None)
             return None
-        self._entries.move_to_end(key)
+        self._entries.move_to_end(lookup.key)
         return entry[1]
 
-    async def put(self, key: str, reply: CachedReply) -> None:
-        self._entries[key] = (time.monotonic() + self.ttl_seconds, reply)
-        self._entries.move_to_end(key)
+    async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
+        self._entries[lookup.key] = (time.monotonic() + self.ttl_seconds, reply)
+        self._entries.move_to_end(lookup.key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
 
 class RedisReplyCache:
+    """Exact matches as Redis strings with a TTL."""
+
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
         self._redis = redis
         self._prefix = f"{prefix}cache:"
         self._ttl = ttl_seconds
 
-    async def get(self, key: str) -> CachedReply | None:
-        value = await self._redis.get(self._prefix + key)
+    async def prepare(self) -> None:
+        return None
+
+    async def get(self, lookup: CacheLookup) -> CachedReply | None:
+        value = await self._redis.get(self._prefix + lookup.key)
         return None if value is None else dict(json.loads(value))
 
-    async def put(self, key: str, reply: CachedReply) -> None:
-        await self._redis.set(self._prefix + key, json.dumps(reply), ex=self._ttl)
+    async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
+        await self._redis.set(self._prefix + lookup.key, json.dumps(reply), ex=self._ttl)

@@ -15,8 +15,10 @@ from graphs.runtime.concurrency import (
     LocalLeasePool,
     RedisLeasePool,
 )
+from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
+from graphs.runtime.semantic_cache import InMemorySemanticCache, RedisSemanticCache
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.runtime.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
@@ -83,6 +85,23 @@ def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | Non
 def build_cache(settings: Settings, redis: Redis | None) -> ReplyCache | None:
     if settings.cache_mode == "off":
         return None
-    if redis is None:
-        return InMemoryReplyCache(settings.cache_ttl, settings.cache_max_entries)
-    return RedisReplyCache(redis, settings.redis_prefix, settings.cache_ttl)
+    if settings.cache_mode == "exact":
+        if redis is None:
+            return InMemoryReplyCache(settings.cache_ttl, settings.cache_max_entries)
+        return RedisReplyCache(redis, settings.redis_prefix, settings.cache_ttl)
+    embeddings = build_embeddings(settings)
+    url = settings.resolved_redis_url
+    if redis is None or url is None:
+        return InMemorySemanticCache(
+            embeddings,
+            settings.semantic_cache_threshold,
+            settings.cache_ttl,
+            settings.cache_max_entries,
+        )
+    return RedisSemanticCache(
+        embeddings,
+        redis_url=url,
+        name=f"{settings.redis_prefix}semantic_cache",
+        threshold=settings.semantic_cache_threshold,
+        ttl_seconds=settings.cache_ttl,
+    )

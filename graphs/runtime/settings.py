@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(default=90, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
-    cache_mode: Literal["off", "exact"] = "off"
+    cache_mode: Literal["off", "exact", "semantic"] = "off"
+    semantic_cache_threshold: float = Field(default=0.2, ge=0, le=2)
+    embeddings_model: str = "openai:text-embedding-3-small"
     cache_ttl: int = Field(default=3600, ge=1)
     cache_scope: Literal["principal", "global"] = "principal"
     cache_max_entries: int = Field(default=10_000, ge=1)

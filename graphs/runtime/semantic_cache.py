@@ -1,0 +1,132 @@
+"""The semantic LLM cache: a question close enough in meaning to one answered before, in the same
+scope and context, gets that answer.
+
+Closeness is the cosine distance between the questions' embeddings (0 = same direction, 2 =
+opposite); a cached answer is served when the distance is at most `SEMANTIC_CACHE_THRESHOLD`.
+`bench/semantic_threshold.py` measures where paraphrases and different questions fall for the
+configured embeddings model. In Redis the entries live in a RedisVL `SemanticCache` (a vector
+index) with the scope and context as tag filters; in memory, a bounded list searched exhaustively.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict
+
+from langchain_core.embeddings import Embeddings
+from redisvl.extensions.cache.llm import SemanticCache
+from redisvl.query.filter import Tag
+from redisvl.utils.vectorize import CustomTextVectorizer
+
+from graphs.runtime.cache import CachedReply, CacheLookup
+
+Vector = list[float]
+
+
+def cosine_distance(a: Vector, b: Vector) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return 1.0 - dot / norms if norms else 1.0
+
+
+class InMemorySemanticCache:
+    def __init__(
+        self, embeddings: Embeddings, threshold: float, ttl_seconds: float, max_entries: int
+    ) -> None:
+        self._embeddings = embeddings
+        self._threshold = threshold
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._entries: OrderedDict[int, tuple[str, str, Vector, float, CachedReply]] = OrderedDict()
+        self._next_id = 0
+
+    async def prepare(self) -> None:
+        await self._embeddings.aembed_query("warm up")
+
+    async def get(self, lookup: CacheLookup) -> CachedReply | None:
+        vector = await self._embeddings.aembed_query(lookup.question)
+        now = time.monotonic()
+        best: tuple[float, CachedReply] | None = None
+        for entry_id, (scope, context, stored, expires, reply) in list(self._entries.items()):
+            if expires < now:
+                del self._entries[entry_id]
+            elif scope == lookup.scope and context == lookup.context:
+                distance = cosine_distance(vector, stored)
+                if distance <= self._threshold and (best is None or distance < best[0]):
+                    best = (distance, reply)
+        return None if best is None else best[1]
+
+    async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
+        vector = await self._embeddings.aembed_query(lookup.question)
+        expires = time.monotonic() + self._ttl
+        self._entries[self._next_id] = (lookup.scope, lookup.context, vector, expires, reply)
+        self._next_id += 1
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+class RedisSemanticCache:
+    """RedisVL's `SemanticCache`, filtered by scope and context tags."""
+
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        *,
+        redis_url: str,
+        name: str,
+        threshold: float,
+        ttl_seconds: int,
+    ) -> None:
+        self._embeddings = embeddings
+        self._redis_url = redis_url
+        self._name = name
+        self._threshold = threshold
+        self._ttl = ttl_seconds
+        self._cache: SemanticCache | None = None
+
+    async def prepare(self) -> None:
+        """Load the embeddings model and create the index (both block, so off the loop)."""
+        self._cache = await asyncio.to_thread(self._open)
+
+    def _open(self) -> SemanticCache:
+        vectorizer = CustomTextVectorizer(
+            embed=self._embeddings.embed_query, aembed=self._embeddings.aembed_query
+        )
+        return SemanticCache(
+            name=self._name,
+            distance_threshold=self._threshold,
+            ttl=self._ttl,
+            vectorizer=vectorizer,
+            filterable_fields=[
+                {"name": "scope", "type": "tag"},
+                {"name": "context", "type": "tag"},
+            ],
+            redis_url=self._redis_url,
+        )
+
+    def _opened(self) -> SemanticCache:
+        if self._cache is None:
+            raise RuntimeError("the semantic cache was used before prepare()")
+        return self._cache
+
+    async def get(self, lookup: CacheLookup) -> CachedReply | None:
+        hits = await self._opened().acheck(
+            vector=await self._embeddings.aembed_query(lookup.question),
+            filter_expression=(Tag("scope") == lookup.scope) & (Tag("context") == lookup.context),
+            return_fields=["response", "metadata"],
+        )
+        if not hits:
+            return None
+        metadata = hits[0].get("metadata") or {}
+        return {"content": hits[0]["response"], "model": metadata.get("model", "")}
+
+    async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
+        await self._opened().astore(
+            prompt=lookup.question,
+            response=str(reply["content"]),
+            vector=await self._embeddings.aembed_query(lookup.question),
+            metadata={"model": reply["model"]},
+            filters={"scope": lookup.scope, "context": lookup.context},
+        )
