@@ -84,3 +84,25 @@ async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
     assert waited <= LEASE_TTL + 1
     print(f"killed worker held {held} slot(s); usable again after {waited:.2f} s")
     assert upstream.stats(f"after {marker}")["requests"] == held
+
+
+async def test_waiting_longer_than_queue_timeout_for_a_slot_is_503_with_retry_after(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    server = graphgate_factory("redis", GLOBAL_MAX_CONCURRENCY="1", QUEUE_TIMEOUT="1")
+    upstream.behave(f"hold {marker}", hang=True)
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-User-Id": user}, timeout=30
+    ) as client:
+        holder = asyncio.create_task(ask(client, f"hold {marker}"))
+        assert await upstream.wait_for(f"hold {marker}", "in_flight") is not None
+        started = time.monotonic()
+        refused = await ask(client, f"queued {marker}")
+        waited = time.monotonic() - started
+        holder.cancel()
+        await asyncio.gather(holder, return_exceptions=True)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "unavailable"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert 1 <= waited < 2
+    assert upstream.stats(f"queued {marker}")["requests"] == 0

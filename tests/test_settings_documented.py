@@ -1,0 +1,16 @@
+"""Every setting is in the README's settings table."""
+
+from __future__ import annotations
+
+import re
+
+from graphs.runtime.settings import Settings
+from tests.processes import ROOT
+
+
+def test_every_setting_has_a_row_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)`(?: / `([A-Z0-9_]+)`)?", table, re.M))
+    names = {name for row in documented for name in row if name}
+    assert {field.upper() for field in Settings.model_fields} <= names
