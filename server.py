@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,8 +10,10 @@ from fastapi import FastAPI
 from api import health, sessions, usage
 from api.chat_routes import add_chat_routes
 from api.errors import install_error_handlers
+from api.log_config import configure_logging
 from api.service import open_chat_service
 from graphs.runtime.settings import Settings
+from middleware.access_log import AccessLogMiddleware
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.disconnect import DisconnectMiddleware
 from middleware.principal import PrincipalMiddleware
@@ -23,11 +24,10 @@ from middleware.trace import TraceIdMiddleware
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Plain lines until structured logging lands (issue #4).
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         async with open_chat_service(settings) as service:
             app.state.chat = service
             yield
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DisconnectMiddleware)
     app.add_middleware(SSEErrorMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(TraceIdMiddleware)
     return app
 

@@ -13,13 +13,14 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from api.chat_runnable import CLIENT_GONE, FAILURE, SESSION_ID, ChatRequest
+from api.chat_runnable import CLIENT_GONE, FACTS, FAILURE, SESSION_ID, ChatRequest
 from graphs.errors import InvalidInput, PayloadTooLarge
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, admit, refusal
 from graphs.runtime.context import ChatRuntime
+from middleware.access_log import RunFacts
 from middleware.context import CLIENT_GONE as CLIENT_GONE_STATE
-from middleware.context import PRINCIPAL, RATE_LIMIT, STREAM_FAILURE, scope_state
+from middleware.context import PRINCIPAL, RATE_LIMIT, RUN_FACTS, STREAM_FAILURE, scope_state
 from middleware.principal import IDENTIFIER
 from middleware.sse_errors import StreamFailure
 
@@ -71,18 +72,32 @@ async def admit_chat_request(request: Request) -> None:
         raise refusal(decision, runtime.settings.rate_limit_window)
 
 
-def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
+async def logged_prompt(request: Request) -> str | None:
+    """The question, for the access line, only when `LOG_PROMPTS=true`."""
+    runtime: ChatRuntime = request.app.state.chat.runtime
+    if not runtime.settings.log_prompts:
+        return None
+    turns = await turns_of(request)
+    return " | ".join(turn.question for turn in turns) if turns else None
+
+
+async def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """LangServe's per-request config modifier: server-side identity, thread and admission."""
     principal = principal_of(request)
     configurable = dict(config.get("configurable") or {})
     session_id = configurable.get(SESSION_ID)
     if session_id:
         configurable["thread_id"] = thread_id_for(principal, str(session_id))
+    state = scope_state(request.scope)
     failure = StreamFailure()
-    scope_state(request.scope)[STREAM_FAILURE] = failure
+    state[STREAM_FAILURE] = failure
+    facts = state.get(RUN_FACTS)
+    if isinstance(facts, RunFacts):
+        facts.session = str(session_id) if session_id else None
+        facts.prompt = await logged_prompt(request)
     configurable.update(
         principal=principal,
         admission=AdmissionTicket(principal),
-        **{FAILURE: failure, CLIENT_GONE: scope_state(request.scope).get(CLIENT_GONE_STATE)},
+        **{FAILURE: failure, CLIENT_GONE: state.get(CLIENT_GONE_STATE), FACTS: facts},
     )
     return {**config, "configurable": configurable}

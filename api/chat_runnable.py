@@ -21,12 +21,14 @@ from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError
 from graphs.nodes.limit import ANONYMOUS
 from graphs.state import ChatInput
+from middleware.access_log import RunFacts
 from middleware.disconnect import ClientGone
 from middleware.sse_errors import StreamFailure
 
 SESSION_ID = "session_id"
 FAILURE = "stream_failure"
 CLIENT_GONE = "client_gone"
+FACTS = "run_facts"
 
 
 class ChatReply(RootModel[AIMessage]):
@@ -66,6 +68,11 @@ def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Future[Any]) ->
         return None
     client_gone.on_disconnect(run.cancel)
     return client_gone
+
+
+def run_facts(config: RunnableConfig) -> RunFacts | None:
+    facts = config["configurable"].get(FACTS)
+    return facts if isinstance(facts, RunFacts) else None
 
 
 def graph_input(request: dict[str, Any]) -> ChatInput:
@@ -113,6 +120,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 raise ClientClosedRequest("The client closed the connection.") from None
             raise
         reply: AIMessage = result["reply"]
+        if facts := run_facts(config):
+            facts.note_reply(reply.response_metadata)
         return reply
 
     async def abatch(
@@ -152,7 +161,10 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         run = asyncio.create_task(run_graph())
         cancel_when_client_goes(config, run)
         try:
+            facts = run_facts(config)
             while (chunk := await chunks.get()) is not None:
+                if facts and "model" in chunk.response_metadata:  # graphgate's closing chunk
+                    facts.note_reply(chunk.response_metadata)
                 yield chunk
             await run
         except GraphgateError as exc:

@@ -9,6 +9,7 @@ PRINCIPAL = "principal"
 RATE_LIMIT = "rate_limit"
 STREAM_FAILURE = "stream_failure"
 CLIENT_GONE = "client_gone"
+RUN_FACTS = "run_facts"
 
 
 def scope_state(scope: Scope) -> dict[str, object]:

@@ -1,11 +1,12 @@
 """Trace id: taken from `traceparent` or `X-Request-Id` when sent, else generated; returned in
-`X-Trace-Id` and kept in the request state for error bodies."""
+`X-Trace-Id`, kept in the request state for error bodies and bound to every log line."""
 
 from __future__ import annotations
 
 import re
 import uuid
 
+import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,4 +41,6 @@ class TraceIdMiddleware:
                 MutableHeaders(scope=message)["X-Trace-Id"] = trace_id
             await send(message)
 
-        await self.app(scope, receive, send_with_trace_id)
+        # Every log line of this request, ours or a library's, carries the trace id.
+        with structlog.contextvars.bound_contextvars(trace_id=trace_id):
+            await self.app(scope, receive, send_with_trace_id)

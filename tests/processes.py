@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +40,8 @@ class ManagedProcess:
         self.ready_count = ready_count
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._new_line = threading.Condition()
 
     def start(self, timeout: float = 60) -> None:
         ready = threading.Event()
@@ -61,6 +63,9 @@ class ManagedProcess:
                 for line in process.stdout:
                     log.write(line)
                     log.flush()
+                    with self._new_line:
+                        self.lines.append(line)
+                        self._new_line.notify_all()
                     seen += self.ready_text in line
                     if seen >= self.ready_count:
                         ready.set()
@@ -70,6 +75,19 @@ class ManagedProcess:
         if not ready.wait(timeout) or process.poll() is not None:
             self.stop()
             raise RuntimeError(f"{self.command[0]} did not start:\n{self.log_tail()}")
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 10) -> str:
+        """The first output line that satisfies `predicate`, waiting for it to be printed."""
+        with self._new_line:
+            found: list[str] = []
+
+            def seen() -> bool:
+                found[:] = [line for line in self.lines if predicate(line)][:1]
+                return bool(found)
+
+            if not self._new_line.wait_for(seen, timeout):
+                raise TimeoutError(f"no such line within {timeout} s:\n{self.log_tail()}")
+            return found[0]
 
     def stop(self, timeout: float = 15) -> int | None:
         if self.process is None or self.process.poll() is not None:
