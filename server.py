@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import health, sessions, usage
+from api import health, metrics, sessions, usage
 from api.chat_routes import add_chat_routes
 from api.errors import install_error_handlers
 from api.log_config import configure_logging
@@ -16,6 +16,7 @@ from graphs.runtime.settings import Settings
 from middleware.access_log import AccessLogMiddleware
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.disconnect import DisconnectMiddleware
+from middleware.metrics import MetricsMiddleware
 from middleware.principal import PrincipalMiddleware
 from middleware.rate_limit_headers import RateLimitHeadersMiddleware
 from middleware.sse_errors import SSEErrorMiddleware
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(usage.router)
+    app.include_router(metrics.router)
     add_chat_routes(app, settings)
     # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
     # Disconnect watches the raw `receive`, outside the principal and body-limit checks.
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DisconnectMiddleware)
     app.add_middleware(SSEErrorMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(TraceIdMiddleware)
     return app

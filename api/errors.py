@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from graphs.errors import GraphgateError
+from graphs.runtime.metrics import REFUSALS
 from middleware.errors import error_response
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ HTTP_CODES = {
 
 async def on_graphgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GraphgateError)
+    REFUSALS.labels(exc.code).inc()
     return error_response(request.scope, exc.status, exc.code, exc.message, exc.headers())
 
 

@@ -19,7 +19,7 @@ PRIMARY_MODEL = "gpt-primary"
 FALLBACK_MODEL = "gpt-fallback"
 MODES = ["embedded", "redis"]
 UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
-GUNICORN = [sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker"]
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
 
 
 @dataclass

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +39,8 @@ from graphs.models import ModelSpec
 from graphs.nodes.limit import principal_of
 from graphs.runtime.cache import CachedReply, cache_lookup
 from graphs.runtime.context import ChatRuntime
+from graphs.runtime.metrics import CACHE, COST, FALLBACKS, TIME_TO_FIRST_TOKEN, TOKENS
+from graphs.runtime.metrics import UPSTREAM_ERRORS as UPSTREAM_ERRORS_METRIC
 from graphs.runtime.pricing import PriceTable
 from graphs.state import ChatState
 
@@ -56,24 +59,26 @@ UPSTREAM_ERRORS = (
 
 async def stream_reply(
     spec: ModelSpec, model: BaseChatModel, prompt: Sequence[BaseMessage], write: StreamWriter
-) -> tuple[AIMessageChunk | None, bool]:
-    """Stream one model's reply to `write`; returns the reply and whether tokens were sent.
-
-    Returns (None, False) when the model failed before its first token.
-    """
+) -> AIMessageChunk | None:
+    """Stream one model's reply to `write`; None when it failed before its first token."""
     reply: AIMessageChunk | None = None
+    started, tokens_sent = time.perf_counter(), False
     try:
         async for chunk in model.astream(list(prompt)):
             if not isinstance(chunk, AIMessageChunk):
                 continue
+            if chunk.content and not tokens_sent:
+                TIME_TO_FIRST_TOKEN.labels(spec.label).observe(time.perf_counter() - started)
+                tokens_sent = True
             write(chunk)
             reply = chunk if reply is None else reply + chunk
     except UPSTREAM_ERRORS as exc:
-        if reply is not None:
+        UPSTREAM_ERRORS_METRIC.labels(spec.label, type(exc).__name__).inc()
+        if tokens_sent:
             raise UpstreamError(f"{spec.label} failed mid-reply: {type(exc).__name__}") from exc
         logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
-        return None, False
-    return reply, True
+        return None
+    return reply
 
 
 async def reply_with_fallback(
@@ -83,8 +88,8 @@ async def reply_with_fallback(
 ) -> tuple[int, AIMessageChunk]:
     """The first model that answers: its index in `models` and its whole reply."""
     for index, (spec, model) in enumerate(models):
-        reply, answered = await stream_reply(spec, model, prompt, write)
-        if answered and reply is not None:
+        reply = await stream_reply(spec, model, prompt, write)
+        if reply is not None:
             return index, reply
     tried = ", ".join(spec.label for spec, _ in models)
     raise UpstreamError(f"Every model failed ({tried}).")
@@ -132,6 +137,7 @@ async def answer_fresh(
         ) from exc
     spec = runtime.models[index][0]
     metadata = reply_metadata(spec, reply, fallback_used=index > 0, prices=runtime.prices)
+    record_reply_metrics(metadata)
     # The last chunk of the stream carries graphgate's metadata, so a streamed reply adds up
     # to the same message as an invoked one.
     write(AIMessageChunk(content="", id=reply.id, response_metadata=metadata))
@@ -139,6 +145,16 @@ async def answer_fresh(
     message.response_metadata.update(metadata)
     assert isinstance(message, AIMessage)
     return message
+
+
+def record_reply_metrics(metadata: dict[str, Any]) -> None:
+    model, usage = metadata["model"], metadata["usage"]
+    TOKENS.labels(model, "input").inc(usage["input_tokens"])
+    TOKENS.labels(model, "output").inc(usage["output_tokens"])
+    if metadata["cost_usd"]:
+        COST.labels(model).inc(metadata["cost_usd"])
+    if metadata["fallback_used"]:
+        FALLBACKS.labels(model).inc()
 
 
 def replay_cached(cached: CachedReply, write: StreamWriter) -> AIMessage:
@@ -173,6 +189,7 @@ def make_llm(runtime: ChatRuntime) -> Any:
         scope = principal_of(config) if settings.cache_scope == "principal" else "global"
         lookup = cache_lookup(scope, models, prompt)
         cached = await runtime.cache.get(lookup)
+        CACHE.labels("miss" if cached is None else "hit").inc()
         if cached is not None:
             return {"reply": replay_cached(cached, write)}
         message = await answer_fresh(runtime, prompt, write)

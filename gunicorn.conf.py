@@ -1,0 +1,36 @@
+"""gunicorn's configuration for production (`make serve`, the Dockerfile's CMD): uvicorn workers,
+graceful shutdown, and Prometheus's multiprocess mode. Every value can be overridden on the
+command line; environment variables give the defaults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "uvicorn_worker.UvicornWorker"
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+timeout = graceful_timeout + 30
+keepalive = 5
+accesslog = None  # graphgate writes its own JSON access line per request
+
+# Each worker writes its metrics here. prometheus_client reads this when it is first imported,
+# so nothing here imports it at module level: the forked workers must see it set.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="graphgate-metrics-"))
+
+
+def on_starting(server: Any) -> None:
+    """Start with no metrics files from an earlier run."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (in-flight requests, open streams)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
