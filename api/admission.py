@@ -38,6 +38,19 @@ def thread_id_for(principal: str, session_id: str) -> str:
     return f"{principal}:{session_id}"
 
 
+async def shared_sessions(request: Request) -> bool:
+    """Whether a batch would run several turns of one session at once: they would race on its
+    history, each starting from the same state, and only the last would be kept."""
+    if not request.url.path.endswith("/batch"):
+        return False
+    body = await request.json()
+    inputs, config = body.get("inputs") or [], body.get("config") or {}
+    configs = config if isinstance(config, list) else [config] * len(inputs)
+    sessions = [c.get("configurable", {}).get(SESSION_ID) for c in configs if isinstance(c, dict)]
+    named = [session for session in sessions if session]
+    return len(named) != len(set(named))
+
+
 async def turns_of(request: Request) -> list[ChatRequest] | None:
     """The turns in a chat request body, or None when LangServe will refuse it with 422."""
     try:
@@ -57,10 +70,16 @@ async def admit_chat_request(request: Request) -> None:
     if not turns:
         return
     runtime: ChatRuntime = request.app.state.chat.runtime
-    if len(turns) > runtime.settings.max_batch_size:
+    if await shared_sessions(request):
+        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
+    # A batch counts each turn against the rate limit, so one larger than the limit could
+    # never be admitted: say so instead of a 429 that no wait would cure.
+    largest = min(runtime.settings.max_batch_size, runtime.settings.rate_limit_max)
+    if len(turns) > largest:
         raise PayloadTooLarge(
-            f"A batch holds at most MAX_BATCH_SIZE={runtime.settings.max_batch_size} inputs; "
-            f"this one has {len(turns)}."
+            f"A batch holds at most {largest} inputs (MAX_BATCH_SIZE="
+            f"{runtime.settings.max_batch_size}, RATE_LIMIT_MAX={runtime.settings.rate_limit_max}"
+            f"); this one has {len(turns)}."
         )
     for turn in turns:
         validate_turn(

@@ -18,7 +18,10 @@ def add_chat_routes(app: FastAPI, settings: Settings) -> None:
 
     add_routes(
         app,
-        ChatRunnable(lambda: graph().graph, batch_max_concurrency=settings.batch_max_concurrency),
+        ChatRunnable(
+            lambda: (graph().graph, graph().stateless_graph),
+            batch_max_concurrency=settings.batch_max_concurrency,
+        ),
         path="/chat",
         input_type=ChatRequest,
         playground_type="chat",

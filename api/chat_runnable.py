@@ -9,7 +9,6 @@ model's chunks from the graph's custom stream.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from middleware.access_log import RunFacts
 from middleware.disconnect import ClientGone
 from middleware.sse_errors import StreamFailure
 
+ChatGraphs = tuple[ChatGraph, ChatGraph]  # with a checkpointer, and without
 SESSION_ID = "session_id"
 FAILURE = "stream_failure"
 CLIENT_GONE = "client_gone"
@@ -52,13 +52,18 @@ class ChatRequest(BaseModel):
 
 
 def graph_config(config: RunnableConfig | None) -> RunnableConfig:
-    """The run's config with a `thread_id`; without a session the turn gets a fresh one."""
+    """The run's config with a `thread_id` when it continues a session."""
     configurable = dict((config or {}).get("configurable", {}))
-    if "thread_id" not in configurable:
-        session = configurable.get(SESSION_ID) or uuid.uuid4().hex
+    session = configurable.get(SESSION_ID)
+    if session and "thread_id" not in configurable:
         principal = configurable.get("principal") or ANONYMOUS
         configurable["thread_id"] = f"{principal}:{session}"
     return {**(config or {}), "configurable": configurable}
+
+
+def run_options(config: RunnableConfig) -> dict[str, Any]:
+    """Sessions checkpoint once, on success (`durability="exit"`); one-off turns not at all."""
+    return {"durability": "exit"} if "thread_id" in config["configurable"] else {}
 
 
 def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Future[Any]) -> ClientGone | None:
@@ -80,12 +85,16 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
 
 
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
-    def __init__(self, graph: Callable[[], ChatGraph], *, batch_max_concurrency: int) -> None:
-        self._graph = graph
+    def __init__(self, graphs: Callable[[], ChatGraphs], *, batch_max_concurrency: int) -> None:
+        self._graphs = graphs
         self._batch_max_concurrency = batch_max_concurrency
 
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         return ChatReply
+
+    def _graph(self, config: RunnableConfig) -> ChatGraph:
+        session, one_off = self._graphs()
+        return session if "thread_id" in config["configurable"] else one_off
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
@@ -110,7 +119,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     ) -> AIMessage:
         config = graph_config(config)
         run = asyncio.ensure_future(
-            self._graph().ainvoke(graph_input(input), config, durability="exit")
+            self._graph(config).ainvoke(graph_input(input), config, **run_options(config))
         )
         client_gone = cancel_when_client_goes(config, run)
         try:
@@ -148,8 +157,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
         async def run_graph() -> None:
             try:
-                async for chunk in self._graph().astream(
-                    graph_input(input), config, stream_mode="custom", durability="exit"
+                async for chunk in self._graph(config).astream(
+                    graph_input(input), config, stream_mode="custom", **run_options(config)
                 ):
                     if isinstance(chunk, AIMessageChunk):
                         chunks.put_nowait(chunk)

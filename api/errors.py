@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -48,6 +49,13 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, exc.status_code, code, message, headers)
 
 
+async def on_redis_error(request: Request, exc: Exception) -> Response:
+    logger.error("redis failed: %s", type(exc).__name__)
+    REFUSALS.labels("unavailable").inc()
+    message = "Session and limit storage is unavailable; try again shortly."
+    return error_response(request.scope, 503, "unavailable", message, {"Retry-After": "5"})
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error", exc_info=exc)
     return error_response(request.scope, 500, "internal_error", "Internal server error.")
@@ -57,4 +65,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GraphgateError, on_graphgate_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RedisError, on_redis_error)
     app.add_exception_handler(Exception, on_unexpected_error)

@@ -25,6 +25,8 @@ logger = logging.getLogger("graphgate")
 class ChatService:
     runtime: ChatRuntime
     graph: ChatGraph
+    # One-off turns (no session) run without a checkpointer: nobody could read their state.
+    stateless_graph: ChatGraph
     checkpointer: BaseCheckpointSaver[Any]
     redis: Redis | None
 
@@ -64,7 +66,13 @@ async def open_chat_service(settings: Settings) -> AsyncIterator[ChatService]:
         if runtime.cache is not None:
             await runtime.cache.prepare()
         checkpointer = await build_checkpointer(redis, ttl_seconds=settings.session_ttl)
-        service = ChatService(runtime, build_chat_graph(runtime, checkpointer), checkpointer, redis)
+        service = ChatService(
+            runtime,
+            build_chat_graph(runtime, checkpointer),
+            build_chat_graph(runtime),
+            checkpointer,
+            redis,
+        )
         announce(service, settings)
         yield service
     finally:

@@ -78,15 +78,33 @@ def test_fourth_stream_in_window_gets_429_before_streaming(
     assert int(refused.headers["Retry-After"]) >= 1
 
 
-def test_a_batch_counts_each_input_against_the_limit(strict_server: Graphgate, user: str) -> None:
-    inputs = [{"question": f"q{i}"} for i in range(LIMIT + 1)]
-    response = httpx.post(
-        f"{strict_server.url}/chat/batch",
-        json={"inputs": inputs},
-        headers={"X-User-Id": user},
-        timeout=30,
+def batch(server: Graphgate, user: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/chat/batch", json=body, headers={"X-User-Id": user}, timeout=30
     )
-    assert response.status_code == 429
+
+
+def test_a_batch_counts_each_input_against_the_limit(strict_server: Graphgate, user: str) -> None:
+    assert invoke(strict_server, user, {"input": {"question": "first"}}).status_code == 200
+    inputs = [{"question": f"q{i}"} for i in range(LIMIT)]
+    assert batch(strict_server, user, {"inputs": inputs}).status_code == 429
+
+
+def test_a_batch_larger_than_the_rate_limit_is_413_not_a_hopeless_429(
+    strict_server: Graphgate, user: str
+) -> None:
+    inputs = [{"question": f"q{i}"} for i in range(LIMIT + 1)]
+    response = batch(strict_server, user, {"inputs": inputs})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_batch_of_turns_of_one_session_is_400(server: Graphgate, user: str) -> None:
+    inputs = [{"question": "a"}, {"question": "b"}]
+    config = {"configurable": {"session_id": "s1"}}
+    response = batch(server, user, {"inputs": inputs, "config": config})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_input"
 
 
 def test_principals_have_separate_windows(strict_server: Graphgate, user: str) -> None:

@@ -36,6 +36,12 @@ def test_readiness_turns_503_and_says_why_when_redis_goes_away(
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"].startswith("unreachable")
         assert httpx.get(f"{server.url}/health/live").status_code == 200
+        turn = httpx.post(
+            f"{server.url}/chat/invoke", json={"input": {"question": "hi"}}, timeout=30
+        )
+        assert turn.status_code == 503
+        assert turn.json()["error"]["code"] == "unavailable"
+        assert turn.json()["error"]["trace_id"] == turn.headers["X-Trace-Id"]
     finally:
         server.process.stop()
         redis.process.stop()

@@ -103,6 +103,19 @@ def test_redis_sessions_survive_a_server_restart(
 
 
 @pytest.mark.parametrize("mode", ["redis"])
+def test_a_turn_without_a_session_stores_no_checkpoint(
+    server: Graphgate, redis_url: str, user: str
+) -> None:
+    client: RemoteRunnable[Any, Any] = RemoteRunnable(
+        server.chat_url, headers={"X-User-Id": user}, timeout=30
+    )
+    client.invoke({"question": "one-off"})
+    keys = [key.decode() for key in redis.Redis.from_url(redis_url).scan_iter(match=f"*{user}*")]
+    assert keys
+    assert not [key for key in keys if key.startswith("checkpoint")]
+
+
+@pytest.mark.parametrize("mode", ["redis"])
 def test_every_key_a_session_leaves_in_redis_expires(
     server: Graphgate, redis_url: str, user: str
 ) -> None:

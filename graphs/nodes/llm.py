@@ -32,6 +32,7 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import StreamWriter
+from redis.exceptions import RedisError
 
 from graphs.errors import UpstreamError, UpstreamTimeout
 from graphs.history import trim_history
@@ -176,6 +177,9 @@ def replay_cached(cached: CachedReply, write: StreamWriter) -> AIMessage:
     )
 
 
+CACHE_ERRORS = (RedisError, OSError, *UPSTREAM_ERRORS)
+
+
 def make_llm(runtime: ChatRuntime) -> Any:
     settings = runtime.settings
     models = [model for _, model in runtime.models]
@@ -186,17 +190,25 @@ def make_llm(runtime: ChatRuntime) -> Any:
         write = get_stream_writer()
         if runtime.cache is None:
             return {"reply": await answer_fresh(runtime, prompt, write)}
+        cache = runtime.cache
         scope = principal_of(config) if settings.cache_scope == "principal" else "global"
         lookup = cache_lookup(scope, models, prompt)
-        cached = await runtime.cache.get(lookup)
+        # The cache is an optimisation: when it (or its embeddings) fails, answer fresh.
+        cached = None
+        try:
+            cached = await cache.get(lookup)
+        except CACHE_ERRORS as exc:
+            logger.warning("cache lookup failed (%s); answering fresh", type(exc).__name__)
         CACHE.labels("miss" if cached is None else "hit").inc()
         if cached is not None:
             return {"reply": replay_cached(cached, write)}
         message = await answer_fresh(runtime, prompt, write)
         if isinstance(message.content, str):
-            await runtime.cache.put(
-                lookup, {"content": message.content, "model": message.response_metadata["model"]}
-            )
+            entry = {"content": message.content, "model": message.response_metadata["model"]}
+            try:
+                await cache.put(lookup, entry)
+            except CACHE_ERRORS as exc:
+                logger.warning("cache store failed (%s)", type(exc).__name__)
         return {"reply": message}
 
     return llm

@@ -102,7 +102,14 @@ class RedisLeasePool:
         pause = POLL_FIRST
         while True:
             args: list[str | int] = [self._limit, self._ttl_ms, lease]
-            if await self._acquire(keys=[self._key], args=args):
+            try:
+                acquired = await self._acquire(keys=[self._key], args=args)
+            except BaseException:
+                # Cancelled (or failed) with the script maybe applied: never strand the lease.
+                with contextlib.suppress(RedisError, OSError):
+                    await asyncio.shield(self.release(lease))
+                raise
+            if acquired:
                 return lease
             left = deadline - loop.time()
             if left <= 0:
@@ -152,7 +159,10 @@ class ConcurrencySlots:
         async def keep_alive() -> None:
             while True:
                 await asyncio.sleep(leases.renew_every)
-                await leases.renew(lease)
+                try:
+                    await leases.renew(lease)
+                except (RedisError, OSError) as exc:  # try again next time; the TTL is the bound
+                    logger.warning("renewing lease %s failed: %s", lease, type(exc).__name__)
 
         renewer = asyncio.create_task(keep_alive())
         try:
