@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint typecheck redis bench clean
+.PHONY: install run serve test lint typecheck redis bench clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): requirements.lock requirements-dev.lock scripts/redis_stack.py
 
 run: install
 	$(BIN)/uvicorn server:app --host $(HOST) --port $(PORT)
+
+# Production command line (the Dockerfile's CMD): gunicorn with draining uvicorn workers.
+serve: install
+	$(BIN)/gunicorn -c gunicorn.conf.py server:app
 
 lint: install
 	$(BIN)/ruff check .

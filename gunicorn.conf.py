@@ -11,7 +11,7 @@ from typing import Any
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "api.gunicorn_worker.GracefulUvicornWorker"
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
 timeout = graceful_timeout + 30
 keepalive = 5

@@ -16,6 +16,7 @@ from graphs.runtime.settings import Settings
 from middleware.access_log import AccessLogMiddleware
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.disconnect import DisconnectMiddleware
+from middleware.drain import DrainMiddleware
 from middleware.metrics import MetricsMiddleware
 from middleware.principal import PrincipalMiddleware
 from middleware.rate_limit_headers import RateLimitHeadersMiddleware
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DisconnectMiddleware)
     app.add_middleware(SSEErrorMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(DrainMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(TraceIdMiddleware)

@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 
 from api.service import ChatService
 from graphs.runtime.redis_client import missing_modules
+from middleware.drain import DRAIN
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -32,6 +33,9 @@ async def redis_check(service: ChatService) -> tuple[bool, str]:
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
     service: ChatService = request.app.state.chat
+    if DRAIN.draining:
+        body = {"status": "draining", "checks": {"draining": "shutting down"}}
+        return JSONResponse(body, status_code=503)
     redis_ok, redis_detail = await redis_check(service)
     models = [spec.label for spec, _ in service.runtime.models]
     model_detail = "demo (offline demo model)" if service.runtime.uses_demo_model else "ok"
