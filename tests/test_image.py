@@ -1,0 +1,71 @@
+"""The Dockerfile: hadolint-clean, its CMD line serves (in the test venv; no Docker engine runs
+here), its HEALTHCHECK passes, and it copies every package the server imports."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.processes import ROOT, ManagedProcess, child_env, free_port
+
+DOCKERFILE = ROOT / "Dockerfile"
+VENV_BIN = Path(sys.executable).parent
+
+
+def instruction(name: str) -> list[str]:
+    """The exec-form (JSON) arguments of the Dockerfile's last `name` instruction."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    found = re.findall(rf"^{name}\b.*?(\[.*\])\s*$", text, re.M)
+    arguments: list[str] = json.loads(found[-1])
+    return arguments
+
+
+def test_hadolint_passes() -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "hadolint"), str(DOCKERFILE)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_copies_every_package_the_server_imports() -> None:
+    copied = set(re.findall(r"^COPY (\w+)/ ", DOCKERFILE.read_text(), re.M))
+    local = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    sources = [ROOT / "server.py", *(p for d in copied for p in (ROOT / d).rglob("*.py"))]
+    imported = {
+        name
+        for source in sources
+        for name in re.findall(r"^\s*(?:from|import) (\w+)", source.read_text(), re.M)
+    }
+    assert imported & local <= copied
+
+
+def test_the_cmd_line_serves_and_the_healthcheck_passes(redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = child_env(
+        PATH=f"{VENV_BIN}:{child_env()['PATH']}",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        REDIS_URL=redis_url,
+        APP_ENV="production",
+        WEB_CONCURRENCY="2",
+    )
+    server = ManagedProcess(
+        instruction("CMD"),
+        env=env,
+        ready_text="Application startup complete",
+        ready_count=2,
+        log_path=tmp_path / "image.log",
+    )
+    server.start()
+    try:
+        ready = httpx.get(f"http://127.0.0.1:{port}/health/ready")
+        assert ready.status_code == 200, ready.text
+        healthcheck = instruction("HEALTHCHECK")
+        assert subprocess.run(healthcheck, env=env, cwd=ROOT, timeout=10).returncode == 0
+    finally:
+        assert server.stop() == 0
