@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run serve test lint typecheck redis bench clean
+LANGGRAPH_VENV := .venv-langgraph
+LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
+
+.PHONY: install run serve test lint typecheck redis bench langgraph-dev clean
 
 install: $(STAMP)
 
@@ -35,11 +38,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# langgraph-api needs sse-starlette>=3, LangServe <2: the LangGraph dev server gets its own venv.
+$(LANGGRAPH_STAMP): requirements-langgraph.lock $(STAMP)
+	test -x $(LANGGRAPH_VENV)/bin/python || $(PYTHON) -m venv $(LANGGRAPH_VENV)
+	$(BIN)/uv pip install --quiet --python $(LANGGRAPH_VENV)/bin/python -r requirements-langgraph.lock
+	touch $@
+
+langgraph-dev: $(LANGGRAPH_STAMP)
+	$(LANGGRAPH_VENV)/bin/langgraph dev --no-browser --host $(HOST) --port 2024
+
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: lint typecheck $(CHROMIUM)
+test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP)
 	$(BIN)/pytest
 
 redis: install
@@ -49,4 +61,4 @@ bench: install
 	$(BIN)/python -m bench.semantic_threshold
 
 clean:
-	rm -rf $(VENV) .redis-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LANGGRAPH_VENV) .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache

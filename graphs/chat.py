@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -36,8 +38,15 @@ def build_chat_graph(
     return builder.compile(checkpointer=checkpointer, name="chat")
 
 
-def make_graph() -> ChatGraph:
-    """The factory `langgraph.json` names: settings from the environment, no own checkpointer
-    (the LangGraph server brings its persistence)."""
+@functools.cache
+def default_graph() -> ChatGraph:
+    """The graph for settings from the environment, built once per process so its limiter and
+    ledger outlive a run; no checkpointer (the LangGraph server brings its persistence)."""
     settings = Settings()
     return build_chat_graph(build_runtime(settings, build_redis(settings)))
+
+
+async def make_graph() -> ChatGraph:
+    """The factory `langgraph.json` names. The LangGraph server calls it for every run, inside
+    its event loop, where reading files and settings would block: build off the loop, once."""
+    return await asyncio.to_thread(default_graph)
