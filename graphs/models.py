@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import openai
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
 from graphs.demo_model import DEMO_MODEL_NAME, DemoChatModel
+from graphs.runtime.attempts import count_attempt
 from graphs.runtime.settings import Settings
 
 PROVIDERS = ("openai", "anthropic", DEMO_MODEL_NAME)
@@ -57,6 +59,9 @@ def build_chat_model(spec: ModelSpec, settings: Settings) -> BaseChatModel:
             max_retries=settings.llm_max_retries,
             timeout=settings.llm_attempt_timeout,
             stream_usage=True,
+            http_async_client=openai.DefaultAsyncHttpxClient(
+                event_hooks={"request": [count_attempt]}
+            ),
         )
     if spec.provider == "anthropic":
         if settings.anthropic_api_key is None:

@@ -45,6 +45,7 @@ def test_each_request_has_an_access_line_with_the_trace_id_of_its_response(
     assert (record["principal"], record["session"]) == (user, "s1")
     assert record["model"] == "openai:gpt-primary"
     assert record["fallback_used"] is False
+    assert record["retries"] == 0
     assert record["cache_hit"] is False
     assert record["tokens"] > 0
 

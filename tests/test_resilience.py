@@ -32,6 +32,7 @@ def test_two_429s_with_retry_after_are_retried_to_an_answer(
     reply = chat.invoke({"question": marker})
     assert reply.content == f"Echo: {marker}"
     assert upstream.stats(marker)["requests"] == 3
+    assert reply.response_metadata["retries"] == 2
     assert time.monotonic() - started >= 2  # Retry-After: 1, honoured twice
 
 
@@ -47,6 +48,7 @@ def test_a_failing_primary_falls_back_and_says_so(
     assert reply.response_metadata["model_name"] == FALLBACK_MODEL
     assert reply.response_metadata["model"] == f"openai:{FALLBACK_MODEL}"
     assert reply.response_metadata["fallback_used"] is True
+    assert reply.response_metadata["retries"] == 2  # the primary's, before falling back
     models = [body["model"] for body in upstream.stats(marker)["bodies"]]
     assert models == [PRIMARY_MODEL] * 3 + [FALLBACK_MODEL]
 

@@ -38,9 +38,10 @@ from graphs.errors import UpstreamError, UpstreamTimeout
 from graphs.history import trim_history
 from graphs.models import ModelSpec
 from graphs.nodes.limit import principal_of
+from graphs.runtime.attempts import counting_attempts
 from graphs.runtime.cache import CachedReply, cache_lookup
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.metrics import CACHE, COST, FALLBACKS, TIME_TO_FIRST_TOKEN, TOKENS
+from graphs.runtime.metrics import CACHE, COST, FALLBACKS, RETRIES, TIME_TO_FIRST_TOKEN, TOKENS
 from graphs.runtime.metrics import UPSTREAM_ERRORS as UPSTREAM_ERRORS_METRIC
 from graphs.runtime.pricing import PriceTable
 from graphs.state import ChatState
@@ -59,26 +60,33 @@ UPSTREAM_ERRORS = (
 
 
 async def stream_reply(
-    spec: ModelSpec, model: BaseChatModel, prompt: Sequence[BaseMessage], write: StreamWriter
+    spec: ModelSpec,
+    model: BaseChatModel,
+    prompt: Sequence[BaseMessage],
+    write: StreamWriter,
+    attempts: list[int],
 ) -> AIMessageChunk | None:
-    """Stream one model's reply to `write`; None when it failed before its first token."""
+    """Stream one model's reply to `write`; None when it failed before its first token.
+    Its HTTP attempts are added to `attempts[0]` (none for a model that cannot be counted)."""
     reply: AIMessageChunk | None = None
     started, tokens_sent = time.perf_counter(), False
-    try:
-        async for chunk in model.astream(list(prompt)):
-            if not isinstance(chunk, AIMessageChunk):
-                continue
-            if chunk.content and not tokens_sent:
-                TIME_TO_FIRST_TOKEN.labels(spec.label).observe(time.perf_counter() - started)
-                tokens_sent = True
-            write(chunk)
-            reply = chunk if reply is None else reply + chunk
-    except UPSTREAM_ERRORS as exc:
-        UPSTREAM_ERRORS_METRIC.labels(spec.label, type(exc).__name__).inc()
-        if tokens_sent:
-            raise UpstreamError(f"{spec.label} failed mid-reply: {type(exc).__name__}") from exc
-        logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
-        return None
+    with counting_attempts(attempts):
+        try:
+            async for chunk in model.astream(list(prompt)):
+                if not isinstance(chunk, AIMessageChunk):
+                    continue
+                if chunk.content and not tokens_sent:
+                    TIME_TO_FIRST_TOKEN.labels(spec.label).observe(time.perf_counter() - started)
+                    tokens_sent = True
+                write(chunk)
+                reply = chunk if reply is None else reply + chunk
+        except UPSTREAM_ERRORS as exc:
+            UPSTREAM_ERRORS_METRIC.labels(spec.label, type(exc).__name__).inc()
+            if tokens_sent:
+                message = f"{spec.label} failed mid-reply: {type(exc).__name__}"
+                raise UpstreamError(message) from exc
+            logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
+            return None
     return reply
 
 
@@ -86,12 +94,18 @@ async def reply_with_fallback(
     models: Sequence[tuple[ModelSpec, BaseChatModel]],
     prompt: Sequence[BaseMessage],
     write: StreamWriter,
-) -> tuple[int, AIMessageChunk]:
-    """The first model that answers: its index in `models` and its whole reply."""
+) -> tuple[int, AIMessageChunk, int | None]:
+    """The first model that answers: its index in `models`, its whole reply, and the retries
+    the provider SDKs made on the way (None when no model's attempts could be counted)."""
+    retries: int | None = None
     for index, (spec, model) in enumerate(models):
-        reply = await stream_reply(spec, model, prompt, write)
+        attempts = [0]
+        reply = await stream_reply(spec, model, prompt, write, attempts)
+        if attempts[0]:
+            retries = (retries or 0) + attempts[0] - 1
+            RETRIES.labels(spec.label).inc(attempts[0] - 1)
         if reply is not None:
-            return index, reply
+            return index, reply, retries
     tried = ", ".join(spec.label for spec, _ in models)
     raise UpstreamError(f"Every model failed ({tried}).")
 
@@ -103,7 +117,12 @@ def warn_unpriced(model: str) -> None:
 
 
 def reply_metadata(
-    spec: ModelSpec, reply: AIMessageChunk, *, fallback_used: bool, prices: PriceTable
+    spec: ModelSpec,
+    reply: AIMessageChunk,
+    *,
+    fallback_used: bool,
+    retries: int | None,
+    prices: PriceTable,
 ) -> dict[str, Any]:
     """What graphgate adds to `response_metadata`: the model used, usage as the provider
     reported it, and its cost from the pricing table (None for an unpriced model)."""
@@ -115,6 +134,7 @@ def reply_metadata(
     return {
         "model": spec.label,
         "fallback_used": fallback_used,
+        "retries": retries,
         "cache_hit": False,
         "usage": {key: usage[key] for key in ("input_tokens", "output_tokens", "total_tokens")},
         "cost_usd": cost,
@@ -131,13 +151,15 @@ async def answer_fresh(
     timeout = runtime.settings.request_timeout
     try:
         async with asyncio.timeout(timeout), runtime.slots.hold():
-            index, reply = await reply_with_fallback(runtime.models, prompt, write)
+            index, reply, retries = await reply_with_fallback(runtime.models, prompt, write)
     except TimeoutError as exc:
         raise UpstreamTimeout(
             f"The model did not answer within REQUEST_TIMEOUT={timeout:g} s."
         ) from exc
     spec = runtime.models[index][0]
-    metadata = reply_metadata(spec, reply, fallback_used=index > 0, prices=runtime.prices)
+    metadata = reply_metadata(
+        spec, reply, fallback_used=index > 0, retries=retries, prices=runtime.prices
+    )
     record_reply_metrics(metadata)
     # The last chunk of the stream carries graphgate's metadata, so a streamed reply adds up
     # to the same message as an invoked one.

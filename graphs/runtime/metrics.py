@@ -34,6 +34,7 @@ TOKENS = Counter(
 COST = Counter("graphgate_cost_usd_total", "Spend priced from the pricing table", ["model"])
 CACHE = Counter("graphgate_cache_lookups_total", "LLM cache lookups", ["result"])
 REFUSALS = Counter("graphgate_refusals_total", "Requests refused, by error code", ["code"])
+RETRIES = Counter("graphgate_retries_total", "Upstream attempts retried by the SDK", ["model"])
 FALLBACKS = Counter(
     "graphgate_fallbacks_total", "Replies that came from a fallback model", ["model"]
 )
