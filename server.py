@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import health, metrics, sessions, usage
+from api import health, metrics, openai_compat, sessions, usage
 from api.chat_routes import add_chat_routes
 from api.errors import install_error_handlers
 from api.log_config import configure_logging
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(usage.router)
     app.include_router(metrics.router)
+    app.include_router(openai_compat.router)
     add_chat_routes(app, settings)
     # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
     # Disconnect watches the raw `receive`, outside the principal and body-limit checks.

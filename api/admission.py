@@ -81,6 +81,13 @@ async def admit_chat_request(request: Request) -> None:
             f"{runtime.settings.max_batch_size}, RATE_LIMIT_MAX={runtime.settings.rate_limit_max}"
             f"); this one has {len(turns)}."
         )
+    await admit_turns(request, turns)
+
+
+async def admit_turns(request: Request, turns: list[ChatRequest]) -> None:
+    """Guard each turn, check the principal's budgets, then count the turns in its window; the
+    decision goes to the request state for the rate-limit headers."""
+    runtime: ChatRuntime = request.app.state.chat.runtime
     for turn in turns:
         validate_turn(
             turn.question, turn.messages, runtime.counter, runtime.settings.max_input_tokens
@@ -102,8 +109,14 @@ async def logged_prompt(request: Request) -> str | None:
 
 async def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """LangServe's per-request config modifier: server-side identity, thread and admission."""
+    configurable = await admitted_configurable(request, dict(config.get("configurable") or {}))
+    return {**config, "configurable": configurable}
+
+
+async def admitted_configurable(request: Request, configurable: dict[str, Any]) -> dict[str, Any]:
+    """The `configurable` of an admitted run: the principal, its session's thread, the ticket
+    that spares the graph a second count, and the request's failure, disconnect and log slots."""
     principal = principal_of(request)
-    configurable = dict(config.get("configurable") or {})
     session_id = configurable.get(SESSION_ID)
     if session_id:
         configurable["thread_id"] = thread_id_for(principal, str(session_id))
@@ -119,4 +132,4 @@ async def configure_run(config: dict[str, Any], request: Request) -> dict[str, A
         admission=AdmissionTicket(principal),
         **{FAILURE: failure, CLIENT_GONE: state.get(CLIENT_GONE_STATE), FACTS: facts},
     )
-    return {**config, "configurable": configurable}
+    return configurable

@@ -16,12 +16,15 @@ def add_chat_routes(app: FastAPI, settings: Settings) -> None:
         service: ChatService = app.state.chat
         return service
 
+    runnable = ChatRunnable(
+        lambda: (graph().graph, graph().stateless_graph),
+        batch_max_concurrency=settings.batch_max_concurrency,
+    )
+    # The OpenAI-compatible route runs turns through the same runnable.
+    app.state.chat_runnable = runnable
     add_routes(
         app,
-        ChatRunnable(
-            lambda: (graph().graph, graph().stateless_graph),
-            batch_max_concurrency=settings.batch_max_concurrency,
-        ),
+        runnable,
         path="/chat",
         input_type=ChatRequest,
         playground_type="chat",
