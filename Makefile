@@ -47,11 +47,16 @@ $(LANGGRAPH_STAMP): requirements-langgraph.lock $(STAMP)
 langgraph-dev: $(LANGGRAPH_STAMP)
 	$(LANGGRAPH_VENV)/bin/langgraph dev --no-browser --host $(HOST) --port 2024
 
+# The JavaScript client test's packages, exactly as locked (npm ci).
+JS_DEPS := tests/js/node_modules/.package-lock.json
+$(JS_DEPS): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
+
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP)
+test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP) $(JS_DEPS)
 	$(BIN)/pytest
 
 redis: install
@@ -61,4 +66,4 @@ bench: install
 	$(BIN)/python -m bench.semantic_threshold
 
 clean:
-	rm -rf $(VENV) $(LANGGRAPH_VENV) .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LANGGRAPH_VENV) tests/js/node_modules .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache
