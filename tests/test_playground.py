@@ -9,9 +9,11 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import StartGraphgate
+from tests.processes import ROOT
 from tests.upstream import Upstream
 
 CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
 # Without the background-networking flags Chromium keeps dialling hosts this machine cannot reach.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -47,3 +49,19 @@ def test_the_playground_shows_the_reply_streaming(
     )
     page.wait_for_function("document.body.innerText.includes('w19 w20')", timeout=10_000)
     assert upstream.stats(marker)["completed"] == 1
+    # A follow-up: the conversation so far goes upstream with it, and its answer shows.
+    upstream.behave(f"follow-up {marker}", reply="I remember the twenty words.")
+    prompt.fill(f"and a follow-up {marker}")
+    prompt.press("Enter")
+    page.wait_for_function(
+        "document.body.innerText.includes('I remember the twenty words.')", timeout=10_000
+    )
+    follow_up = [message["content"] for message in upstream.prompts(marker)[-1]]
+    assert follow_up == [
+        f"stream please {marker}",
+        " ".join(f"w{i}" for i in range(1, 21)),
+        f"and a follow-up {marker}",
+    ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "playground.png")
+    assert (ARTIFACTS / "playground.png").stat().st_size > 10_000
