@@ -1,0 +1,97 @@
+"""Every client example of the README runs against a real server, as written there (only the
+address changes), so the README cannot rot."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.conftest import Graphgate, StartGraphgate
+from tests.processes import ROOT, child_env
+from tests.test_playground import CHROMIUM, CHROMIUM_FLAGS
+
+README_ADDRESS = "http://127.0.0.1:8000"
+EXAMPLE = re.compile(r"<!-- example: (\S+) -->\n```(\w+)\n(.*?)```", re.S)
+
+
+def examples(address: str) -> dict[str, str]:
+    readme = (ROOT / "README.md").read_text()
+    found = {
+        name: code.replace(README_ADDRESS, address) for name, _, code in EXAMPLE.findall(readme)
+    }
+    assert set(found) == {
+        "python-remote-runnable",
+        "js-remote-runnable",
+        "curl",
+        "openai-sdk",
+        "browser-fetch",
+    }
+    return found
+
+
+@pytest.fixture(scope="module")
+def readme_server(graphgate_factory: StartGraphgate) -> Graphgate:
+    return graphgate_factory()
+
+
+def run(command: list[str], cwd: str = str(ROOT)) -> str:
+    result = subprocess.run(
+        command, cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_the_python_remote_runnable_example(readme_server: Graphgate) -> None:
+    code = examples(readme_server.url)["python-remote-runnable"]
+    assert run([sys.executable, "-c", code]).splitlines() == [
+        "Echo: Hi, I am Ada.",
+        "Echo: What is my name?",
+    ]
+
+
+def test_the_openai_sdk_example(readme_server: Graphgate) -> None:
+    lines = run([sys.executable, "-c", examples(readme_server.url)["openai-sdk"]]).splitlines()
+    assert lines[0].startswith("Echo: Hi! ")
+    assert int(lines[0].split()[-1]) > 0
+    assert lines[1] == "Echo: Stream it."
+
+
+def test_the_curl_example(readme_server: Graphgate) -> None:
+    output = run(["bash", "-c", examples(readme_server.url)["curl"]])
+    assert '"content":"Echo: Hi!"' in output
+    assert '"content":"Echo:"' in output
+    assert "event: end" in output
+
+
+def test_the_javascript_example(readme_server: Graphgate) -> None:
+    script = ROOT / "tests" / "js" / f"readme-{uuid.uuid4().hex}.mjs"
+    script.write_text(examples(readme_server.url)["js-remote-runnable"])
+    try:
+        output = run(["node", script.name], cwd=str(script.parent))
+    finally:
+        script.unlink()
+    assert output.splitlines() == ["Echo: Hi, I am Ada.", "Echo: What is my name?"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_the_browser_fetch_example(readme_server: Graphgate, browser: Browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{readme_server.url}/health/live")  # the same origin as the API
+    logged: list[str] = []
+    page.on("console", lambda m: logged.append(m.text) if m.type == "log" else None)
+    page.evaluate(f"async () => {{ {examples(readme_server.url)['browser-fetch']} }}")
+    assert logged == ["Echo: Stream it."]
