@@ -47,6 +47,7 @@ def test_the_playground_shows_the_reply_streaming(
         "document.body.innerText.includes('w3') && !document.body.innerText.includes('w20')",
         timeout=10_000,
     )
+    assert upstream.stats(marker)["completed"] == 0  # on screen while the upstream still streams
     page.wait_for_function("document.body.innerText.includes('w19 w20')", timeout=10_000)
     assert upstream.stats(marker)["completed"] == 1
     # A follow-up: the conversation so far goes upstream with it, and its answer shows.
