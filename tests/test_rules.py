@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage
 
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import trim_history
 from graphs.nodes.guard import validate_turn
+from graphs.runtime.cache import CacheLookup
 from graphs.runtime.ratelimit import decide
+from graphs.runtime.semantic_cache import InMemorySemanticCache
 from graphs.runtime.tokens import TokenCounter, load_encoding
 
 
@@ -56,3 +59,24 @@ def test_an_empty_turn_is_invalid_input(question: str, counter: TokenCounter) ->
 def test_a_turn_over_the_token_limit_is_input_too_long(counter: TokenCounter) -> None:
     with pytest.raises(InputTooLong, match="limit is 10"):
         validate_turn("word " * 50, [], counter, 10)
+
+
+class CountingEmbeddings(DeterministicFakeEmbedding):
+    calls: int = 0
+
+    def embed_query(self, text: str) -> list[float]:
+        self.calls += 1
+        return super().embed_query(text)
+
+
+async def test_a_semantic_cache_miss_embeds_its_question_once() -> None:
+    embeddings = CountingEmbeddings(size=8)
+    cache = InMemorySemanticCache(embeddings, threshold=0.2, ttl_seconds=60, max_entries=2)
+    lookup = CacheLookup("user", "context", "What is a vector database?")
+    await cache.put(CacheLookup("user", "context", "seed"), {"content": "s", "model": "m"})
+    assert await cache.get(lookup) is None
+    await cache.put(lookup, {"content": "answer", "model": "m"})
+    assert embeddings.calls == 2  # the seed, then the question once for its get and put
+    assert await cache.get(lookup) == {"content": "answer", "model": "m"}
+    other_scope = CacheLookup("someone-else", "context", lookup.question)
+    assert await cache.get(other_scope) is None

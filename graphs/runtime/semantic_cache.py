@@ -31,40 +31,77 @@ def cosine_distance(a: Vector, b: Vector) -> float:
     return 1.0 - dot / norms if norms else 1.0
 
 
+class QuestionVectors:
+    """Embeddings of recent questions: a miss's `put` reuses the vector its `get` computed."""
+
+    def __init__(self, embeddings: Embeddings, remembered: int = 256) -> None:
+        self.embeddings = embeddings
+        self._remembered = remembered
+        self._vectors: OrderedDict[str, Vector] = OrderedDict()
+
+    async def of(self, question: str) -> Vector:
+        vector = self._vectors.get(question)
+        if vector is None:
+            vector = await self.embeddings.aembed_query(question)
+            self._vectors[question] = vector
+            if len(self._vectors) > self._remembered:
+                self._vectors.popitem(last=False)
+        self._vectors.move_to_end(question)
+        return vector
+
+
+Entry = tuple[Vector, float, CachedReply]  # question vector, expiry, reply
+
+
 class InMemorySemanticCache:
+    """Entries grouped by scope and context, so a lookup compares only with its own group;
+    the oldest entry overall goes first past `max_entries`."""
+
     def __init__(
         self, embeddings: Embeddings, threshold: float, ttl_seconds: float, max_entries: int
     ) -> None:
-        self._embeddings = embeddings
+        self._vectors = QuestionVectors(embeddings)
         self._threshold = threshold
         self._ttl = ttl_seconds
         self._max_entries = max_entries
-        self._entries: OrderedDict[int, tuple[str, str, Vector, float, CachedReply]] = OrderedDict()
+        self._groups: dict[tuple[str, str], dict[int, Entry]] = {}
+        self._age: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._next_id = 0
 
     async def prepare(self) -> None:
-        await self._embeddings.aembed_query("warm up")
+        await self._vectors.of("warm up")
 
     async def get(self, lookup: CacheLookup) -> CachedReply | None:
-        vector = await self._embeddings.aembed_query(lookup.question)
+        group = self._groups.get((lookup.scope, lookup.context), {})
+        if not group:
+            return None
+        vector = await self._vectors.of(lookup.question)
         now = time.monotonic()
         best: tuple[float, CachedReply] | None = None
-        for entry_id, (scope, context, stored, expires, reply) in list(self._entries.items()):
+        for entry_id, (stored, expires, reply) in list(group.items()):
             if expires < now:
-                del self._entries[entry_id]
-            elif scope == lookup.scope and context == lookup.context:
-                distance = cosine_distance(vector, stored)
-                if distance <= self._threshold and (best is None or distance < best[0]):
-                    best = (distance, reply)
+                self._forget(entry_id)
+                continue
+            distance = cosine_distance(vector, stored)
+            if distance <= self._threshold and (best is None or distance < best[0]):
+                best = (distance, reply)
         return None if best is None else best[1]
 
     async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
-        vector = await self._embeddings.aembed_query(lookup.question)
-        expires = time.monotonic() + self._ttl
-        self._entries[self._next_id] = (lookup.scope, lookup.context, vector, expires, reply)
-        self._next_id += 1
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        vector = await self._vectors.of(lookup.question)
+        key = (lookup.scope, lookup.context)
+        entry_id, self._next_id = self._next_id, self._next_id + 1
+        self._groups.setdefault(key, {})[entry_id] = (vector, time.monotonic() + self._ttl, reply)
+        self._age[entry_id] = key
+        while len(self._age) > self._max_entries:
+            self._forget(next(iter(self._age)))
+
+    def _forget(self, entry_id: int) -> None:
+        key = self._age.pop(entry_id)
+        group = self._groups[key]
+        del group[entry_id]
+        if not group:
+            del self._groups[key]
 
 
 class RedisSemanticCache:
@@ -79,7 +116,7 @@ class RedisSemanticCache:
         threshold: float,
         ttl_seconds: int,
     ) -> None:
-        self._embeddings = embeddings
+        self._vectors = QuestionVectors(embeddings)
         self._redis_url = redis_url
         self._name = name
         self._threshold = threshold
@@ -91,8 +128,9 @@ class RedisSemanticCache:
         self._cache = await asyncio.to_thread(self._open)
 
     def _open(self) -> SemanticCache:
+        embeddings = self._vectors.embeddings
         vectorizer = CustomTextVectorizer(
-            embed=self._embeddings.embed_query, aembed=self._embeddings.aembed_query
+            embed=embeddings.embed_query, aembed=embeddings.aembed_query
         )
         return SemanticCache(
             name=self._name,
@@ -113,7 +151,7 @@ class RedisSemanticCache:
 
     async def get(self, lookup: CacheLookup) -> CachedReply | None:
         hits = await self._opened().acheck(
-            vector=await self._embeddings.aembed_query(lookup.question),
+            vector=await self._vectors.of(lookup.question),
             filter_expression=(Tag("scope") == lookup.scope) & (Tag("context") == lookup.context),
             return_fields=["response", "metadata"],
         )
@@ -126,7 +164,7 @@ class RedisSemanticCache:
         await self._opened().astore(
             prompt=lookup.question,
             response=str(reply["content"]),
-            vector=await self._embeddings.aembed_query(lookup.question),
+            vector=await self._vectors.of(lookup.question),
             metadata={"model": reply["model"]},
             filters={"scope": lookup.scope, "context": lookup.context},
         )
