@@ -13,14 +13,20 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from api.chat_runnable import CLIENT_GONE, FACTS, FAILURE, SESSION_ID, ChatRequest
+from api.chat_runnable import SESSION_ID, ChatRequest
 from graphs.errors import InvalidInput, PayloadTooLarge
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, admit, refusal
 from graphs.runtime.context import ChatRuntime
 from middleware.access_log import RunFacts
-from middleware.context import CLIENT_GONE as CLIENT_GONE_STATE
-from middleware.context import PRINCIPAL, RATE_LIMIT, RUN_FACTS, STREAM_FAILURE, scope_state
+from middleware.context import (
+    CLIENT_GONE,
+    PRINCIPAL,
+    RATE_LIMIT,
+    RUN_FACTS,
+    STREAM_FAILURE,
+    scope_state,
+)
 from middleware.principal import IDENTIFIER
 from middleware.sse_errors import StreamFailure
 
@@ -130,6 +136,7 @@ async def admitted_configurable(request: Request, configurable: dict[str, Any]) 
     configurable.update(
         principal=principal,
         admission=AdmissionTicket(principal),
-        **{FAILURE: failure, CLIENT_GONE: state.get(CLIENT_GONE_STATE), FACTS: facts},
+        # The request's slots travel to the runnable under the same names as in its state.
+        **{STREAM_FAILURE: failure, CLIENT_GONE: state.get(CLIENT_GONE), RUN_FACTS: facts},
     )
     return configurable

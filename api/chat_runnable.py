@@ -21,14 +21,12 @@ from graphs.errors import ClientClosedRequest, GraphgateError
 from graphs.nodes.limit import ANONYMOUS
 from graphs.state import ChatInput
 from middleware.access_log import RunFacts
+from middleware.context import CLIENT_GONE, RUN_FACTS, STREAM_FAILURE
 from middleware.disconnect import ClientGone
 from middleware.sse_errors import StreamFailure
 
 ChatGraphs = tuple[ChatGraph, ChatGraph]  # with a checkpointer, and without
 SESSION_ID = "session_id"
-FAILURE = "stream_failure"
-CLIENT_GONE = "client_gone"
-FACTS = "run_facts"
 
 
 class ChatReply(RootModel[AIMessage]):
@@ -76,7 +74,7 @@ def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Future[Any]) ->
 
 
 def run_facts(config: RunnableConfig) -> RunFacts | None:
-    facts = config["configurable"].get(FACTS)
+    facts = config["configurable"].get(RUN_FACTS)
     return facts if isinstance(facts, RunFacts) else None
 
 
@@ -177,7 +175,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 yield chunk
             await run
         except GraphgateError as exc:
-            failure = config["configurable"].get(FAILURE)
+            failure = config["configurable"].get(STREAM_FAILURE)
             if isinstance(failure, StreamFailure):
                 failure.error = exc
             raise
