@@ -20,6 +20,7 @@ COPY --from=build /opt/tiktoken /opt/tiktoken
 WORKDIR /app
 COPY server.py gunicorn.conf.py langgraph.json ./
 COPY graphs/ graphs/
+COPY auth/ auth/
 COPY api/ api/
 COPY middleware/ middleware/
 # hadolint ignore=DL3064

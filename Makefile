@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install run serve test lint typecheck redis bench langgraph-dev clean
+.PHONY: install run serve test fuzz lint typecheck redis bench langgraph-dev clean
 
 install: $(STAMP)
 
@@ -58,6 +58,11 @@ $(CHROMIUM):
 
 test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP) $(JS_DEPS)
 	$(BIN)/pytest
+
+# Long schema fuzzing (Schemathesis, every phase): at least 20,000 cases, about 20 minutes.
+fuzz: install
+	FUZZ_PHASES=coverage,fuzzing,stateful FUZZ_EXAMPLES=500 FUZZ_MINIMUM_CASES=20000 \
+		$(BIN)/pytest -s tests/test_fuzz.py
 
 redis: install
 	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly

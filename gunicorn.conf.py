@@ -23,7 +23,19 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="graph
 
 
 def on_starting(server: Any) -> None:
-    """Start with no metrics files from an earlier run."""
+    """Refuse several workers without Redis (each would keep its own sessions and limits), and
+    any configuration the app itself would refuse; then start with no metrics files from an
+    earlier run."""
+    from api.startup_checks import refuse_unsafe_start
+    from graphs.runtime.settings import Settings
+
+    settings = Settings()
+    if server.cfg.workers > 1 and settings.resolved_redis_url is None:
+        raise SystemExit(
+            f"graphgate refuses to start: {server.cfg.workers} workers without Redis would each "
+            "keep their own sessions and limits; set REDIS_URL or WEB_CONCURRENCY=1."
+        )
+    refuse_unsafe_start(settings)
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)

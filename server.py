@@ -6,35 +6,58 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from api import health, metrics, openai_compat, sessions, usage
 from api.chat_routes import add_chat_routes
 from api.errors import install_error_handlers
 from api.log_config import configure_logging
+from api.openapi import install_openapi
 from api.service import open_chat_service
+from api.startup_checks import refuse_unsafe_start
+from auth.authenticator import build_authenticator
 from graphs.runtime.settings import Settings
 from middleware.access_log import AccessLogMiddleware
+from middleware.auth import AuthMiddleware, open_paths
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.disconnect import DisconnectMiddleware
 from middleware.drain import DrainMiddleware
+from middleware.header_limit import HeaderLimitMiddleware
+from middleware.json_body import JSONBodyMiddleware
 from middleware.metrics import MetricsMiddleware
-from middleware.principal import PrincipalMiddleware
 from middleware.rate_limit_headers import RateLimitHeadersMiddleware
+from middleware.security_headers import SecurityHeadersMiddleware
 from middleware.sse_errors import SSEErrorMiddleware
 from middleware.trace import TraceIdMiddleware
+from middleware.unexpected_errors import UnexpectedErrorMiddleware
+
+CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Session-Id", "X-Request-Id"]
+EXPOSED_HEADERS = ["X-Trace-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
+    refuse_unsafe_start(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_chat_service(settings) as service:
             app.state.chat = service
-            yield
+            app.state.authenticator = build_authenticator(settings, service.redis)
+            try:
+                yield
+            finally:
+                await app.state.authenticator.aclose()
 
-    app = FastAPI(title="graphgate", version="0.1.0", lifespan=lifespan)
+    docs = settings.playground_enabled
+    app = FastAPI(
+        title="graphgate",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
@@ -42,18 +65,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(openai_compat.router)
     add_chat_routes(app, settings)
-    # Starlette runs the last added middleware first: trace id outermost, body limit innermost.
-    # Disconnect watches the raw `receive`, outside the principal and body-limit checks.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(PrincipalMiddleware, trust_user_header=settings.trusts_user_header)
+    install_openapi(app)
+    add_middleware(app, settings)
+    return app
+
+
+def add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Starlette runs the last added middleware first: the trace id outermost, the JSON body
+    innermost. Disconnect watches the raw `receive`, outside the body checks."""
+    app.add_middleware(JSONBodyMiddleware, max_depth=settings.max_json_depth)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_discard_bytes=settings.max_discard_bytes,
+    )
     app.add_middleware(DisconnectMiddleware)
     app.add_middleware(SSEErrorMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    app.add_middleware(
+        AuthMiddleware,
+        metrics_token=metrics_token,
+        open_paths=open_paths(docs=settings.playground_enabled),
+    )
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(DrainMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(TraceIdMiddleware)
-    return app
 
 
 app = create_app()

@@ -1,142 +1,142 @@
-"""Admission before any response starts: guard and limit run here for the chat endpoints, so a
-refused request gets its HTTP status (400, 429) instead of a 200 stream with an error inside.
+"""Admission before any response starts: the body's shape, then guard and limit, for the chat
+endpoints, so a refused request gets its HTTP status (400, 422, 429) instead of a 200 stream
+with an error inside, and LangServe only ever reads a body that is known to be sound.
 
-The graph applies the same rules itself (under `langgraph dev` nothing else does); the run
+The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run
 carries an `AdmissionTicket` so the limit node does not count the request twice.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.chat_runnable import SESSION_ID, ChatRequest
-from graphs.errors import InvalidInput, PayloadTooLarge
+from api.validation_errors import describe
+from graphs.errors import InvalidInput, PayloadTooLarge, Unauthenticated, ValidationFailed
+from graphs.identity import Principal, thread_id
 from graphs.nodes.guard import validate_turn
-from graphs.nodes.limit import ANONYMOUS, AdmissionTicket, admit, refusal
+from graphs.nodes.limit import AdmissionTicket, admit, effective_limits, refusal
 from graphs.runtime.context import ChatRuntime
-from middleware.access_log import RunFacts
-from middleware.context import (
-    CLIENT_GONE,
-    PRINCIPAL,
-    RATE_LIMIT,
-    RUN_FACTS,
-    STREAM_FAILURE,
-    scope_state,
-)
-from middleware.principal import IDENTIFIER
-from middleware.sse_errors import StreamFailure
+from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context
 
 ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 
 
-def principal_of(request: Request) -> str:
-    return str(scope_state(request.scope).get(PRINCIPAL, ANONYMOUS))
+class RunConfig(BaseModel):
+    """The part of a client's `config` that admission reads; LangServe checks the rest."""
+
+    model_config = ConfigDict(extra="allow")
+    configurable: dict[str, Any] = Field(default_factory=dict)
 
 
-def thread_id_for(principal: str, session_id: str) -> str:
-    """The checkpoint thread of a principal's session; one principal never reaches another's."""
-    if not IDENTIFIER.match(session_id):
-        raise InvalidInput("session_id must be 1-128 letters, digits, '.', '_' or '-'.")
-    return f"{principal}:{session_id}"
+class InvokeBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    input: ChatRequest
+    config: RunConfig = Field(default_factory=RunConfig)
 
 
-async def shared_sessions(request: Request) -> bool:
-    """Whether a batch would run several turns of one session at once: they would race on its
-    history, each starting from the same state, and only the last would be kept."""
-    if not request.url.path.endswith("/batch"):
-        return False
-    body = await request.json()
-    inputs, config = body.get("inputs") or [], body.get("config") or {}
-    configs = config if isinstance(config, list) else [config] * len(inputs)
-    sessions = [c.get("configurable", {}).get(SESSION_ID) for c in configs if isinstance(c, dict)]
-    named = [session for session in sessions if session]
-    return len(named) != len(set(named))
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    inputs: list[ChatRequest]
+    config: RunConfig | list[RunConfig] = Field(default_factory=RunConfig)
+
+    def configs(self) -> list[RunConfig]:
+        return self.config if isinstance(self.config, list) else [self.config] * len(self.inputs)
 
 
-async def turns_of(request: Request) -> list[ChatRequest] | None:
-    """The turns in a chat request body, or None when LangServe will refuse it with 422."""
+def principal_of(request: Request) -> Principal:
+    """The authenticated principal (the auth middleware has set it on every guarded path)."""
+    principal = request_context(request.scope).principal
+    if principal is None:
+        raise Unauthenticated("This request carries no credential.")
+    return principal
+
+
+def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest], list[RunConfig]]:
+    """The turns and configs of a chat request body, or 422 naming what is wrong."""
     try:
-        body = await request.json()
-        raw = body["inputs"] if request.url.path.endswith("/batch") else [body["input"]]
-        return [ChatRequest.model_validate(item) for item in raw]
-    except (json.JSONDecodeError, KeyError, TypeError, ValidationError):
-        return None
+        if endpoint == "batch":
+            batch = BatchBody.model_validate(context.json_body)
+            return batch.inputs, batch.configs()
+        single = InvokeBody.model_validate(context.json_body)
+        return [single.input], [single.config]
+    except ValidationError as exc:
+        raise ValidationFailed(describe(exc.errors())) from None
+
+
+def check_sessions(principal: str, configs: list[RunConfig]) -> None:
+    """Every session id follows the rule; a batch never holds two turns of one session (they
+    would race on its history, each starting from the same state, and only one would stay)."""
+    named = [c.configurable[SESSION_ID] for c in configs if c.configurable.get(SESSION_ID)]
+    for session_id in named:
+        thread_id(principal, session_id)
+    if len(named) != len(set(named)):
+        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
 
 async def admit_chat_request(request: Request) -> None:
-    """FastAPI dependency of every chat route: guard each turn, check the principal's budgets,
-    then count the turns in its rate window."""
-    if request.method != "POST" or request.url.path.rsplit("/", 1)[-1] not in ADMITTED_ENDPOINTS:
+    """FastAPI dependency of every chat route: the body's shape and sessions, guard each turn,
+    check the principal's budgets, then count the turns in its rate window."""
+    endpoint = request.url.path.rsplit("/", 1)[-1]
+    if request.method != "POST" or endpoint not in ADMITTED_ENDPOINTS:
         return
-    turns = await turns_of(request)
-    if not turns:
-        return
+    context = request_context(request.scope)
+    principal = principal_of(request)
+    turns, configs = read_body(context, endpoint)
+    check_sessions(principal.name, configs)
     runtime: ChatRuntime = request.app.state.chat.runtime
-    if await shared_sessions(request):
-        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
     # A batch counts each turn against the rate limit, so one larger than the limit could
     # never be admitted: say so instead of a 429 that no wait would cure.
-    largest = min(runtime.settings.max_batch_size, runtime.settings.rate_limit_max)
+    rate_limit = effective_limits(runtime, principal.quota)[0]
+    largest = min(runtime.settings.max_batch_size, rate_limit)
     if len(turns) > largest:
         raise PayloadTooLarge(
             f"A batch holds at most {largest} inputs (MAX_BATCH_SIZE="
-            f"{runtime.settings.max_batch_size}, RATE_LIMIT_MAX={runtime.settings.rate_limit_max}"
-            f"); this one has {len(turns)}."
+            f"{runtime.settings.max_batch_size}, rate limit {rate_limit}); "
+            f"this one has {len(turns)}."
         )
     await admit_turns(request, turns)
 
 
 async def admit_turns(request: Request, turns: list[ChatRequest]) -> None:
     """Guard each turn, check the principal's budgets, then count the turns in its window; the
-    decision goes to the request state for the rate-limit headers."""
+    decision goes to the request context for the rate-limit headers."""
     runtime: ChatRuntime = request.app.state.chat.runtime
     for turn in turns:
         validate_turn(
             turn.question, turn.messages, runtime.counter, runtime.settings.max_input_tokens
         )
-    decision = await admit(runtime, principal_of(request), len(turns))
-    scope_state(request.scope)[RATE_LIMIT] = decision
+    context = request_context(request.scope)
+    if runtime.settings.log_prompts:
+        context.run.prompt = " | ".join(turn.question for turn in turns)
+    principal = principal_of(request)
+    decision = await admit(runtime, principal.name, len(turns), principal.quota)
+    context.rate_limit = decision
     if not decision.allowed:
         raise refusal(decision, runtime.settings.rate_limit_window)
 
 
-async def logged_prompt(request: Request) -> str | None:
-    """The question, for the access line, only when `LOG_PROMPTS=true`."""
-    runtime: ChatRuntime = request.app.state.chat.runtime
-    if not runtime.settings.log_prompts:
-        return None
-    turns = await turns_of(request)
-    return " | ".join(turn.question for turn in turns) if turns else None
-
-
 async def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """LangServe's per-request config modifier: server-side identity, thread and admission."""
-    configurable = await admitted_configurable(request, dict(config.get("configurable") or {}))
+    configurable = admitted_configurable(request, dict(config.get("configurable") or {}))
     return {**config, "configurable": configurable}
 
 
-async def admitted_configurable(request: Request, configurable: dict[str, Any]) -> dict[str, Any]:
+def admitted_configurable(request: Request, configurable: dict[str, Any]) -> dict[str, Any]:
     """The `configurable` of an admitted run: the principal, its session's thread, the ticket
-    that spares the graph a second count, and the request's failure, disconnect and log slots."""
-    principal = principal_of(request)
+    that spares the graph a second count, and the request context."""
+    principal = principal_of(request).name
+    context = request_context(request.scope)
     session_id = configurable.get(SESSION_ID)
     if session_id:
-        configurable["thread_id"] = thread_id_for(principal, str(session_id))
-    state = scope_state(request.scope)
-    failure = StreamFailure()
-    state[STREAM_FAILURE] = failure
-    facts = state.get(RUN_FACTS)
-    if isinstance(facts, RunFacts):
-        facts.session = str(session_id) if session_id else None
-        facts.prompt = await logged_prompt(request)
+        configurable["thread_id"] = thread_id(principal, session_id)
+        context.run.session = session_id
     configurable.update(
         principal=principal,
         admission=AdmissionTicket(principal),
-        # The request's slots travel to the runnable under the same names as in its state.
-        **{STREAM_FAILURE: failure, CLIENT_GONE: state.get(CLIENT_GONE), RUN_FACTS: facts},
+        **{CONFIGURABLE_KEY: context},
     )
     return configurable

@@ -30,4 +30,5 @@ def add_chat_routes(app: FastAPI, settings: Settings) -> None:
         playground_type="chat",
         dependencies=[Depends(admit_chat_request)],
         per_req_config_modifier=configure_run,
+        disabled_endpoints=None if settings.playground_enabled else ["playground"],
     )

@@ -14,16 +14,19 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
-from pydantic import BaseModel, Field, RootModel
+from pydantic import (
+    BaseModel,
+    Field,
+    RootModel,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError
-from graphs.nodes.limit import ANONYMOUS
+from graphs.identity import principal_of, thread_id
 from graphs.state import ChatInput
-from middleware.access_log import RunFacts
-from middleware.context import CLIENT_GONE, RUN_FACTS, STREAM_FAILURE
-from middleware.disconnect import ClientGone
-from middleware.sse_errors import StreamFailure
+from middleware.context import ClientGone, RequestContext, RunFacts, context_of_run
 
 ChatGraphs = tuple[ChatGraph, ChatGraph]  # with a checkpointer, and without
 SESSION_ID = "session_id"
@@ -48,14 +51,26 @@ class ChatRequest(BaseModel):
     question: str = ""
     messages: list[AnyMessage] = Field(default_factory=list)
 
+    @field_validator("messages", mode="wrap")
+    @classmethod
+    def _malformed_message_is_invalid(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler
+    ) -> Any:
+        """langchain-core's message validators raise TypeError, AttributeError or KeyError on
+        some malformed messages (`[0]`, `{"type": 0}`, `tool_calls: [0]`); pydantic passes those
+        through as they are (a 500), so they become validation errors here."""
+        try:
+            return handler(value)
+        except (TypeError, AttributeError, KeyError) as exc:
+            raise ValueError(f"malformed message ({type(exc).__name__})") from None
+
 
 def graph_config(config: RunnableConfig | None) -> RunnableConfig:
     """The run's config with a `thread_id` when it continues a session."""
     configurable = dict((config or {}).get("configurable", {}))
     session = configurable.get(SESSION_ID)
     if session and "thread_id" not in configurable:
-        principal = configurable.get("principal") or ANONYMOUS
-        configurable["thread_id"] = f"{principal}:{session}"
+        configurable["thread_id"] = thread_id(principal_of(config or {}), session)
     return {**(config or {}), "configurable": configurable}
 
 
@@ -64,18 +79,23 @@ def run_options(config: RunnableConfig) -> dict[str, Any]:
     return {"durability": "exit"} if "thread_id" in config["configurable"] else {}
 
 
+def request_of(config: RunnableConfig) -> RequestContext | None:
+    """The HTTP request a run serves, if any (none when the runnable is used in process)."""
+    return context_of_run(config["configurable"])
+
+
 def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Future[Any]) -> ClientGone | None:
     """Cancel `run` if the request's client disconnects; the request's `ClientGone`, if any."""
-    client_gone = config["configurable"].get(CLIENT_GONE)
-    if not isinstance(client_gone, ClientGone):
+    request = request_of(config)
+    if request is None:
         return None
-    client_gone.on_disconnect(run.cancel)
-    return client_gone
+    request.client_gone.on_disconnect(run.cancel)
+    return request.client_gone
 
 
 def run_facts(config: RunnableConfig) -> RunFacts | None:
-    facts = config["configurable"].get(RUN_FACTS)
-    return facts if isinstance(facts, RunFacts) else None
+    request = request_of(config)
+    return None if request is None else request.run
 
 
 def graph_input(request: dict[str, Any]) -> ChatInput:
@@ -175,9 +195,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 yield chunk
             await run
         except GraphgateError as exc:
-            failure = config["configurable"].get(STREAM_FAILURE)
-            if isinstance(failure, StreamFailure):
-                failure.error = exc
+            if request := request_of(config):
+                request.stream_failure = exc
             raise
         finally:
             run.cancel()

@@ -1,4 +1,7 @@
-"""Every failure, in one place, becomes design.md's JSON error body with its HTTP status."""
+"""FastAPI's exception handlers: every failure raised inside a route becomes a `GraphgateError`,
+rendered by `middleware/error_responses.py`. Unexpected exceptions are not handled here but by
+`middleware/unexpected_errors.py`, inside the trace id (Starlette's own handler for them runs
+outside every middleware and re-raises)."""
 
 from __future__ import annotations
 
@@ -10,55 +13,57 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from graphs.errors import GraphgateError
-from graphs.runtime.metrics import REFUSALS
-from middleware.errors import error_response
+from api.validation_errors import describe
+from graphs.errors import (
+    GraphgateError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+)
+from middleware.error_responses import error_response
 
 logger = logging.getLogger(__name__)
 
-HTTP_CODES = {
-    400: "invalid_input",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    422: "validation_error",
+HTTP_ERRORS: dict[int, type[GraphgateError]] = {
+    400: InvalidInput,
+    404: NotFound,
+    405: MethodNotAllowed,
+    422: ValidationFailed,
 }
+
+
+def from_http_exception(exc: HTTPException) -> GraphgateError:
+    """Starlette's and LangServe's HTTPExceptions as graphgate's errors."""
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    error = HTTP_ERRORS.get(exc.status_code, GraphgateError)(
+        message, headers=dict(exc.headers or {})
+    )
+    if exc.status_code not in HTTP_ERRORS:
+        error.status, error.code = exc.status_code, "http_error"
+    return error
 
 
 async def on_graphgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GraphgateError)
-    REFUSALS.labels(exc.code).inc()
-    return error_response(request.scope, exc.status, exc.code, exc.message, exc.headers())
+    return error_response(request.scope, exc)
 
 
 async def on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-    )
-    return error_response(request.scope, 422, "validation_error", problems or "Invalid request.")
+    return error_response(request.scope, ValidationFailed(describe(exc.errors())))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = HTTP_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    headers = dict(exc.headers) if exc.headers else None
-    return error_response(request.scope, exc.status_code, code, message, headers)
+    return error_response(request.scope, from_http_exception(exc))
 
 
 async def on_redis_error(request: Request, exc: Exception) -> Response:
     logger.error("redis failed: %s", type(exc).__name__)
-    REFUSALS.labels("unavailable").inc()
     message = "Session and limit storage is unavailable; try again shortly."
-    return error_response(request.scope, 503, "unavailable", message, {"Retry-After": "5"})
-
-
-async def on_unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error", exc_info=exc)
-    return error_response(request.scope, 500, "internal_error", "Internal server error.")
+    return error_response(request.scope, Unavailable(message, retry_after=5))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -66,4 +71,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RedisError, on_redis_error)
-    app.add_exception_handler(Exception, on_unexpected_error)

@@ -24,19 +24,18 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
 )
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from api.admission import admit_turns, admitted_configurable
 from api.chat_runnable import SESSION_ID, ChatRequest, ChatRunnable
-from graphs.errors import GraphgateError, InvalidInput
-from graphs.runtime.metrics import REFUSALS
-from middleware.context import trace_id_of
+from graphs.errors import GraphgateError
+from middleware.context import request_context
+from middleware.error_responses import openai_stream_error
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 SESSION_HEADER = "x-session-id"
 MODEL_ID = "graphgate"
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
 
 
 class ContentPart(BaseModel):
@@ -73,17 +72,6 @@ class CompletionRequest(BaseModel):
     user: str | None = None
 
 
-def openai_error(request: Request, exc: GraphgateError) -> JSONResponse:
-    REFUSALS.labels(exc.code).inc()
-    error = {
-        "message": f"{exc.message} (trace id {trace_id_of(request.scope)})",
-        "type": ERROR_TYPES.get(exc.status, "server_error" if exc.status >= 500 else "api_error"),
-        "param": None,
-        "code": exc.code,
-    }
-    return JSONResponse({"error": error}, status_code=exc.status, headers=exc.headers())
-
-
 def usage_of(metadata: dict[str, Any]) -> dict[str, int]:
     usage = metadata.get("usage") or {}
     return {
@@ -102,32 +90,24 @@ async def models() -> dict[str, Any]:
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(request: Request) -> Response:
-    try:
-        try:
-            body = CompletionRequest.model_validate(await request.json())
-        except (ValidationError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"Invalid chat completion request: {exc}") from None
-        turn = ChatRequest(messages=[message.to_langchain() for message in body.messages])
-        await admit_turns(request, [turn])
-        session = request.headers.get(SESSION_HEADER) or body.user
-        configurable = await admitted_configurable(
-            request, {SESSION_ID: session} if session else {}
-        )
-    except GraphgateError as exc:
-        return openai_error(request, exc)
+async def chat_completions(body: CompletionRequest, request: Request) -> Response:
+    """Errors (validation included) are rendered in OpenAI's shape for every `/v1` path."""
+    turn = ChatRequest(messages=[message.to_langchain() for message in body.messages])
+    await admit_turns(request, [turn])
+    session = request.headers.get(SESSION_HEADER) or body.user
+    configurable = admitted_configurable(request, {SESSION_ID: session} if session else {})
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {"configurable": configurable}
     turn_input = {"question": "", "messages": turn.messages}
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = stream_completion(runnable, turn_input, config, completion_id, include_usage)
+        trace_id = request_context(request.scope).trace_id
+        chunks = stream_completion(
+            runnable, turn_input, config, completion_id, include_usage, trace_id
+        )
         return StreamingResponse(chunks, media_type="text/event-stream")
-    try:
-        reply = await runnable.ainvoke(turn_input, config)
-    except GraphgateError as exc:
-        return openai_error(request, exc)
+    reply = await runnable.ainvoke(turn_input, config)
     return JSONResponse(
         {
             "id": completion_id,
@@ -156,6 +136,7 @@ async def stream_completion(
     config: Any,
     completion_id: str,
     include_usage: bool,
+    trace_id: str,
 ) -> AsyncIterator[bytes]:
     """OpenAI's stream: role, content deltas, the finish, optionally usage, then [DONE]. A
     failure after the stream began is sent as an `error` payload, as OpenAI does."""
@@ -176,7 +157,7 @@ async def stream_completion(
             elif chunk.text:
                 yield delta({"content": chunk.text})
     except GraphgateError as exc:
-        yield sse({"error": {"message": exc.message, "type": "server_error", "code": exc.code}})
+        yield openai_stream_error(exc, trace_id)
         return
     yield delta({}, "stop")
     if include_usage and usage is not None:

@@ -16,7 +16,7 @@ router = APIRouter(tags=["usage"])
 @router.get("/usage")
 async def read_usage(request: Request, days: int = Query(default=7, ge=1, le=90)) -> dict[str, Any]:
     service: ChatService = request.app.state.chat
-    principal = principal_of(request)
+    principal = principal_of(request).name
     by_day = await service.runtime.usage.days(principal, last_days(days))
     return {
         "principal": principal,

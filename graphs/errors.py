@@ -11,16 +11,23 @@ class GraphgateError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self._headers = headers or {}
 
     def headers(self) -> dict[str, str]:
         """Response headers that belong to this failure (Retry-After in whole seconds)."""
         if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+            return dict(self._headers)
+        return {**self._headers, "Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
 
 class InvalidInput(GraphgateError):
@@ -33,6 +40,16 @@ class InputTooLong(GraphgateError):
     code = "input_too_long"
 
 
+class Unauthenticated(GraphgateError):
+    """No credential, or one that is wrong, expired or revoked (RFC 6750's challenge)."""
+
+    status = 401
+    code = "unauthenticated"
+
+    def __init__(self, message: str, *, challenge: str = 'Bearer realm="graphgate"') -> None:
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
 class NotFound(GraphgateError):
     status = 404
     code = "not_found"
@@ -41,6 +58,28 @@ class NotFound(GraphgateError):
 class PayloadTooLarge(GraphgateError):
     status = 413
     code = "payload_too_large"
+
+
+class MethodNotAllowed(GraphgateError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class UnsupportedMediaType(GraphgateError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationFailed(GraphgateError):
+    """A well-formed JSON body whose shape or values the route does not accept."""
+
+    status = 422
+    code = "validation_error"
+
+
+class HeadersTooLarge(GraphgateError):
+    status = 431
+    code = "headers_too_large"
 
 
 class RateLimited(GraphgateError):
@@ -60,6 +99,13 @@ class ClientClosedRequest(GraphgateError):
     code = "client_closed"
 
 
+class InternalError(GraphgateError):
+    """A bug: logged once with its trace id; the client learns nothing more."""
+
+    status = 500
+    code = "internal_error"
+
+
 class UpstreamError(GraphgateError):
     status = 502
     code = "upstream_error"
@@ -68,6 +114,11 @@ class UpstreamError(GraphgateError):
 class Unavailable(GraphgateError):
     status = 503
     code = "unavailable"
+
+
+class ShuttingDown(GraphgateError):
+    status = 503
+    code = "shutting_down"
 
 
 class UpstreamTimeout(GraphgateError):

@@ -49,6 +49,14 @@ def parse_model_spec(spec: str, settings: Settings) -> ModelSpec:
     return ModelSpec(provider, name)
 
 
+def configured_specs(settings: Settings) -> list[ModelSpec]:
+    """The primary model, then the fallback if one is set; ValueError for an unknown provider."""
+    specs = [parse_model_spec(settings.llm_model, settings)]
+    if settings.llm_fallback_model:
+        specs.append(parse_model_spec(settings.llm_fallback_model, settings))
+    return specs
+
+
 def build_chat_model(spec: ModelSpec, settings: Settings) -> BaseChatModel:
     """A chat model for `spec` with the configured retries and per-attempt timeout."""
     if spec.provider == "openai":

@@ -1,22 +1,100 @@
-"""Per-request values the middleware and routes share, kept in the ASGI scope's state."""
+"""What travels with one request, in one typed object: created by the trace-id middleware (the
+outermost), filled in by the others, by admission and by the chat runnable, and read by the
+access log. It lives in the ASGI scope's state, so `request.state` users see it too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
 from starlette.types import Scope
 
-TRACE_ID = "trace_id"
-PRINCIPAL = "principal"
-RATE_LIMIT = "rate_limit"
-STREAM_FAILURE = "stream_failure"
-CLIENT_GONE = "client_gone"
-RUN_FACTS = "run_facts"
+from graphs.errors import GraphgateError
+from graphs.identity import Principal
+from graphs.runtime.ratelimit import RateLimitDecision
+
+STATE_KEY = "graphgate"
+# Under this name the request context travels in a run's `configurable` (a Python object:
+# no client can send one through JSON).
+CONFIGURABLE_KEY = "request_context"
+NO_BODY = object()
 
 
-def scope_state(scope: Scope) -> dict[str, object]:
-    """The dict behind `request.state`, created on first use."""
-    state: dict[str, object] = scope.setdefault("state", {})
-    return state
+@dataclass
+class RunFacts:
+    """What one chat run did, for the access line."""
+
+    session: str | None = None
+    model: str | None = None
+    fallback_used: bool | None = None
+    retries: int | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    cache_hit: bool | None = None
+    prompt: str | None = None
+
+    def note_reply(self, metadata: dict[str, Any]) -> None:
+        """Take what graphgate put in a reply's `response_metadata`."""
+        self.model = metadata.get("model")
+        self.fallback_used = metadata.get("fallback_used")
+        self.retries = metadata.get("retries")
+        self.tokens = (metadata.get("usage") or {}).get("total_tokens")
+        self.cost_usd = metadata.get("cost_usd")
+        self.cache_hit = metadata.get("cache_hit")
+
+    def fields(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def trace_id_of(scope: Scope) -> str:
-    return str(scope_state(scope).get(TRACE_ID, ""))
+class ClientGone:
+    """Callbacks to run if the client disconnects before its response is complete."""
+
+    def __init__(self) -> None:
+        self.gone = False
+        self._callbacks: list[Callable[[], object]] = []
+
+    def on_disconnect(self, callback: Callable[[], object]) -> None:
+        if self.gone:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def fire(self) -> None:
+        self.gone = True
+        for callback in self._callbacks:
+            callback()
+        self._callbacks.clear()
+
+
+@dataclass
+class RequestContext:
+    trace_id: str
+    principal: Principal | None = None  # set by the auth middleware
+    json_body: Any = NO_BODY  # the parsed body, set by the JSON body middleware
+    rate_limit: RateLimitDecision | None = None  # set by admission, for the headers
+    stream_failure: GraphgateError | None = None  # the error that ended a stream
+    client_gone: ClientGone = field(default_factory=ClientGone)
+    run: RunFacts = field(default_factory=RunFacts)
+
+    @property
+    def principal_name(self) -> str | None:
+        return None if self.principal is None else self.principal.name
+
+
+def open_request_context(scope: Scope, trace_id: str) -> RequestContext:
+    context = RequestContext(trace_id)
+    scope.setdefault("state", {})[STATE_KEY] = context
+    return context
+
+
+def request_context(scope: Scope) -> RequestContext:
+    """The request's context (the trace-id middleware, outermost, always opens one)."""
+    context: RequestContext = scope["state"][STATE_KEY]
+    return context
+
+
+def context_of_run(configurable: dict[str, Any]) -> RequestContext | None:
+    """The request context a run was started with, if it came through the HTTP layer."""
+    context = configurable.get(CONFIGURABLE_KEY)
+    return context if isinstance(context, RequestContext) else None

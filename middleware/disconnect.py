@@ -4,38 +4,17 @@ Neither path stops it by itself: uvicorn does not cancel a plain (invoke) handle
 client disconnects, and on a dropped stream sse-starlette cancels only its own sending task, so
 the LangGraph run behind LangServe's abandoned generator goes on to the end (measured: the
 upstream streamed every token). Once a request's body has been read, this middleware waits for
-`http.disconnect` and fires the request's `ClientGone` callbacks; a response that completes
+`http.disconnect` and fires the request context's `ClientGone` callbacks; a response that completes
 first simply stops the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.context import CLIENT_GONE, scope_state
-
-
-class ClientGone:
-    """Callbacks to run if the client disconnects before its response is complete."""
-
-    def __init__(self) -> None:
-        self.gone = False
-        self._callbacks: list[Callable[[], object]] = []
-
-    def on_disconnect(self, callback: Callable[[], object]) -> None:
-        if self.gone:
-            callback()
-        else:
-            self._callbacks.append(callback)
-
-    def fire(self) -> None:
-        self.gone = True
-        for callback in self._callbacks:
-            callback()
-        self._callbacks.clear()
+from middleware.context import request_context
 
 
 class DisconnectMiddleware:
@@ -46,8 +25,7 @@ class DisconnectMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client_gone = ClientGone()
-        scope_state(scope)[CLIENT_GONE] = client_gone
+        client_gone = request_context(scope).client_gone
         body_read = asyncio.Event()
 
         async def receive_body() -> Message:

@@ -9,7 +9,8 @@ import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from middleware.errors import error_response
+from graphs.errors import ShuttingDown
+from middleware.error_responses import send_error
 
 # Probes and scrapes keep answering while draining: liveness stays 200, readiness says 503.
 ALWAYS_SERVED = ("/health/", "/metrics")
@@ -53,14 +54,12 @@ class DrainMiddleware:
             await self.app(scope, receive, send)
             return
         if self.state.draining:
-            response = error_response(
-                scope,
-                503,
-                "shutting_down",
+            refusal = ShuttingDown(
                 "This instance is shutting down; retry on another.",
-                {"Connection": "close", "Retry-After": "1"},
+                retry_after=1,
+                headers={"Connection": "close"},
             )
-            await response(scope, receive, send)
+            await send_error(scope, receive, send, refusal)
             return
         self.state.enter()
         try:

@@ -1,5 +1,5 @@
 """`X-RateLimit-Limit` / `X-RateLimit-Remaining` on every answer to an admitted-or-refused chat
-request. The admission dependency leaves its decision in the request state; headers set by a
+request. The admission dependency leaves its decision in the request context; headers set by a
 FastAPI dependency are lost when the endpoint returns its own Response, so they go on here."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphs.runtime.ratelimit import RateLimitDecision
-from middleware.context import RATE_LIMIT, scope_state
+from middleware.context import request_context
 
 
 class RateLimitHeadersMiddleware:
@@ -21,8 +20,8 @@ class RateLimitHeadersMiddleware:
             return
 
         async def send_with_headers(message: Message) -> None:
-            decision = scope_state(scope).get(RATE_LIMIT)
-            if message["type"] == "http.response.start" and isinstance(decision, RateLimitDecision):
+            decision = request_context(scope).rate_limit
+            if message["type"] == "http.response.start" and decision is not None:
                 headers = MutableHeaders(scope=message)
                 headers["X-RateLimit-Limit"] = str(decision.limit)
                 headers["X-RateLimit-Remaining"] = str(decision.remaining)

@@ -1,5 +1,6 @@
 """Trace id: taken from `traceparent` or `X-Request-Id` when sent, else generated; returned in
-`X-Trace-Id`, kept in the request state for error bodies and bound to every log line."""
+`X-Trace-Id` (on every answer: this middleware is the outermost), kept in the request context
+for error bodies and bound to every log line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.context import TRACE_ID, scope_state
+from middleware.context import open_request_context
 
 # W3C trace context: version-traceid-parentid-flags; the trace id is 32 hex digits, not all 0.
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -34,7 +35,7 @@ class TraceIdMiddleware:
             await self.app(scope, receive, send)
             return
         trace_id = incoming_trace_id(Headers(scope=scope)) or uuid.uuid4().hex
-        scope_state(scope)[TRACE_ID] = trace_id
+        open_request_context(scope, trace_id)
 
         async def send_with_trace_id(message: Message) -> None:
             if message["type"] == "http.response.start":

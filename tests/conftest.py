@@ -3,6 +3,7 @@ and graphgate servers started on demand, one per configuration."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts.redis_stack import server_command, server_env
-from tests.processes import ManagedProcess, child_env, free_port
+from tests.processes import ROOT, ManagedProcess, child_env, free_port
 from tests.upstream import Upstream
 
 PRIMARY_MODEL = "gpt-primary"
@@ -33,6 +34,40 @@ class Graphgate:
 
 
 StartGraphgate = Callable[..., Graphgate]
+
+
+# Every key and token the suite hands out, so that the last test can prove that no server's
+# captured output holds one (tests/test_zz_no_secret_in_any_log.py).
+ISSUED_SECRETS: set[str] = set()
+
+
+@dataclass
+class ApiKey:
+    key: str
+    key_id: str
+    principal: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def create_key(principal: str, *options: str, redis_url: str | None = None) -> ApiKey:
+    """A key made by the real CLI (`python -m auth create`), in a keys file (`--file PATH`
+    among `options`) or in Redis."""
+    env = child_env(**({"REDIS_URL": redis_url} if redis_url else {}))
+    result = subprocess.run(
+        [sys.executable, "-m", "auth", "create", "--principal", principal, *options],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    announce, key = result.stdout.strip().splitlines()
+    ISSUED_SECRETS.add(key)
+    return ApiKey(key, announce.split()[2], principal)
 
 
 @dataclass
@@ -141,6 +176,14 @@ def mode(request: pytest.FixtureRequest) -> str:
 def server(graphgate_factory: StartGraphgate, mode: str) -> Graphgate:
     """The default-settings server of this test's mode."""
     return graphgate_factory(mode)
+
+
+@pytest.fixture(scope="session")
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The API_KEYS_FILE of the api_key servers; tests add keys to it with `create_key`."""
+    path = tmp_path_factory.mktemp("keys") / "api-keys"
+    path.write_text("# principal sha256-of-key [options]\n")
+    return path
 
 
 @pytest.fixture

@@ -56,6 +56,8 @@ class ManagedProcess:
         )
         self.process = process
 
+        started: list[bool] = []
+
         def pump() -> None:
             assert process.stdout is not None
             seen = 0
@@ -67,12 +69,13 @@ class ManagedProcess:
                         self.lines.append(line)
                         self._new_line.notify_all()
                     seen += self.ready_text in line
-                    if seen >= self.ready_count:
+                    if seen >= self.ready_count and not started:
+                        started.append(True)
                         ready.set()
             ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(timeout) or process.poll() is not None:
+        if not ready.wait(timeout) or not started or process.poll() is not None:
             self.stop()
             raise RuntimeError(f"{self.command[0]} did not start:\n{self.log_tail()}")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.processes import ROOT, ManagedProcess, child_env, free_port
+from tests.upstream import Upstream
 
 DOCKERFILE = ROOT / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
@@ -44,7 +45,10 @@ def test_the_image_copies_every_package_the_server_imports() -> None:
     assert imported & local <= copied
 
 
-def test_the_cmd_line_serves_and_the_healthcheck_passes(redis_url: str, tmp_path: Path) -> None:
+def test_the_cmd_line_serves_and_the_healthcheck_passes(
+    redis_url: str, upstream: Upstream, tmp_path: Path
+) -> None:
+    """As production runs it: Redis, a real model, API keys (the start-up checks pass)."""
     port = free_port()
     env = child_env(
         PATH=f"{VENV_BIN}:{child_env()['PATH']}",
@@ -53,6 +57,8 @@ def test_the_cmd_line_serves_and_the_healthcheck_passes(redis_url: str, tmp_path
         REDIS_URL=redis_url,
         APP_ENV="production",
         WEB_CONCURRENCY="2",
+        AUTH_MODE="api_key",
+        OPENAI_BASE_URL=upstream.api_url,
     )
     server = ManagedProcess(
         instruction("CMD"),

@@ -26,7 +26,7 @@ def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_counters_match_the_traffic_and_the_upstream_usage(
     graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
 ) -> None:
-    server = graphgate_factory(fresh=True, workers=2)
+    server = graphgate_factory("redis", fresh=True, workers=2)
     try:
         headers = {"X-User-Id": user}
         for turn in range(6):

@@ -8,11 +8,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
 from tests.processes import ROOT, child_env
 from tests.test_playground import CHROMIUM, CHROMIUM_FLAGS
 
@@ -36,45 +37,50 @@ def examples(address: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def readme_server(graphgate_factory: StartGraphgate) -> Graphgate:
-    return graphgate_factory()
+def readme_server(graphgate_factory: StartGraphgate, keys_file: Path) -> Graphgate:
+    return graphgate_factory(AUTH_MODE="api_key", API_KEYS_FILE=str(keys_file))
 
 
-def run(command: list[str], cwd: str = str(ROOT)) -> str:
-    result = subprocess.run(
-        command, cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=60
-    )
+@pytest.fixture(scope="module")
+def readme_key(keys_file: Path) -> ApiKey:
+    return create_key(f"readme-{uuid.uuid4().hex[:8]}", "--file", str(keys_file))
+
+
+def run(command: list[str], key: ApiKey, cwd: str = str(ROOT)) -> str:
+    env = child_env(GRAPHGATE_API_KEY=key.key)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def test_the_python_remote_runnable_example(readme_server: Graphgate) -> None:
+def test_the_python_remote_runnable_example(readme_server: Graphgate, readme_key: ApiKey) -> None:
     code = examples(readme_server.url)["python-remote-runnable"]
-    assert run([sys.executable, "-c", code]).splitlines() == [
+    assert run([sys.executable, "-c", code], readme_key).splitlines() == [
         "Echo: Hi, I am Ada.",
         "Echo: What is my name?",
     ]
 
 
-def test_the_openai_sdk_example(readme_server: Graphgate) -> None:
-    lines = run([sys.executable, "-c", examples(readme_server.url)["openai-sdk"]]).splitlines()
+def test_the_openai_sdk_example(readme_server: Graphgate, readme_key: ApiKey) -> None:
+    code = examples(readme_server.url)["openai-sdk"]
+    lines = run([sys.executable, "-c", code], readme_key).splitlines()
     assert lines[0].startswith("Echo: Hi! ")
     assert int(lines[0].split()[-1]) > 0
     assert lines[1] == "Echo: Stream it."
 
 
-def test_the_curl_example(readme_server: Graphgate) -> None:
-    output = run(["bash", "-c", examples(readme_server.url)["curl"]])
+def test_the_curl_example(readme_server: Graphgate, readme_key: ApiKey) -> None:
+    output = run(["bash", "-c", examples(readme_server.url)["curl"]], readme_key)
     assert '"content":"Echo: Hi!"' in output
     assert '"content":"Echo:"' in output
     assert "event: end" in output
 
 
-def test_the_javascript_example(readme_server: Graphgate) -> None:
+def test_the_javascript_example(readme_server: Graphgate, readme_key: ApiKey) -> None:
     script = ROOT / "tests" / "js" / f"readme-{uuid.uuid4().hex}.mjs"
     script.write_text(examples(readme_server.url)["js-remote-runnable"])
     try:
-        output = run(["node", script.name], cwd=str(script.parent))
+        output = run(["node", script.name], readme_key, cwd=str(script.parent))
     finally:
         script.unlink()
     assert output.splitlines() == ["Echo: Hi, I am Ada.", "Echo: What is my name?"]
@@ -88,9 +94,17 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def test_the_browser_fetch_example(readme_server: Graphgate, browser: Browser) -> None:
+def test_the_browser_fetch_example(
+    readme_server: Graphgate, readme_key: ApiKey, browser: Browser
+) -> None:
     page = browser.new_page()
-    page.goto(f"{readme_server.url}/health/live")  # the same origin as the API
+    # Your own page, on the API's origin (graphgate's answers forbid scripts in themselves).
+    own_page = f"{readme_server.url}/your-page"
+    page.route(
+        own_page, lambda route: route.fulfill(body="<html></html>", content_type="text/html")
+    )
+    page.goto(own_page)
+    page.evaluate(f"sessionStorage.setItem('graphgate-token', '{readme_key.key}')")
     logged: list[str] = []
     page.on("console", lambda m: logged.append(m.text) if m.type == "log" else None)
     page.evaluate(f"async () => {{ {examples(readme_server.url)['browser-fetch']} }}")

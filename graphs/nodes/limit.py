@@ -9,12 +9,11 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from graphs.errors import BudgetExceeded, RateLimited
+from graphs.identity import Quota, principal_of
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.ratelimit import RateLimitDecision
 from graphs.runtime.usage import SECONDS_PER_DAY, spent_today
 from graphs.state import ChatState
-
-ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -34,35 +33,46 @@ def refusal(decision: RateLimitDecision, window: float) -> RateLimited:
     )
 
 
-async def check_budgets(runtime: ChatRuntime, principal: str) -> None:
+def effective_limits(runtime: ChatRuntime, quota: Quota) -> tuple[int, int, float]:
+    """The rate limit, tokens per minute and daily budget of a principal: its key's quota
+    where it has one, else the server's settings."""
+    settings = runtime.settings
+    return (
+        quota.rate_limit_max or settings.rate_limit_max,
+        settings.tokens_per_minute if quota.tokens_per_minute is None else quota.tokens_per_minute,
+        settings.daily_budget_usd if quota.daily_budget_usd is None else quota.daily_budget_usd,
+    )
+
+
+async def check_budgets(
+    runtime: ChatRuntime, principal: str, tokens_per_minute: int, daily_budget_usd: float
+) -> None:
     """Raise `BudgetExceeded` when the principal has used up this minute's tokens or today's
     spend; it may retry when that minute or UTC day is over."""
-    settings = runtime.settings
     now = time.time()
-    if settings.tokens_per_minute:
+    if tokens_per_minute:
         used = await runtime.usage.tokens_this_minute(principal)
-        if used >= settings.tokens_per_minute:
+        if used >= tokens_per_minute:
             raise BudgetExceeded(
-                f"TOKENS_PER_MINUTE={settings.tokens_per_minute} used up ({used} this minute).",
+                f"TOKENS_PER_MINUTE={tokens_per_minute} used up ({used} this minute).",
                 retry_after=60 - now % 60,
             )
-    if settings.daily_budget_usd:
+    if daily_budget_usd:
         spent = await spent_today(runtime.usage, principal)
-        if spent >= settings.daily_budget_usd:
+        if spent >= daily_budget_usd:
             raise BudgetExceeded(
-                f"DAILY_BUDGET_USD={settings.daily_budget_usd:g} spent (${spent:.6f} today).",
+                f"DAILY_BUDGET_USD={daily_budget_usd:g} spent (${spent:.6f} today).",
                 retry_after=SECONDS_PER_DAY - now % SECONDS_PER_DAY,
             )
 
 
-async def admit(runtime: ChatRuntime, principal: str, cost: int = 1) -> RateLimitDecision:
+async def admit(
+    runtime: ChatRuntime, principal: str, cost: int = 1, quota: Quota | None = None
+) -> RateLimitDecision:
     """Budgets first (they count nothing), then `cost` requests in the rate window."""
-    await check_budgets(runtime, principal)
-    return await runtime.limiter.hit(principal, cost)
-
-
-def principal_of(config: RunnableConfig) -> str:
-    return str(config.get("configurable", {}).get("principal") or ANONYMOUS)
+    rate_limit, tokens_per_minute, daily_budget_usd = effective_limits(runtime, quota or Quota())
+    await check_budgets(runtime, principal, tokens_per_minute, daily_budget_usd)
+    return await runtime.limiter.hit(principal, cost, rate_limit)
 
 
 def make_limit(runtime: ChatRuntime) -> Any:

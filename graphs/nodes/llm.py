@@ -36,8 +36,8 @@ from redis.exceptions import RedisError
 
 from graphs.errors import UpstreamError, UpstreamTimeout
 from graphs.history import trim_history
+from graphs.identity import principal_of
 from graphs.models import ModelSpec
-from graphs.nodes.limit import principal_of
 from graphs.runtime.attempts import counting_attempts
 from graphs.runtime.cache import CachedReply, cache_lookup
 from graphs.runtime.context import ChatRuntime

@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graphs.history import trim_history
-from graphs.nodes.limit import principal_of
+from graphs.identity import principal_of
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.usage import Usage
 from graphs.state import ChatState

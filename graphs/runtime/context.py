@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
-from graphs.models import ModelSpec, build_chat_model, parse_model_spec
+from graphs.models import ModelSpec, build_chat_model, configured_specs
 from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.runtime.concurrency import (
     ConcurrencySlots,
@@ -42,9 +42,7 @@ class ChatRuntime:
 
 def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
     """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
-    specs = [parse_model_spec(settings.llm_model, settings)]
-    if settings.llm_fallback_model:
-        specs.append(parse_model_spec(settings.llm_fallback_model, settings))
+    specs = configured_specs(settings)
     limiter: RateLimiter
     usage: UsageLedger
     if redis is None:

@@ -28,7 +28,9 @@ class RateLimitDecision:
 class RateLimiter(Protocol):
     limit: int
 
-    async def hit(self, principal: str, cost: int = 1) -> RateLimitDecision: ...
+    async def hit(
+        self, principal: str, cost: int = 1, limit: int | None = None
+    ) -> RateLimitDecision: ...
 
 
 def decide(
@@ -52,12 +54,14 @@ class InMemoryRateLimiter:
         self.window = window
         self._seen: dict[str, deque[float]] = {}
 
-    async def hit(self, principal: str, cost: int = 1) -> RateLimitDecision:
+    async def hit(
+        self, principal: str, cost: int = 1, limit: int | None = None
+    ) -> RateLimitDecision:
         now = time.monotonic()
         seen = self._seen.setdefault(principal, deque())
         while seen and seen[0] <= now - self.window:
             seen.popleft()
-        decision = decide(seen, now, limit=self.limit, window=self.window, cost=cost)
+        decision = decide(seen, now, limit=limit or self.limit, window=self.window, cost=cost)
         if decision.allowed:
             seen.extend([now] * cost)
         if not seen:
@@ -101,10 +105,13 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._script = redis.register_script(SLIDING_WINDOW_LUA)
 
-    async def hit(self, principal: str, cost: int = 1) -> RateLimitDecision:
+    async def hit(
+        self, principal: str, cost: int = 1, limit: int | None = None
+    ) -> RateLimitDecision:
         # The hash tag keeps each principal's keys in one slot on Redis Cluster.
         key = f"{self._prefix}ratelimit:{{{principal}}}"
+        limit = limit or self.limit
         allowed, remaining, retry_ms = await self._script(
-            keys=[key], args=[self.limit, self.window_ms, cost, uuid.uuid4().hex]
+            keys=[key], args=[limit, self.window_ms, cost, uuid.uuid4().hex]
         )
-        return RateLimitDecision(bool(allowed), self.limit, int(remaining), int(retry_ms) / 1000)
+        return RateLimitDecision(bool(allowed), limit, int(remaining), int(retry_ms) / 1000)

@@ -18,6 +18,22 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_prompts: bool = False
 
+    auth_mode: Literal["none", "api_key", "jwt", "trusted_header"] = "none"
+    allow_anonymous: bool = False
+    api_keys_file: Path | None = None
+    auth_header: str = "X-Authenticated-User"
+    jwt_jwks_url: str | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: str = "RS256,ES256,EdDSA"
+    jwt_principal_claim: str = "sub"
+    jwt_leeway: float = Field(default=30.0, ge=0, le=300)
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    metrics_token: SecretStr | None = None
+    enable_playground: bool | None = None
+    cors_origins: str = ""
+
     redis_url: str | None = None
     redis_host: str | None = None
     redis_port: int = Field(default=6379, ge=1, le=65535)
@@ -48,6 +64,9 @@ class Settings(BaseSettings):
     rate_limit_max: int = Field(default=20, ge=1)
     rate_limit_window: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_discard_bytes: int = Field(default=67_108_864, ge=0)
+    max_json_depth: int = Field(default=64, ge=4, le=500)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
     pricing_file: Path | None = None
     usage_retention_days: int = Field(default=90, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
@@ -61,10 +80,44 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=20, ge=1)
     batch_max_concurrency: int = Field(default=5, ge=1)
 
-    @field_validator("llm_fallback_model", "redis_url", "redis_host", "openai_base_url")
+    @field_validator(
+        "llm_fallback_model",
+        "redis_url",
+        "redis_host",
+        "openai_base_url",
+        "jwt_jwks_url",
+        "jwt_issuer",
+        "jwt_audience",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _public_key_algorithms_only(cls, value: str) -> str:
+        """A JWKS holds public keys: `none` or an HMAC algorithm would let anyone who has
+        read the JWKS sign tokens."""
+        algorithms = [name.strip() for name in value.split(",") if name.strip()]
+        unsafe = [name for name in algorithms if name.lower() == "none" or name.startswith("HS")]
+        if unsafe or not algorithms:
+            raise ValueError(f"JWT_ALGORITHMS may hold only public-key algorithms, not {unsafe}")
+        return ",".join(algorithms)
+
+    @property
+    def jwt_algorithm_list(self) -> list[str]:
+        return self.jwt_algorithms.split(",")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def playground_enabled(self) -> bool:
+        """The playground and `/docs` are on by default outside production only."""
+        if self.enable_playground is None:
+            return self.app_env != "production"
+        return self.enable_playground
 
     @property
     def resolved_redis_url(self) -> str | None:
@@ -77,5 +130,6 @@ class Settings(BaseSettings):
 
     @property
     def trusts_user_header(self) -> bool:
-        """Whether `X-User-Id` may name the principal (never in production)."""
-        return self.app_env != "production"
+        """Whether `X-User-Id` may name the principal: with `AUTH_MODE=none`, outside
+        production only (a client can set it to anything)."""
+        return self.auth_mode == "none" and self.app_env != "production"

@@ -1,0 +1,67 @@
+"""Refuse to start a configuration that cannot work or is unsafe, with one line that names the
+setting to fix. Production (`APP_ENV=production`) must authenticate its callers, answer with a
+real model and keep its state in Redis."""
+
+from __future__ import annotations
+
+from auth.api_keys import read_keys_file
+from graphs.demo_model import DEMO_MODEL_NAME
+from graphs.models import configured_specs
+from graphs.runtime.settings import Settings
+
+
+def configuration_problem(settings: Settings) -> str | None:
+    """What makes this configuration unusable in any environment, if anything."""
+    try:
+        configured_specs(settings)
+    except ValueError as exc:
+        return f"LLM_MODEL / LLM_FALLBACK_MODEL: {exc}"
+    if settings.auth_mode == "jwt":
+        missing = [
+            name
+            for name, value in (
+                ("JWT_ISSUER", settings.jwt_issuer),
+                ("JWT_AUDIENCE", settings.jwt_audience),
+            )
+            if not value
+        ]
+        if missing:
+            return f"AUTH_MODE=jwt needs {' and '.join(missing)}."
+        if (settings.jwt_jwks_url is None) == (settings.jwt_jwks_file is None):
+            return "AUTH_MODE=jwt needs exactly one of JWT_JWKS_URL and JWT_JWKS_FILE."
+    if settings.auth_mode == "api_key" and not (
+        settings.api_keys_file or settings.resolved_redis_url
+    ):
+        return "AUTH_MODE=api_key needs API_KEYS_FILE or Redis (REDIS_URL) to hold the keys."
+    if settings.api_keys_file is not None:
+        try:
+            read_keys_file(settings.api_keys_file)
+        except (OSError, ValueError) as exc:
+            return f"API_KEYS_FILE: {exc}"
+    return None
+
+
+def production_problem(settings: Settings) -> str | None:
+    """What makes this configuration unsafe to serve real users with."""
+    if settings.app_env != "production":
+        return None
+    if settings.auth_mode == "none" and not settings.allow_anonymous:
+        return (
+            "APP_ENV=production with AUTH_MODE=none: set AUTH_MODE to api_key, jwt or "
+            "trusted_header (or ALLOW_ANONYMOUS=true to serve everyone as one principal)."
+        )
+    if any(spec.provider == DEMO_MODEL_NAME for spec in configured_specs(settings)):
+        return (
+            "APP_ENV=production would answer with the offline demo model: set OPENAI_API_KEY "
+            "or OPENAI_BASE_URL (or an anthropic: LLM_MODEL with ANTHROPIC_API_KEY)."
+        )
+    if settings.resolved_redis_url is None:
+        return "APP_ENV=production needs Redis for shared state: set REDIS_URL."
+    return None
+
+
+def refuse_unsafe_start(settings: Settings) -> None:
+    """Exit (non-zero, one line on stderr) when the configuration must not be served."""
+    problem = configuration_problem(settings) or production_problem(settings)
+    if problem:
+        raise SystemExit(f"graphgate refuses to start: {problem}")

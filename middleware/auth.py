@@ -1,0 +1,63 @@
+"""Authentication: every request but the open ones carries a credential, and the principal it
+names goes into the request context for admission, the sessions and the access line.
+
+Open: health probes (a load balancer has no key), `/metrics` (its own `METRICS_TOKEN`), CORS
+preflights (browsers send them without credentials) and, when enabled, the API docs and the
+playground's static page. The authenticator is built in the app's lifespan, where the Redis
+client opens; until then nothing is served.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from auth.authenticator import Authenticator, bearer_token
+from graphs.errors import GraphgateError, Unauthenticated
+from middleware.context import request_context
+from middleware.error_responses import send_error
+
+METRICS_PATH = "/metrics"
+HEALTH_PATHS = ("/health/",)
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json", "/chat/playground")
+
+
+def open_paths(*, docs: bool) -> tuple[str, ...]:
+    """Path prefixes served without a credential: health, and the docs and playground pages
+    when they are enabled (the playground's own calls to `/chat/...` still authenticate)."""
+    return HEALTH_PATHS + DOCS_PATHS if docs else HEALTH_PATHS
+
+
+class AuthMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics_token: str | None, open_paths: tuple[str, ...]
+    ) -> None:
+        self.app = app
+        self.metrics_token = metrics_token
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = Headers(scope=scope)
+        try:
+            if path == METRICS_PATH:
+                self._check_metrics_token(headers)
+            elif not path.startswith(self.open_paths):
+                authenticator: Authenticator = scope["app"].state.authenticator
+                request_context(scope).principal = await authenticator.authenticate(headers)
+        except GraphgateError as exc:
+            await send_error(scope, receive, send, exc)
+            return
+        await self.app(scope, receive, send)
+
+    def _check_metrics_token(self, headers: Headers) -> None:
+        if self.metrics_token is None:
+            return
+        token = bearer_token(headers) or ""
+        if not hmac.compare_digest(token.encode(), self.metrics_token.encode()):
+            raise Unauthenticated("/metrics needs `Authorization: Bearer <METRICS_TOKEN>`.")

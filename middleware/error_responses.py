@@ -1,0 +1,77 @@
+"""Every error a client sees is rendered here, and counted here, once: the JSON body
+`{"error": {"code", "message", "trace_id"}}`, the same object as an SSE `error` event inside a
+LangServe stream, and OpenAI's `{"error": {"message", "type", "param", "code"}}` on `/v1`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sse_starlette.sse import ServerSentEvent
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from graphs.errors import GraphgateError, InternalError
+from graphs.runtime.metrics import REFUSALS
+from middleware.context import request_context
+
+OPENAI_PREFIX = "/v1/"
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(error: GraphgateError, trace_id: str) -> dict[str, Any]:
+    return {"error": {"code": error.code, "message": error.message, "trace_id": trace_id}}
+
+
+def error_response(scope: Scope, error: GraphgateError) -> JSONResponse:
+    """The error response for this request's API (OpenAI's shape under `/v1`), with the
+    failure's own headers (Retry-After, WWW-Authenticate)."""
+    trace_id = request_context(scope).trace_id
+    if scope["path"].startswith(OPENAI_PREFIX):
+        body = openai_error_object(error, trace_id)
+    else:
+        REFUSALS.labels(error.code).inc()
+        body = error_body(error, trace_id)
+    return JSONResponse(body, error.status, headers=error.headers())
+
+
+async def send_error(scope: Scope, receive: Receive, send: Send, error: GraphgateError) -> None:
+    """For pure ASGI middleware: answer the request with `error`."""
+    await error_response(scope, error)(scope, receive, send)
+
+
+def sse_error_event(error: GraphgateError | None, trace_id: str) -> bytes:
+    """LangServe's SSE `error` event, keeping the two keys its clients read (`status_code`,
+    `message`) and adding the error object; None is an unexpected failure."""
+    error = error or InternalError("Internal Server Error")
+    REFUSALS.labels(error.code).inc()
+    body = error_body(error, trace_id)
+    data = {"status_code": error.status, "message": error.message, **body}
+    return ServerSentEvent(data=json.dumps(data), event="error").encode()
+
+
+def openai_error_object(error: GraphgateError, trace_id: str) -> dict[str, Any]:
+    REFUSALS.labels(error.code).inc()
+    kind = "server_error" if error.status >= 500 else "api_error"
+    return {
+        "error": {
+            "message": f"{error.message} (trace id {trace_id})",
+            "type": OPENAI_ERROR_TYPES.get(error.status, kind),
+            "param": None,
+            "code": error.code,
+        }
+    }
+
+
+def openai_stream_error(error: GraphgateError, trace_id: str) -> bytes:
+    """A failure after an OpenAI stream began: an `error` payload, as OpenAI sends it."""
+    return f"data: {json.dumps(openai_error_object(error, trace_id))}\n\n".encode()

@@ -1,0 +1,143 @@
+"""Request bodies are JSON, parsed once, here, into values that cannot hurt what reads them.
+
+Every POST, PUT and PATCH body must be `application/json` (a form or `text/plain` post is what
+a browser sends cross-site without a CORS preflight), valid UTF-8, and JSON that the rest of
+the service can hold: no nesting deeper than `MAX_JSON_DEPTH` (Python's parsers and pydantic
+recurse, and about 1,000 levels raise `RecursionError`), no integer outside 64 bits (the
+checkpoint serializer cannot store it, and the turn would be lost after the model answered),
+no `NaN`/`Infinity`, no lone UTF-16 surrogate (it cannot be encoded back to UTF-8). A body
+that breaks a rule gets 400/415 before any route sees it; the parsed value waits in the
+request context, and the body is passed on unchanged for LangServe to read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graphs.errors import GraphgateError, InvalidInput, UnsupportedMediaType
+from middleware.context import request_context
+from middleware.error_responses import send_error
+
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def parse_int(text: str) -> int:
+    # Checked on the text first: Python refuses to convert more than 4,300 digits anyway.
+    value = int(text) if len(text) <= 20 else None
+    if value is None or not INT64[0] <= value <= INT64[1]:
+        raise InvalidInput("A number in the body is outside the 64-bit integer range.")
+    return value
+
+
+def parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise InvalidInput("A number in the body is too large.")
+    return value
+
+
+def refuse_constant(name: str) -> Any:
+    raise InvalidInput(f"{name} is not JSON.")
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests deeper than `limit` arrays and objects (iterative: no recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in item)
+    return False
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def parse_json_body(body: bytes, max_depth: int) -> Any:
+    """The body's JSON value, or the `GraphgateError` that says why it is refused."""
+    if not body.strip():
+        raise InvalidInput("The request body is empty; send a JSON object.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("The request body is not valid UTF-8.") from None
+    try:
+        value = json.loads(
+            text, parse_int=parse_int, parse_float=parse_float, parse_constant=refuse_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"The request body is not valid JSON ({exc.msg}).") from None
+    except RecursionError:
+        raise InvalidInput(f"The JSON nests deeper than MAX_JSON_DEPTH={max_depth}.") from None
+    # Cheap guards first: deep nesting needs that many brackets, a lone surrogate its escape.
+    if body.count(b"[") + body.count(b"{") > max_depth and depth_exceeds(value, max_depth):
+        raise InvalidInput(f"The JSON nests deeper than MAX_JSON_DEPTH={max_depth}.")
+    if LONE_SURROGATE_ESCAPE.search(body) and has_lone_surrogate(value):
+        raise InvalidInput("The JSON holds a lone UTF-16 surrogate (\\ud800-\\udfff).")
+    return value
+
+
+class JSONBodyMiddleware:
+    def __init__(self, app: ASGIApp, *, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in METHODS_WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        media_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            if not JSON_MEDIA_TYPE.match(media_type):
+                raise UnsupportedMediaType(
+                    "Send the request body as Content-Type: application/json."
+                )
+            request_context(scope).json_body = parse_json_body(body, self.max_depth)
+        except GraphgateError as exc:
+            await send_error(scope, receive, send, exc)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
