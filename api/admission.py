@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.caller import authenticated
 from api.chat_runnable import SESSION_ID, ChatRequest
 from api.validation_errors import describe
-from graphs.errors import InvalidInput, PayloadTooLarge, Unauthenticated, ValidationFailed
-from graphs.identity import Principal, thread_id
+from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
+from graphs.identity import thread_id
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import AdmissionTicket, admit, effective_limits, refusal
 from graphs.runtime.context import ChatRuntime
@@ -45,14 +46,6 @@ class BatchBody(BaseModel):
 
     def configs(self) -> list[RunConfig]:
         return self.config if isinstance(self.config, list) else [self.config] * len(self.inputs)
-
-
-def principal_of(request: Request) -> Principal:
-    """The authenticated principal (the auth middleware has set it on every guarded path)."""
-    principal = request_context(request.scope).principal
-    if principal is None:
-        raise Unauthenticated("This request carries no credential.")
-    return principal
 
 
 def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest], list[RunConfig]]:
@@ -84,7 +77,7 @@ async def admit_chat_request(request: Request) -> None:
     if request.method != "POST" or endpoint not in ADMITTED_ENDPOINTS:
         return
     context = request_context(request.scope)
-    principal = principal_of(request)
+    principal = authenticated(request)
     turns, configs = read_body(context, endpoint)
     check_sessions(principal.name, configs)
     runtime: ChatRuntime = request.app.state.chat.runtime
@@ -112,7 +105,7 @@ async def admit_turns(request: Request, turns: list[ChatRequest]) -> None:
     context = request_context(request.scope)
     if runtime.settings.log_prompts:
         context.run.prompt = " | ".join(turn.question for turn in turns)
-    principal = principal_of(request)
+    principal = authenticated(request)
     decision = await admit(runtime, principal.name, len(turns), principal.quota)
     context.rate_limit = decision
     if not decision.allowed:
@@ -128,7 +121,7 @@ async def configure_run(config: dict[str, Any], request: Request) -> dict[str, A
 def admitted_configurable(request: Request, configurable: dict[str, Any]) -> dict[str, Any]:
     """The `configurable` of an admitted run: the principal, its session's thread, the ticket
     that spares the graph a second count, and the request context."""
-    principal = principal_of(request).name
+    principal = authenticated(request).name
     context = request_context(request.scope)
     session_id = configurable.get(SESSION_ID)
     if session_id:

@@ -2,7 +2,7 @@
 timestamp, level, logger, message and the request's trace id, through structlog's processors.
 
 Secrets never reach a line: no code logs headers or keys, and as a last line of defence the
-configured provider keys are replaced wherever they would appear.
+configured provider keys and the metrics token are replaced wherever they would appear.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def drop_color_message(logger: Any, method: str, event: EventDict) -> EventDict:
 def configure_logging(settings: Settings) -> None:
     secrets = [
         key.get_secret_value()
-        for key in (settings.openai_api_key, settings.anthropic_api_key)
+        for key in (settings.openai_api_key, settings.anthropic_api_key, settings.metrics_token)
         if key is not None and key.get_secret_value()
     ]
     shared: list[Processor] = [
@@ -59,6 +59,10 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        # The process id tells gunicorn's workers apart.
+        structlog.processors.CallsiteParameterAdder(
+            {structlog.processors.CallsiteParameter.PROCESS}
+        ),
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from api.admission import principal_of
+from api.caller import Caller
 from api.service import ChatService
 from graphs.runtime.usage import last_days
 
@@ -14,12 +14,13 @@ router = APIRouter(tags=["usage"])
 
 
 @router.get("/usage")
-async def read_usage(request: Request, days: int = Query(default=7, ge=1, le=90)) -> dict[str, Any]:
+async def read_usage(
+    caller: Caller, request: Request, days: int = Query(default=7, ge=1, le=90)
+) -> dict[str, Any]:
     service: ChatService = request.app.state.chat
-    principal = principal_of(request).name
-    by_day = await service.runtime.usage.days(principal, last_days(days))
+    by_day = await service.runtime.usage.days(caller.name, last_days(days))
     return {
-        "principal": principal,
+        "principal": caller.name,
         "days": [
             {"date": day, "total": usage.pop("total", {}), "models": usage}
             for day, usage in by_day.items()

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphs.errors import PayloadTooLarge
-from middleware.error_responses import send_error
+from middleware.error_responses import WatchedSend, send_error
 
 
 class BodyTooLarge(Exception):
@@ -39,7 +39,7 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send)
             return
         received = 0
-        started = False
+        watched = WatchedSend(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -49,15 +49,10 @@ class BodyLimitMiddleware:
                 raise BodyTooLarge
             return message
 
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, watching_send)
+            await self.app(scope, counting_receive, watched)
         except BodyTooLarge:
-            if started:
+            if watched.started:
                 raise
             await self._discard(receive, received)
             await self._refuse(scope, receive, send)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sse_starlette.sse import ServerSentEvent
 from starlette.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from graphs.errors import GraphgateError, InternalError
 from graphs.runtime.metrics import REFUSALS
@@ -47,6 +47,19 @@ def error_response(scope: Scope, error: GraphgateError) -> JSONResponse:
 async def send_error(scope: Scope, receive: Receive, send: Send, error: GraphgateError) -> None:
     """For pure ASGI middleware: answer the request with `error`."""
     await error_response(scope, error)(scope, receive, send)
+
+
+class WatchedSend:
+    """`send` that remembers whether the response has started: until then a middleware that
+    catches a failure may still answer with an error status; after, it can only end the body."""
+
+    def __init__(self, send: Send) -> None:
+        self.started = False
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
 
 
 def sse_error_event(error: GraphgateError | None, trace_id: str) -> bytes:

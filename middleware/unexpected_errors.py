@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphs.errors import InternalError
-from middleware.error_responses import send_error
+from middleware.error_responses import WatchedSend, send_error
 
 logger = logging.getLogger("graphgate.errors")
 
@@ -26,18 +26,14 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, watching_send)
+            await self.app(scope, receive, watched)
         except Exception:
             logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            if started:  # too late for a status: end the body so the client is not left hanging
+            if (
+                watched.started
+            ):  # too late for a status: end the body so the client is not left hanging
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await send_error(scope, receive, send, InternalError("Internal server error."))
