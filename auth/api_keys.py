@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from graphs.errors import Unavailable
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
 
 KEY_PREFIX = "gg_"
@@ -162,7 +164,13 @@ class RedisKeyStore:
         return f"{self._prefix}apikeys"
 
     async def find(self, hash: str) -> KeyRecord | None:
-        fields = await self._redis.hgetall(self._key(hash))
+        try:
+            fields = await self._redis.hgetall(self._key(hash))
+        except RedisError as exc:
+            # Authentication runs before the routes' Redis error handler: say 503 here.
+            logger.error("API key store (redis) failed: %s", type(exc).__name__)
+            message = "The key store is unavailable; try again shortly."
+            raise Unavailable(message, retry_after=5) from None
         if not fields:
             return None
         text = {text_of(name): text_of(value) for name, value in fields.items()}

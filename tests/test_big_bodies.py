@@ -50,5 +50,6 @@ def test_fifty_megabytes_declared_or_chunked_are_413_and_leave_rss_alone(server:
     assert chunked.request.headers["transfer-encoding"] == "chunked"
     assert_413(chunked)
     grown = rss_bytes(server) - before
+    print(f"RSS {before / 1e6:.1f} MB before, grew by {grown / 1e6:.2f} MB")  # for `pytest -s`
     assert grown < 10 * 1024 * 1024, f"RSS grew by {grown / 1e6:.1f} MB"
     assert httpx.get(f"{server.url}/health/live").status_code == 200

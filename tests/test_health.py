@@ -47,6 +47,27 @@ def test_readiness_turns_503_and_says_why_when_redis_goes_away(
         redis.process.stop()
 
 
+def test_an_api_key_checked_while_redis_is_away_is_503_not_500(
+    graphgate_factory: StartGraphgate, tmp_path: Path
+) -> None:
+    redis = start_redis(tmp_path, tmp_path / "redis.log")
+    server = graphgate_factory(fresh=True, REDIS_URL=redis.url, AUTH_MODE="api_key")
+    try:
+        redis.process.stop()
+        turn = httpx.post(
+            f"{server.url}/chat/invoke",
+            json={"input": {"question": "hi"}},
+            headers={"Authorization": "Bearer gg_any"},
+            timeout=30,
+        )
+        assert turn.status_code == 503
+        assert turn.json()["error"]["code"] == "unavailable"
+        assert "Retry-After" in turn.headers
+    finally:
+        server.process.stop()
+        redis.process.stop()
+
+
 def test_a_redis_without_search_and_json_is_refused_at_start_up(
     graphgate_factory: StartGraphgate, tmp_path: Path
 ) -> None:
