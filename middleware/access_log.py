@@ -1,4 +1,5 @@
-"""One access line per request: method, path, status, duration, principal, and for chat runs
+"""One access line per request: method, path, status, duration, principal (and the id of the
+API key it used, never the key), and for chat runs
 the session, model, fallback, retries, tokens, cost and cache hit (the request context's
 `RunFacts`, filled in by the chat runnable). The question itself only with `LOG_PROMPTS=true`."""
 
@@ -41,6 +42,6 @@ class AccessLogMiddleware:
                 path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                principal=context.principal_name,
+                **context.caller_fields(),
                 **context.run.fields(),
             )

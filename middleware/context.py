@@ -77,9 +77,14 @@ class RequestContext:
     client_gone: ClientGone = field(default_factory=ClientGone)
     run: RunFacts = field(default_factory=RunFacts)
 
-    @property
-    def principal_name(self) -> str | None:
-        return None if self.principal is None else self.principal.name
+    def caller_fields(self) -> dict[str, str]:
+        """The principal, and the id of the API key it used, for the access line."""
+        if self.principal is None:
+            return {}
+        fields = {"principal": self.principal.name}
+        if self.principal.key_id:
+            fields["key_id"] = self.principal.key_id
+        return fields
 
 
 def open_request_context(scope: Scope, trace_id: str) -> RequestContext:

@@ -227,3 +227,16 @@ def test_a_changed_x_user_id_buys_no_quota(redis_server: Graphgate, redis_url: s
     assert statuses == [200, 200, 429]
     usage = httpx.get(f"{redis_server.url}/usage", headers=key.headers).json()
     assert usage["principal"] == key.principal
+
+
+def test_the_access_line_names_the_principal_and_key_id_never_the_key(
+    redis_server: Graphgate, redis_key: ApiKey
+) -> None:
+    response = invoke(redis_server, redis_key.headers)
+    trace_id = response.headers["X-Trace-Id"]
+    line = redis_server.process.wait_for_line(
+        lambda line: trace_id in line and "graphgate.access" in line
+    )
+    record = json.loads(line)
+    assert (record["principal"], record["key_id"]) == (redis_key.principal, redis_key.key_id)
+    assert redis_key.key not in line
