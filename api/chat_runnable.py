@@ -45,6 +45,20 @@ class ChatReply(RootModel[AIMessage]):
         return {"$defs": schema["$defs"], "anyOf": [message], "title": "ChatReply"}
 
 
+def holds_serialized_object(value: Any) -> bool:
+    """Whether a JSON value holds a dict with an `lc` key, at any depth."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if "lc" in item:
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 class ChatRequest(BaseModel):
     """A turn: `question`, and/or client-held `messages` whose last one is the human's turn."""
 
@@ -58,7 +72,12 @@ class ChatRequest(BaseModel):
     ) -> Any:
         """langchain-core's message validators raise TypeError, AttributeError or KeyError on
         some malformed messages (`[0]`, `{"type": 0}`, `tool_calls: [0]`); pydantic passes those
-        through as they are (a 500), so they become validation errors here."""
+        through as they are (a 500), so they become validation errors here. A dict with an `lc`
+        key is LangChain's serialization format: stored in a checkpoint, the Redis saver would
+        revive it as an object (and the session would fail to load), so clients may not send
+        one."""
+        if holds_serialized_object(value):
+            raise ValueError("messages may not hold LangChain-serialized objects ('lc' keys)")
         try:
             return handler(value)
         except (TypeError, AttributeError, KeyError) as exc:

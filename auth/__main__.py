@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,14 +49,30 @@ def expiry(text: str | None) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type for a number that cannot be negative."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text} is negative")
+        return value
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m auth", description="Manage graphgate API keys.")
     commands = cli.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="make a key and print it once")
     create.add_argument("--principal", required=True)
-    create.add_argument("--rate-limit", type=int, help="overrides RATE_LIMIT_MAX")
-    create.add_argument("--tokens-per-minute", type=int, help="overrides TOKENS_PER_MINUTE")
-    create.add_argument("--daily-budget-usd", type=float, help="overrides DAILY_BUDGET_USD")
+    create.add_argument("--rate-limit", type=positive(int), help="overrides RATE_LIMIT_MAX")
+    create.add_argument(
+        "--tokens-per-minute", type=positive(int), help="overrides TOKENS_PER_MINUTE (0: off)"
+    )
+    create.add_argument(
+        "--daily-budget-usd", type=positive(float), help="overrides DAILY_BUDGET_USD (0: off)"
+    )
     create.add_argument("--expires", help="30d, 12h or an ISO date")
     revoke = commands.add_parser("revoke", help="stop a key from working")
     revoke.add_argument("key_id")
@@ -90,14 +107,21 @@ def create(args: argparse.Namespace) -> tuple[str, KeyRecord]:
     return key, KeyRecord(args.principal, key_hash(key), quota, time.time(), expiry(args.expires))
 
 
+def key_id_of(line: str) -> str | None:
+    try:
+        record = parse_key_line(line)
+    except ValueError:
+        return None
+    return None if record is None else record.key_id
+
+
 def revoke_in_file(path: Path, key_id: str) -> bool:
+    """Drop the key's line; the file is replaced whole, so a server never reads half of it."""
     lines = path.read_text().splitlines()
-    kept = [
-        line
-        for line in lines
-        if (record := parse_key_line(line)) is None or record.key_id != key_id
-    ]
-    path.write_text("".join(f"{line}\n" for line in kept))
+    kept = [line for line in lines if key_id_of(line) != key_id]
+    replacement = path.with_name(f".{path.name}.{os.getpid()}")
+    replacement.write_text("".join(f"{line}\n" for line in kept))
+    os.replace(replacement, path)
     return len(kept) < len(lines)
 
 

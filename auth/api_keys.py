@@ -76,7 +76,9 @@ def quota_from(fields: dict[str, str]) -> Quota:
 
 
 def quota_fields(quota: Quota) -> dict[str, str]:
-    return {name: str(getattr(quota, name)) for name in QUOTA_FIELDS if getattr(quota, name)}
+    return {
+        name: str(getattr(quota, name)) for name in QUOTA_FIELDS if getattr(quota, name) is not None
+    }
 
 
 def parse_key_line(line: str) -> KeyRecord | None:
@@ -104,39 +106,60 @@ def key_line(record: KeyRecord) -> str:
     return " ".join([record.principal, record.hash, *(f"{k}={v}" for k, v in options.items())])
 
 
-def read_keys_file(path: Path) -> dict[str, KeyRecord]:
-    """The records of a keys file by hash; ValueError naming the line that is wrong."""
+def parse_keys_file(path: Path) -> tuple[dict[str, KeyRecord], list[str]]:
+    """The good records of a keys file by hash, and what is wrong with each bad line."""
     records: dict[str, KeyRecord] = {}
+    problems: list[str] = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
             record = parse_key_line(line)
         except ValueError as exc:
-            raise ValueError(f"{path}, line {number}: {exc}") from None
+            problems.append(f"{path}, line {number}: {exc}")
+            continue
         if record is not None:
             records[record.hash] = record
+    return records, problems
+
+
+def read_keys_file(path: Path) -> dict[str, KeyRecord]:
+    """The records of a keys file by hash; ValueError naming the first line that is wrong."""
+    records, problems = parse_keys_file(path)
+    if problems:
+        raise ValueError(problems[0])
     return records
 
 
 class KeysFile:
-    """`API_KEYS_FILE`, re-read whenever its modification time or size changes. A file that
-    became unreadable or malformed keeps the keys last read (and says so in the log)."""
+    """`API_KEYS_FILE`, re-read whenever its modification time or size changes. A bad line is
+    skipped (and logged once), so removing a key always takes effect; an unreadable file
+    authenticates nobody until it is readable again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp = self._stat()
-        self._records = read_keys_file(path)  # at start-up a bad file is fatal
-
-    def _stat(self) -> tuple[int, int]:
-        stat = self.path.stat()
-        return stat.st_mtime_ns, stat.st_size
+        self._stamp: tuple[int, int] | None = None
+        self._records: dict[str, KeyRecord] = {}
+        self._refresh()
 
     def _refresh(self) -> None:
         try:
-            stamp = self._stat()
-            if stamp != self._stamp:
-                self._records, self._stamp = read_keys_file(self.path), stamp
-        except (OSError, ValueError) as exc:
-            logger.error("API_KEYS_FILE not reloaded, keeping the keys last read: %s", exc)
+            stat = self.path.stat()
+        except OSError as exc:
+            stamp = None
+            if self._stamp is not None:
+                logger.error("API_KEYS_FILE unreadable, no key is accepted: %s", exc)
+            self._records, self._stamp = {}, stamp
+            return
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            self._records, problems = parse_keys_file(self.path)
+        except OSError as exc:
+            logger.error("API_KEYS_FILE unreadable, no key is accepted: %s", exc)
+            self._records, problems = {}, []
+        for problem in problems:
+            logger.error("API_KEYS_FILE line skipped: %s", problem)
 
     async def find(self, hash: str) -> KeyRecord | None:
         self._refresh()
@@ -174,9 +197,15 @@ class RedisKeyStore:
         if not fields:
             return None
         text = {text_of(name): text_of(value) for name, value in fields.items()}
-        expires = float(text["expires"]) if text.get("expires") else None
-        created = float(text.get("created") or 0)
-        return KeyRecord(text["principal"], hash, quota_from(text), created, expires)
+        try:
+            if not is_principal_name(text.get("principal", "")):
+                raise ValueError("no valid principal")
+            expires = float(text["expires"]) if text.get("expires") else None
+            created = float(text.get("created") or 0)
+            return KeyRecord(text["principal"], hash, quota_from(text), created, expires)
+        except ValueError as exc:
+            logger.error("API key record %s is corrupt (%s); refusing it", hash[:12], exc)
+            return None
 
     async def add(self, record: KeyRecord) -> None:
         fields: dict[FieldT, EncodableT] = {

@@ -104,9 +104,12 @@ class TrustedHeader:
         self.header = header.lower()
 
     async def authenticate(self, headers: Headers) -> Principal:
-        name = headers.get(self.header)
-        if not name:
+        # Exactly one: a gateway that appends its header instead of replacing the client's
+        # would otherwise let the client's copy, which comes first, win.
+        values = headers.getlist(self.header)
+        if len(values) != 1 or not values[0]:
             raise Unauthenticated("This request did not come through the authenticating gateway.")
+        name = values[0]
         if not is_principal_name(name):
             raise Unauthenticated(f"The gateway's principal is not {PRINCIPAL_RULE}.")
         return Principal(name)

@@ -187,6 +187,9 @@ class JWTVerifier:
     async def _current_keys(self, *, refresh: bool) -> list[_Key]:
         if self._file is not None:
             return self._file_keys(self._file)
+        fresh = time.monotonic() - self._fetched_at < self._cache_seconds
+        if self._keys is not None and fresh and not refresh:
+            return self._keys  # no lock: a slow refetch for an unknown kid stalls nobody else
         async with self._lock:  # concurrent callers share one fetch
             now = time.monotonic()
             stale = refresh or now - self._fetched_at >= self._cache_seconds

@@ -4,6 +4,7 @@ is the key's, whatever headers a client adds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import redis
 from langserve import RemoteRunnable
 
 from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
@@ -240,3 +242,42 @@ def test_the_access_line_names_the_principal_and_key_id_never_the_key(
     record = json.loads(line)
     assert (record["principal"], record["key_id"]) == (redis_key.principal, redis_key.key_id)
     assert redis_key.key not in line
+
+
+def test_a_bad_line_in_the_keys_file_does_not_keep_a_removed_key_alive(
+    file_server: Graphgate, keys_file: Path
+) -> None:
+    key = create_key(f"p-{uuid.uuid4().hex[:10]}", "--file", str(keys_file))
+    assert invoke(file_server, key.headers).status_code == 200
+    lines = keys_file.read_text().splitlines()
+    kept = [line for line in lines if key.key_id not in line]
+    keys_file.write_text("\n".join([*kept, "not a key line", ""]))
+    try:
+        assert_unauthenticated(invoke(file_server, key.headers))
+    finally:  # servers started later read the same file, and refuse a bad one at start-up
+        keys_file.write_text("\n".join([*kept, ""]))
+
+
+def test_the_cli_refuses_a_negative_limit(keys_file: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "auth", "create", "--principal", "neg", "--rate-limit", "-5"],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "negative" in result.stderr
+
+
+def test_a_corrupt_key_record_in_redis_is_refused_not_a_500(
+    redis_server: Graphgate, redis_url: str
+) -> None:
+    key = "gg_corrupt-record-for-tests"
+    record = f"graphgate:apikey:{hashlib.sha256(key.encode()).hexdigest()}"
+    client = redis.Redis.from_url(redis_url)
+    client.hset(record, mapping={"principal": "p{x}", "rate_limit_max": "-1"})
+    try:
+        assert_unauthenticated(invoke(redis_server, {"Authorization": f"Bearer {key}"}))
+    finally:
+        client.delete(record)

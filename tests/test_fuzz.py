@@ -3,7 +3,7 @@ OpenAPI document, authenticated, against a real server, and checks that no answe
 every answer is one the document lists with the body it describes, and none is slower than
 REQUEST_TIMEOUT; another principal's data is the same afterwards.
 
-`make test` runs the fuzzing phase, 40 cases per operation (about 700 in all, a minute);
+`make test` runs the fuzzing phase, 60 cases per operation (about 600 in all, a minute);
 `make fuzz` adds the coverage and stateful phases with 1,000 per operation (over 20,000)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
 from tests.processes import ROOT, child_env
 
 REQUEST_TIMEOUT = 30
-EXAMPLES_PER_OPERATION = os.environ.get("FUZZ_EXAMPLES", "40")
+EXAMPLES_PER_OPERATION = os.environ.get("FUZZ_EXAMPLES", "60")
 PHASES = os.environ.get("FUZZ_PHASES", "fuzzing")
 MINIMUM_CASES = int(os.environ.get("FUZZ_MINIMUM_CASES", "500"))
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"

@@ -12,11 +12,9 @@ import pytest
 
 from tests.conftest import Graphgate, StartGraphgate
 
-LANGSERVE_ENDPOINTS = ["invoke", "stream", "stream_log", "stream_events", "batch"]
-# The ten LangServe POST routes: each endpoint, plain and under a config hash (`/c/{hash}/`,
-# here the hash of `{}`).
+# The LangServe POST routes (the config-hash variants `/chat/c/{hash}/...` are not served).
 LANGSERVE_ROUTES = [
-    f"/chat/{prefix}{endpoint}" for prefix in ("", "c/N4XyA/") for endpoint in LANGSERVE_ENDPOINTS
+    f"/chat/{endpoint}" for endpoint in ("invoke", "stream", "stream_log", "stream_events", "batch")
 ]
 ROUTES = [*LANGSERVE_ROUTES, "/v1/chat/completions"]
 JSON = {"Content-Type": "application/json"}
@@ -113,6 +111,14 @@ LANGSERVE_CASES = {
         '{"messages": [{"type": 0, "content": "hi"}]}',
         "{}",
     ),
+    "a LangChain-serialized object in a message": (
+        422,
+        "validation_error",
+        '{"messages": [{"type": "human", "content": "x", "additional_kwargs": {"lc": 1, '
+        '"type": "constructor", "id": ["langchain", "schema", "messages", "HumanMessage"], '
+        '"kwargs": {"content": "evil"}}}]}',
+        '{"configurable": {"session_id": "lc"}}',
+    ),
     "tool_calls [0]": (
         422,
         "validation_error",
@@ -166,6 +172,11 @@ def test_batch_inputs_that_are_not_a_list_is_422(hostile_server: Graphgate) -> N
     for inputs in (b"5", b'"x"', b'{"question": "hi"}', b"null"):
         response = post(hostile_server, "/chat/batch", b'{"inputs": ' + inputs + b"}", JSON)
         assert_refused(response, 422, "validation_error")
+
+
+def test_the_config_hash_routes_are_not_served(hostile_server: Graphgate) -> None:
+    response = post(hostile_server, "/chat/c/N4XyA/invoke", envelope("/chat/invoke"), JSON)
+    assert_refused(response, 404, "not_found")
 
 
 def test_over_long_headers_are_431(hostile_server: Graphgate) -> None:

@@ -200,6 +200,8 @@ def replay_cached(cached: CachedReply, write: StreamWriter) -> AIMessage:
 
 
 CACHE_ERRORS = (RedisError, OSError, *UPSTREAM_ERRORS)
+# Not a principal name (':' is not allowed in one), so no principal shares the global scope.
+GLOBAL_SCOPE = ":global"
 
 
 def make_llm(runtime: ChatRuntime) -> Any:
@@ -213,7 +215,7 @@ def make_llm(runtime: ChatRuntime) -> Any:
         if runtime.cache is None:
             return {"reply": await answer_fresh(runtime, prompt, write)}
         cache = runtime.cache
-        scope = principal_of(config) if settings.cache_scope == "principal" else "global"
+        scope = principal_of(config) if settings.cache_scope == "principal" else GLOBAL_SCOPE
         lookup = cache_lookup(scope, models, prompt)
         # The cache is an optimisation: when it (or its embeddings) fails, answer fresh.
         cached = None

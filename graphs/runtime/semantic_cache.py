@@ -11,6 +11,7 @@ index) with the scope and context as tag filters; in memory, a bounded list sear
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from collections import OrderedDict
@@ -104,6 +105,12 @@ class InMemorySemanticCache:
             del self._groups[key]
 
 
+def scope_tag(scope: str) -> str:
+    """The scope as a tag value: RediSearch compares tags case-insensitively, so the principal
+    `ALICE` would match `alice`'s entries; the hex digest of the scope cannot."""
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
 class RedisSemanticCache:
     """RedisVL's `SemanticCache`, filtered by scope and context tags."""
 
@@ -152,7 +159,8 @@ class RedisSemanticCache:
     async def get(self, lookup: CacheLookup) -> CachedReply | None:
         hits = await self._opened().acheck(
             vector=await self._vectors.of(lookup.question),
-            filter_expression=(Tag("scope") == lookup.scope) & (Tag("context") == lookup.context),
+            filter_expression=(Tag("scope") == scope_tag(lookup.scope))
+            & (Tag("context") == lookup.context),
             return_fields=["response", "metadata"],
         )
         if not hits:
@@ -166,5 +174,5 @@ class RedisSemanticCache:
             response=str(reply["content"]),
             vector=await self._vectors.of(lookup.question),
             metadata={"model": reply["model"]},
-            filters={"scope": lookup.scope, "context": lookup.context},
+            filters={"scope": scope_tag(lookup.scope), "context": lookup.context},
         )

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         """A JWKS holds public keys: `none` or an HMAC algorithm would let anyone who has
         read the JWKS sign tokens."""
         algorithms = [name.strip() for name in value.split(",") if name.strip()]
-        unsafe = [name for name in algorithms if name.lower() == "none" or name.startswith("HS")]
+        unsafe = [n for n in algorithms if n.lower() == "none" or n.upper().startswith("HS")]
         if unsafe or not algorithms:
             raise ValueError(f"JWT_ALGORITHMS may hold only public-key algorithms, not {unsafe}")
         return ",".join(algorithms)
