@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from langserve.api_handler import _config_from_hash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.caller import authenticated
@@ -48,6 +49,27 @@ class BatchBody(BaseModel):
         return self.config if isinstance(self.config, list) else [self.config] * len(self.inputs)
 
 
+def hash_config(request: Request, max_chars: int) -> RunConfig:
+    """The config of a `/chat/c/{config_hash}/...` route (the playground's), bounded: its
+    LZ-string can inflate 11 KB of URL into 16 MB, and no body limit sees a URL."""
+    config_hash = request.path_params.get("config_hash")
+    if not config_hash:
+        return RunConfig()
+    if len(config_hash) > max_chars:
+        raise InvalidInput(f"The config hash is longer than MAX_CONFIG_HASH_CHARS={max_chars}.")
+    try:
+        return RunConfig.model_validate(_config_from_hash(config_hash))
+    except ValidationError as exc:
+        raise ValidationFailed(describe(exc.errors())) from None
+
+
+def merged(base: RunConfig, configs: list[RunConfig]) -> list[RunConfig]:
+    """Each body config over the URL's, as LangServe merges them (the body's keys win)."""
+    return [
+        RunConfig(configurable={**base.configurable, **config.configurable}) for config in configs
+    ]
+
+
 def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest], list[RunConfig]]:
     """The turns and configs of a chat request body, or 422 naming what is wrong."""
     try:
@@ -73,14 +95,15 @@ def check_sessions(principal: str, configs: list[RunConfig]) -> None:
 async def admit_chat_request(request: Request) -> None:
     """FastAPI dependency of every chat route: the body's shape and sessions, guard each turn,
     check the principal's budgets, then count the turns in its rate window."""
+    runtime: ChatRuntime = request.app.state.chat.runtime
+    from_url = hash_config(request, runtime.settings.max_config_hash_chars)
     endpoint = request.url.path.rsplit("/", 1)[-1]
     if request.method != "POST" or endpoint not in ADMITTED_ENDPOINTS:
         return
     context = request_context(request.scope)
     principal = authenticated(request)
     turns, configs = read_body(context, endpoint)
-    check_sessions(principal.name, configs)
-    runtime: ChatRuntime = request.app.state.chat.runtime
+    check_sessions(principal.name, merged(from_url, configs))
     # A batch counts each turn against the rate limit, so one larger than the limit could
     # never be admitted: say so instead of a 429 that no wait would cure.
     rate_limit = effective_limits(runtime, principal.quota)[0]

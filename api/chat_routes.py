@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from langserve import add_routes
-from langserve.server import EndpointName
 
 from api.admission import admit_chat_request, configure_run
 from api.chat_runnable import ChatRequest, ChatRunnable
 from api.service import ChatService
 from graphs.runtime.settings import Settings
-
-
-def disabled(settings: Settings) -> list[EndpointName]:
-    """The config-hash routes always: `/chat/c/{config_hash}/...` takes a compressed config
-    from the URL that no body limit bounds (11 KB of URL inflated to 16 MB) and that admission
-    does not read. The playground when it is off (production)."""
-    endpoints: list[EndpointName] = ["config_hashes"]
-    return endpoints if settings.playground_enabled else [*endpoints, "playground"]
 
 
 def add_chat_routes(app: FastAPI, settings: Settings) -> None:
@@ -39,5 +30,5 @@ def add_chat_routes(app: FastAPI, settings: Settings) -> None:
         playground_type="chat",
         dependencies=[Depends(admit_chat_request)],
         per_req_config_modifier=configure_run,
-        disabled_endpoints=disabled(settings),
+        disabled_endpoints=None if settings.playground_enabled else ["playground"],
     )

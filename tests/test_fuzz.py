@@ -3,8 +3,8 @@ OpenAPI document, authenticated, against a real server, and checks that no answe
 every answer is one the document lists with the body it describes, and none is slower than
 REQUEST_TIMEOUT; another principal's data is the same afterwards.
 
-`make test` runs the fuzzing phase, 60 cases per operation (about 600 in all, a minute);
-`make fuzz` adds the coverage and stateful phases with 1,000 per operation (over 20,000)."""
+`make test` runs the fuzzing phase, 60 cases per operation (about 900 in all, a minute);
+`make fuzz` adds the coverage and stateful phases with 500 per operation (over 20,000)."""
 
 from __future__ import annotations
 

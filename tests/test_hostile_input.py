@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
+from langserve.lzstring import LZString
 
 from tests.conftest import Graphgate, StartGraphgate
 
-# The LangServe POST routes (the config-hash variants `/chat/c/{hash}/...` are not served).
+LANGSERVE_ENDPOINTS = ["invoke", "stream", "stream_log", "stream_events", "batch"]
+# The ten LangServe POST routes: each endpoint, plain and under a config hash (`/c/{hash}/`,
+# here the hash of `{}`).
 LANGSERVE_ROUTES = [
-    f"/chat/{endpoint}" for endpoint in ("invoke", "stream", "stream_log", "stream_events", "batch")
+    f"/chat/{prefix}{endpoint}" for prefix in ("", "c/N4XyA/") for endpoint in LANGSERVE_ENDPOINTS
 ]
 ROUTES = [*LANGSERVE_ROUTES, "/v1/chat/completions"]
 JSON = {"Content-Type": "application/json"}
@@ -174,9 +178,39 @@ def test_batch_inputs_that_are_not_a_list_is_422(hostile_server: Graphgate) -> N
         assert_refused(response, 422, "validation_error")
 
 
-def test_the_config_hash_routes_are_not_served(hostile_server: Graphgate) -> None:
-    response = post(hostile_server, "/chat/c/N4XyA/invoke", envelope("/chat/invoke"), JSON)
-    assert_refused(response, 404, "not_found")
+def compressed(text: str) -> str:
+    """LangServe's config-hash encoding (LZ-string, as its playground writes it)."""
+    return str(LZString.compressToEncodedURIComponent(text))  # type: ignore[no-untyped-call]
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return compressed(json.dumps(config))
+
+
+def test_a_session_named_in_the_config_hash_is_admitted_like_the_bodys(
+    hostile_server: Graphgate, user: str
+) -> None:
+    """The playground's routes carry the config in the URL: a batch of turns of one session
+    is refused there too, and a bad session id before anything is counted."""
+    headers = {**JSON, "X-User-Id": user}
+    same = config_hash({"configurable": {"session_id": "one"}})
+    batch = b'{"inputs": [{"question": "a"}, {"question": "b"}]}'
+    response = post(hostile_server, f"/chat/c/{same}/batch", batch, headers)
+    assert_refused(response, 400, "invalid_input")
+    bad = config_hash({"configurable": {"session_id": "a/b"}})
+    response = post(hostile_server, f"/chat/c/{bad}/invoke", envelope("/chat/invoke"), headers)
+    assert_refused(response, 400, "invalid_input")
+    assert "X-RateLimit-Remaining" not in response.headers
+
+
+def test_an_over_long_config_hash_is_400_on_every_method(hostile_server: Graphgate) -> None:
+    # 5 million characters of config compress into about 6 KB of URL.
+    bomb = compressed("a" * 5_000_000)
+    assert len(bomb) > 1024
+    response = post(hostile_server, f"/chat/c/{bomb}/invoke", envelope("/chat/invoke"), JSON)
+    assert_refused(response, 400, "invalid_input")
+    schema = httpx.get(f"{hostile_server.url}/chat/c/{bomb}/input_schema")
+    assert_refused(schema, 400, "invalid_input")
 
 
 def test_over_long_headers_are_431(hostile_server: Graphgate) -> None:

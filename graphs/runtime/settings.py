@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_discard_bytes: int = Field(default=67_108_864, ge=0)
     max_json_depth: int = Field(default=64, ge=4, le=500)
     max_header_bytes: int = Field(default=16_384, ge=1024)
+    max_config_hash_chars: int = Field(default=1024, ge=64)
     pricing_file: Path | None = None
     usage_retention_days: int = Field(default=90, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
