@@ -19,6 +19,7 @@ from api.chat_runnable import SESSION_ID, ChatRequest
 from api.validation_errors import describe
 from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
+from graphs.model_params import read_params
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import AdmissionTicket, admit, effective_limits, refusal
 from graphs.runtime.context import ChatRuntime
@@ -103,7 +104,10 @@ async def admit_chat_request(request: Request) -> None:
     context = request_context(request.scope)
     principal = authenticated(request)
     turns, configs = read_body(context, endpoint)
-    check_sessions(principal.name, merged(from_url, configs))
+    run_configs = merged(from_url, configs)
+    check_sessions(principal.name, run_configs)
+    for config in run_configs:
+        read_params(config.configurable, runtime.settings.max_output_tokens)
     # A batch counts each turn against the rate limit, so one larger than the limit could
     # never be admitted: say so instead of a 429 that no wait would cure.
     rate_limit = effective_limits(runtime, principal.quota)[0]
@@ -123,7 +127,11 @@ async def admit_turns(request: Request, turns: list[ChatRequest]) -> None:
     runtime: ChatRuntime = request.app.state.chat.runtime
     for turn in turns:
         validate_turn(
-            turn.question, turn.messages, runtime.counter, runtime.settings.max_input_tokens
+            turn.question,
+            turn.messages,
+            runtime.counter,
+            runtime.settings.max_input_tokens,
+            runtime.prompt_tokens,
         )
     context = request_context(request.scope)
     if runtime.settings.log_prompts:

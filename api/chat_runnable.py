@@ -30,6 +30,24 @@ from middleware.context import ClientGone, RequestContext, RunFacts, context_of_
 
 ChatGraphs = tuple[ChatGraph, ChatGraph]  # with a checkpointer, and without
 SESSION_ID = "session_id"
+# The generation parameters a client may set per request (`graphs/model_params.py`).
+PARAMETER_SPECS = [
+    ConfigurableFieldSpec(
+        id=name,
+        annotation=annotation,
+        name=name,
+        description=description,
+        default=None,
+        is_shared=True,
+    )
+    for name, annotation, description in [
+        ("temperature", float | None, "Sampling temperature, 0 to 2."),
+        ("top_p", float | None, "Nucleus sampling, above 0 and at most 1."),
+        ("max_tokens", int | None, "Most tokens of the reply, at most MAX_OUTPUT_TOKENS."),
+        ("stop", list[str] | None, "Up to 4 sequences that end the reply."),
+        ("seed", int | None, "Best-effort deterministic sampling (OpenAI-compatible models)."),
+    ]
+]
 
 
 class ChatReply(RootModel[AIMessage]):
@@ -143,7 +161,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 description="Keeps the conversation; omit it for a one-off turn.",
                 default="",
                 is_shared=True,
-            )
+            ),
+            *PARAMETER_SPECS,
         ]
 
     def invoke(

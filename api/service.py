@@ -50,7 +50,7 @@ def announce(service: ChatService, settings: Settings) -> None:
     if service.runtime.uses_demo_model:
         logger.warning(
             "DEMO MODEL: no OPENAI_API_KEY/OPENAI_BASE_URL; replies come from the offline demo "
-            "model, which echoes the question."
+            "model, which echoes the conversation."
         )
     models = ", ".join(spec.label for spec, _ in service.runtime.models)
     logger.info("graphgate serving models: %s", models)

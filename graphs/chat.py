@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graphs.gateway_model import GatewayChatModel
 from graphs.nodes.guard import make_guard
 from graphs.nodes.limit import make_limit
 from graphs.nodes.llm import make_llm
@@ -22,13 +26,33 @@ from graphs.state import ChatInput, ChatOutput, ChatState
 ChatGraph = CompiledStateGraph[ChatState, None, ChatInput, ChatOutput]
 
 
+ChainFactory = Callable[[BaseChatModel], Runnable[dict[str, Any], Any]]
+
+
+def chat_chain(runtime: ChatRuntime) -> ChainFactory:
+    """The built-in chat: the route's prompt, then the model."""
+    prompt = runtime.prompt
+    if prompt is None:
+        raise ValueError("the built-in chat needs a prompt (SYSTEM_PROMPT or PROMPT_FILE)")
+
+    def make_chain(model: BaseChatModel) -> Runnable[dict[str, Any], Any]:
+        return prompt | model
+
+    return make_chain
+
+
 def build_chat_graph(
-    runtime: ChatRuntime, checkpointer: BaseCheckpointSaver[Any] | None = None
+    runtime: ChatRuntime,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    chain: ChainFactory | None = None,
 ) -> ChatGraph:
+    """guard -> limit -> llm -> persist around the chain that `chain` makes from graphgate's
+    model (default: the built-in chat)."""
+    make_chain = chain or chat_chain(runtime)
     builder = StateGraph(ChatState, input_schema=ChatInput, output_schema=ChatOutput)
     builder.add_node("guard", make_guard(runtime))
     builder.add_node("limit", make_limit(runtime))
-    builder.add_node("llm", make_llm(runtime))
+    builder.add_node("llm", make_llm(runtime, make_chain(GatewayChatModel(runtime=runtime))))
     builder.add_node("persist", make_persist(runtime))
     builder.add_edge(START, "guard")
     builder.add_edge("guard", "limit")

@@ -1,32 +1,53 @@
 """The offline demo model: streams a deterministic reply and reports token usage.
 
-It lets `make run` work with no provider key; start-up says loudly that it is in use.
+It lets `make run` work with no provider key; start-up says loudly that it is in use. Its reply
+numbers the turn and quotes what the human said earlier, so the playground shows that sessions
+remember; it honours `max_tokens` and `stop` as a real model would.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 DEMO_MODEL_NAME = "demo"
 
 
-def demo_reply(messages: list[BaseMessage]) -> list[str]:
-    """The reply's tokens: an echo of the last message, word by word."""
-    last = messages[-1].text if messages else ""
-    words = f"(demo model) You said: {last}".split()
+QUOTED_TURNS, QUOTE_CHARS = 3, 80
+
+
+def demo_text(messages: Sequence[BaseMessage]) -> str:
+    """'(demo model) Turn N. Earlier you said: "...". You said: <the question>'."""
+    said = [m.text for m in messages if isinstance(m, HumanMessage)]
+    last = said[-1] if said else (messages[-1].text if messages else "")
+    text = f"(demo model) Turn {max(1, len(said))}."
+    if earlier := said[:-1][-QUOTED_TURNS:]:
+        quotes = ", ".join(f'"{words[:QUOTE_CHARS]}"' for words in earlier)
+        text += f" Earlier you said: {quotes}."
+    return f"{text} You said: {last}"
+
+
+def demo_reply(
+    messages: Sequence[BaseMessage], stop: list[str] | None = None, max_tokens: int | None = None
+) -> list[str]:
+    """The reply's tokens, word by word: cut before the first stop sequence, then to
+    `max_tokens` words."""
+    text = demo_text(messages)
+    for sequence in stop or []:
+        text = text.split(sequence, 1)[0]
+    words = text.split()[:max_tokens]
     return [word if i == 0 else f" {word}" for i, word in enumerate(words)]
 
 
 class DemoChatModel(BaseChatModel):
-    """Echoes the last message, paced at `tokens_per_second` (0: no pacing)."""
+    """Echoes the conversation, paced at `tokens_per_second` (0: no pacing)."""
 
     tokens_per_second: float = 30.0
 
@@ -49,7 +70,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tokens = demo_reply(messages)
+        tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
         message = AIMessage(
             content="".join(tokens),
             usage_metadata=self._usage(messages, tokens),
@@ -64,7 +85,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from self._chunks(messages)
+        yield from self._chunks(demo_reply(messages, stop, kwargs.get("max_tokens")), messages)
 
     async def _astream(
         self,
@@ -73,15 +94,17 @@ class DemoChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self._chunks(messages):
+        tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
+        for chunk in self._chunks(tokens, messages):
             if self.tokens_per_second and chunk.message.content:
                 await asyncio.sleep(1 / self.tokens_per_second)
             if run_manager and isinstance(chunk.message.content, str):
                 await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk
 
-    def _chunks(self, messages: list[BaseMessage]) -> Iterator[ChatGenerationChunk]:
-        tokens = demo_reply(messages)
+    def _chunks(
+        self, tokens: list[str], messages: list[BaseMessage]
+    ) -> Iterator[ChatGenerationChunk]:
         for token in tokens:
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
         final = AIMessageChunk(

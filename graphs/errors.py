@@ -40,6 +40,17 @@ class InputTooLong(GraphgateError):
     code = "input_too_long"
 
 
+class UnsupportedParameter(GraphgateError):
+    """A request field graphgate cannot honour; refused by name rather than ignored."""
+
+    status = 400
+    code = "unsupported_parameter"
+
+    def __init__(self, param: str, why: str) -> None:
+        super().__init__(f"`{param}` is not supported: {why}")
+        self.param = param
+
+
 class Unauthenticated(GraphgateError):
     """No credential, or one that is wrong, expired or revoked (RFC 6750's challenge)."""
 

@@ -79,7 +79,7 @@ def openai_error_object(error: GraphgateError, trace_id: str) -> dict[str, Any]:
         "error": {
             "message": f"{error.message} (trace id {trace_id})",
             "type": OPENAI_ERROR_TYPES.get(error.status, kind),
-            "param": None,
+            "param": getattr(error, "param", None),
             "code": error.code,
         }
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,9 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from openai_double.behaviors import Behavior, Ledger, RequestRecord, reply_tokens
+from openai_double.behaviors import (
+    Behavior,
+    Ledger,
+    RequestRecord,
+    reply_tokens,
+    tool_calls,
+    truncated,
+)
 
-EMBEDDING_DIMENSIONS = 16
+EMBEDDING_DIMENSIONS = 64
+TOKENS_PER_CALL = 5  # what a tool call counts as output, in the usage the double reports
 
 
 class DroppedConnection(Exception):
@@ -54,6 +64,11 @@ async def stream_reply(
     cancelled = False
     try:
         yield chunk(completion_id, model, {"role": "assistant", "content": ""}, None)
+        calls = tool_calls(behavior, body)
+        if calls:
+            for delta in tool_call_deltas(calls):
+                yield chunk(completion_id, model, delta, None)
+            tokens = []
         for index, token in enumerate(tokens):
             if behavior and behavior.drop_after == index:
                 raise DroppedConnection
@@ -62,8 +77,8 @@ async def stream_reply(
             if pace:
                 await asyncio.sleep(pace)
             yield chunk(completion_id, model, {"content": token}, None)
-        yield chunk(completion_id, model, {}, "stop")
-        record.usage = usage(body, len(tokens))
+        yield chunk(completion_id, model, {}, finish_reason(behavior, body, calls))
+        record.usage = usage(body, len(tokens) + TOKENS_PER_CALL * len(calls))
         if (body.get("stream_options") or {}).get("include_usage"):
             final: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk"}
             final.update(model=model, choices=[], usage=record.usage)
@@ -74,6 +89,28 @@ async def stream_reply(
         raise
     finally:
         ledger.finish(record, cancelled=cancelled)
+
+
+def tool_call_deltas(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each call as OpenAI streams it: id and name first, then its arguments in two pieces."""
+    deltas = []
+    for index, call in enumerate(calls):
+        arguments = call["function"]["arguments"]
+        head = {"index": index, "id": call["id"], "type": "function"}
+        head["function"] = {"name": call["function"]["name"], "arguments": ""}
+        deltas.append({"tool_calls": [head]})
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    return deltas
+
+
+def finish_reason(
+    behavior: Behavior | None, body: dict[str, Any], calls: list[dict[str, Any]]
+) -> str:
+    if calls:
+        return "tool_calls"
+    return "length" if truncated(behavior, body) else "stop"
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -115,23 +152,26 @@ async def chat_completions(request: Request) -> Response:
     if pace and await client_left_within(request, len(tokens) / pace):
         ledger.finish(record, cancelled=True)
         return Response(status_code=499)
-    record.usage = usage(body, len(tokens))
+    calls = tool_calls(behavior, body)
+    record.usage = usage(body, len(tokens) + TOKENS_PER_CALL * len(calls))
     ledger.finish(record)
-    return JSONResponse(completion(body, tokens, record.usage))
+    return JSONResponse(completion(body, tokens, record.usage, behavior))
 
 
-def completion(body: dict[str, Any], tokens: list[str], used: dict[str, int]) -> dict[str, Any]:
+def completion(
+    body: dict[str, Any], tokens: list[str], used: dict[str, int], behavior: Behavior | None
+) -> dict[str, Any]:
+    calls = tool_calls(behavior, body)
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(tokens)}
+    if calls:
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", ""),
         "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "".join(tokens)},
-                "finish_reason": "stop",
-            }
+            {"index": 0, "message": message, "finish_reason": finish_reason(behavior, body, calls)}
         ],
         "usage": used,
     }
@@ -146,9 +186,14 @@ def error_response(status: int, behavior: Behavior | None) -> JSONResponse:
 
 
 def embedding(text: str) -> list[float]:
-    """A deterministic unit-free vector from the text's hash (not semantic)."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [byte / 255 for byte in digest[:EMBEDDING_DIMENSIONS]]
+    """A bag of words hashed into a unit vector: texts that share words point the same way,
+    so retrieval and the semantic cache can be exercised (crudely) without a model."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in re.findall(r"[a-z0-9_]+", text.lower()):
+        bucket = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big")
+        vector[bucket % EMBEDDING_DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
 
 
 async def embeddings(request: Request) -> Response:

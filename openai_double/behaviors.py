@@ -14,6 +14,13 @@ from pydantic import BaseModel, Field
 LOG_LIMIT = 10_000
 
 
+class ToolCall(BaseModel):
+    """A call the double makes when the request offers tools (`arguments`: a JSON object)."""
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
 class Behavior(BaseModel):
     """How to answer requests whose prompt contains `match` (and, if set, ask for `model`)."""
 
@@ -28,6 +35,7 @@ class Behavior(BaseModel):
     hang: bool = False
     drop_after: int | None = Field(default=None, ge=0)
     malformed: bool = False
+    tool_calls: list[ToolCall] = Field(default_factory=list)
 
     def applies_to(self, prompt: str, model: str) -> bool:
         return self.match in prompt and self.model in (None, model)
@@ -48,7 +56,29 @@ def reply_tokens(behavior: Behavior | None, body: dict[str, Any]) -> list[str]:
         messages = body.get("messages") or [{}]
         last = messages[-1].get("content") or ""
         words = f"Echo: {last if isinstance(last, str) else json.dumps(last)}".split()
-    return [word if i == 0 else f" {word}" for i, word in enumerate(words)]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    return [word if i == 0 else f" {word}" for i, word in enumerate(words)][:limit]
+
+
+def truncated(behavior: Behavior | None, body: dict[str, Any]) -> bool:
+    """Whether `max_tokens` cut the reply short (its finish reason is then `length`)."""
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    untruncated = {key: value for key, value in body.items() if "max" not in key}
+    return limit is not None and len(reply_tokens(behavior, untruncated)) > int(limit)
+
+
+def tool_calls(behavior: Behavior | None, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The calls to make: the behavior's, when the request offers tools."""
+    if not (behavior and behavior.tool_calls and body.get("tools")):
+        return []
+    return [
+        {
+            "id": f"call_{index}_{abs(hash(call.name)) % 10_000}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+        }
+        for index, call in enumerate(behavior.tool_calls)
+    ]
 
 
 @dataclass

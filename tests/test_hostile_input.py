@@ -30,7 +30,7 @@ def envelope(route: str, question: str = '"hi"', side: str = "0", messages: str 
     Escaped surrogates (`\\udcff`) become those raw bytes: the way to write invalid UTF-8."""
     if route.startswith("/v1/"):
         return (
-            f'{{"model": "graphgate", "metadata": {{"n": {side}}}, '
+            f'{{"model": "graphgate", "stream_options": {{"include_usage": false, "n": {side}}}, '
             f'"messages": [{{"role": "user", "content": {question}}}]}}'
         ).encode(errors="surrogateescape")
     turn = f'{{"question": {question}, "messages": {messages}}}'

@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from api.admission import BatchBody, InvokeBody
 from api.chat_runnable import ChatRequest
-from api.openai_compat import CompletionRequest
+from api.openai_request import (
+    CompletionRequest,
+    conversation,
+    generation_params,
+    refuse_unsupported,
+    tool_request,
+)
 from graphs.errors import GraphgateError
 from middleware.json_body import parse_json_body
 
@@ -68,6 +74,47 @@ def test_any_turn_in_any_envelope_validates_or_is_a_validation_error(
     validates_or_refuses(InvokeBody, {"input": turn, "config": config})
     validates_or_refuses(BatchBody, {"inputs": [turn, turn], "config": config})
     validates_or_refuses(CompletionRequest, {"messages": turn.get("messages", [])})
+
+
+OPENAI_ROLES = st.sampled_from(["user", "assistant", "system", "developer", "tool", "function"])
+OPENAI_MESSAGES = st.lists(
+    st.fixed_dictionaries(
+        {"role": OPENAI_ROLES | JSON_VALUES},
+        optional={
+            "content": st.text(max_size=10) | JSON_VALUES,
+            "tool_calls": st.lists(JSON_VALUES, max_size=2),
+            "tool_call_id": JSON_VALUES,
+            "name": JSON_VALUES,
+        },
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=OPENAI_MESSAGES, extra=st.dictionaries(st.text(max_size=12), JSON_VALUES))
+def test_any_openai_request_is_read_or_refused_with_a_client_error(
+    messages: list[Any], extra: dict[str, Any]
+) -> None:
+    """Past the envelope, the messages, parameters and tools are read or refused (4xx):
+    never an exception of another kind (a 500)."""
+    try:
+        body = CompletionRequest.model_validate({**extra, "messages": messages})
+    except ValidationError:
+        return
+    for read in (
+        refuse_unsupported,
+        conversation,
+        tool_request,
+        lambda b: generation_params(b, 4096),
+    ):
+        status = 200
+        try:
+            read(body)
+        except GraphgateError as exc:
+            status = exc.status
+        assert status == 200 or 400 <= status < 500
 
 
 @settings(max_examples=300, deadline=None)

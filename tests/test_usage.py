@@ -131,8 +131,8 @@ def test_the_request_after_the_daily_budget_is_spent_gets_429_budget_exceeded(
 def test_the_request_after_the_tokens_per_minute_are_used_gets_429_budget_exceeded(
     graphgate_factory: StartGraphgate, mode: str, upstream: Upstream, user: str, marker: str
 ) -> None:
-    server = graphgate_factory(mode, TOKENS_PER_MINUTE="25")
-    upstream.behave(marker, tokens=10)  # about 15 tokens a call with the prompt
+    server = graphgate_factory(mode, TOKENS_PER_MINUTE="50")
+    upstream.behave(marker, tokens=10)  # about 35 tokens a call with the system prompt
     clear_of_minute_boundary()
     statuses = []
     for turn in range(3):

@@ -46,6 +46,15 @@ class Upstream:
         stats: dict[str, Any] = response.json()
         return stats
 
-    def prompts(self, match: str) -> list[list[dict[str, Any]]]:
+    def sent_messages(self, match: str) -> list[list[dict[str, Any]]]:
         """The messages of each chat request whose prompt contained `match`, oldest first."""
         return [body["messages"] for body in self.stats(match)["bodies"] if "messages" in body]
+
+    def prompts(self, match: str) -> list[list[dict[str, Any]]]:
+        """The conversation of each such request: its messages after the chat prompt's system
+        message, which must come first."""
+        conversations = []
+        for messages in self.sent_messages(match):
+            assert messages[0]["role"] == "system", messages
+            conversations.append(messages[1:])
+        return conversations

@@ -1,4 +1,4 @@
-"""guard: the turn must be non-empty and within `MAX_INPUT_TOKENS`."""
+"""guard: the turn must be non-empty and, with the route's prompt, within `MAX_INPUT_TOKENS`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, ToolMessage
 
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.runtime.context import ChatRuntime
@@ -15,17 +15,23 @@ from graphs.state import ChatState
 
 
 def validate_turn(
-    question: str, messages: Sequence[BaseMessage], counter: TokenCounter, max_tokens: int
+    question: str,
+    messages: Sequence[BaseMessage],
+    counter: TokenCounter,
+    max_tokens: int,
+    prompt_tokens: int = 0,
 ) -> list[BaseMessage]:
-    """The turn's messages (client-held ones, then the question), or the reason to refuse it."""
+    """The turn's messages (client-held ones, then the question), or the reason to refuse it.
+    `prompt_tokens` counts what the route's prompt adds (its system message): the turn and the
+    prompt must fit in `max_tokens`; the history is trimmed to the room left."""
     turn = list(messages)
     if question.strip():
         turn.append(HumanMessage(content=question))
     if not turn or not any(m.text.strip() for m in turn):
         raise InvalidInput("The turn is empty: send a non-empty `question` or `messages`.")
-    if not isinstance(turn[-1], HumanMessage):
-        raise InvalidInput("The last message of a turn must come from the human.")
-    tokens = counter.count_messages(turn)
+    if not isinstance(turn[-1], HumanMessage | ToolMessage):
+        raise InvalidInput("The last message of a turn must come from the human (or a tool).")
+    tokens = prompt_tokens + counter.count_messages(turn)
     if tokens > max_tokens:
         raise InputTooLong(f"The input has {tokens} tokens; the limit is {max_tokens}.")
     return turn
@@ -38,6 +44,7 @@ def make_guard(runtime: ChatRuntime) -> Any:
             state.get("messages", []),
             runtime.counter,
             runtime.settings.max_input_tokens,
+            runtime.prompt_tokens,
         )
         for message in turn:
             message.id = message.id or str(uuid.uuid4())

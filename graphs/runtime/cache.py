@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,14 +47,19 @@ class ReplyCache(Protocol):
 
 
 def cache_lookup(
-    scope: str, models: Sequence[BaseChatModel], prompt: Sequence[BaseMessage]
+    scope: str,
+    models: Sequence[BaseChatModel],
+    prompt: Sequence[BaseMessage],
+    params: Mapping[str, Any],
 ) -> CacheLookup:
-    """The lookup for `prompt` (history, then the question last) sent to `models`."""
+    """The lookup for `prompt` (system and history, then the question last) sent to `models`
+    with the call's parameters."""
     context = {
         "models": [model._get_llm_string() for model in models],
+        "params": params,
         "before": [[message.type, message.content] for message in prompt[:-1]],
     }
-    digest = hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()
     return CacheLookup(scope, digest, prompt[-1].text)
 
 

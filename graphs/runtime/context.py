@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.prompts import ChatPromptTemplate
 from redis.asyncio import Redis
 
 from graphs.models import ModelSpec, build_chat_model, configured_specs
+from graphs.prompt import load_prompt_file, system_prompt
 from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.runtime.concurrency import (
     ConcurrencySlots,
@@ -34,6 +37,15 @@ class ChatRuntime:
     prices: PriceTable
     cache: ReplyCache | None
     slots: ConcurrencySlots
+    prompt: ChatPromptTemplate | None = None
+
+    @functools.cached_property
+    def prompt_tokens(self) -> int:
+        """What the route's prompt adds to a turn (its system message), in tokens."""
+        if self.prompt is None:
+            return 0
+        fixed = self.prompt.format_messages(history=[], turn=[], question="")
+        return self.counter.count_messages(fixed)
 
     @property
     def uses_demo_model(self) -> bool:
@@ -64,7 +76,15 @@ def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
         slots=ConcurrencySlots(
             settings.max_concurrency, build_lease_pool(settings, redis), settings.queue_timeout
         ),
+        prompt=chat_prompt(settings),
     )
+
+
+def chat_prompt(settings: Settings) -> ChatPromptTemplate:
+    """`PROMPT_FILE` when set, else `SYSTEM_PROMPT` before the conversation."""
+    if settings.prompt_file is not None:
+        return load_prompt_file(settings.prompt_file)
+    return system_prompt(settings.system_prompt)
 
 
 def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | None:

@@ -8,6 +8,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer accurately and concisely; say so when you do not know."
+)
+
 
 class Settings(BaseSettings):
     """Environment variables, case-insensitive; the README's settings table mirrors this class."""
@@ -51,6 +55,9 @@ class Settings(BaseSettings):
     concurrency_lease_ttl: float = Field(default=30.0, gt=0)
     queue_timeout: float = Field(default=10.0, gt=0)
     demo_tokens_per_second: float = Field(default=30.0, ge=0)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    prompt_file: Path | None = None
+    max_output_tokens: int = Field(default=4096, ge=1)
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

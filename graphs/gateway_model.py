@@ -1,0 +1,340 @@
+"""graphgate's model: the `BaseChatModel` every route's chain receives.
+
+One call of it is one answer from the configured models: the input bound to `MAX_INPUT_TOKENS`,
+the LLM cache, a process (and cluster) concurrency slot, the provider SDK's retries, fallback
+to the next model when one fails before its first token, and the usage, cost, retries and
+metrics of the call added to the running turn (`graphs/runtime/turn.py`). A chain may call it
+any number of times; the llm node puts the turn's deadline around the whole chain.
+
+The provider stream runs in a task of its own that feeds this model's stream: the attempt
+counter and the concurrency slot then live in one task's context from start to end, whenever
+and wherever the consumer stops reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+import httpx
+import httpx2
+import openai
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import agenerate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, ensure_config
+from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, PrivateAttr
+from redis.exceptions import RedisError
+
+from graphs.errors import InputTooLong, UnsupportedParameter, UpstreamError
+from graphs.identity import principal_of
+from graphs.models import ModelSpec
+from graphs.runtime.attempts import counting_attempts
+from graphs.runtime.cache import CacheLookup, cache_lookup
+from graphs.runtime.context import ChatRuntime
+from graphs.runtime.metrics import CACHE, COST, FALLBACKS, RETRIES, TIME_TO_FIRST_TOKEN, TOKENS
+from graphs.runtime.metrics import UPSTREAM_ERRORS as UPSTREAM_ERRORS_METRIC
+from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
+
+logger = logging.getLogger(__name__)
+
+# What a misbehaving upstream raises: the SDKs' errors, the HTTP clients' errors mid-stream
+# (openai 3.x uses httpx2, anthropic httpx), and a chunk that is not JSON.
+UPSTREAM_ERRORS = (
+    openai.APIError,
+    anthropic.APIError,
+    httpx.HTTPError,
+    httpx2.HTTPError,
+    json.JSONDecodeError,
+)
+CACHE_ERRORS = (RedisError, OSError, *UPSTREAM_ERRORS)
+# Not a principal name (':' is not allowed in one), so no principal shares the global scope.
+GLOBAL_SCOPE = ":global"
+TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls")
+# Keyword arguments a provider has no use for: Anthropic has no seed.
+UNSENT = {"anthropic": ("seed",)}
+
+
+@functools.cache
+def warn_unpriced(model: str) -> None:
+    """Once per model and process: its cost is reported as null."""
+    logger.warning("no price for model %s in the pricing table; its cost is unknown", model)
+
+
+class Finished:
+    """The producer's last word: the call that answered, after its final chunk."""
+
+    def __init__(self, call: ModelCall) -> None:
+        self.call = call
+
+
+def provider_runnable(
+    spec: ModelSpec, model: BaseChatModel, kwargs: dict[str, Any]
+) -> Runnable[LanguageModelInput, Any]:
+    """`model` with the call's parameters bound, its tools converted by its own `bind_tools`."""
+    kwargs = {k: v for k, v in kwargs.items() if k not in UNSENT.get(spec.provider, ())}
+    tool_kwargs = {k: kwargs.pop(k) for k in TOOL_KWARGS if kwargs.get(k) is not None}
+    runnable: Runnable[LanguageModelInput, Any] = model
+    if tool_kwargs.get("tools"):
+        try:
+            runnable = model.bind_tools(tool_kwargs.pop("tools"), **tool_kwargs)
+        except NotImplementedError:
+            raise UnsupportedParameter(
+                "tools", f"the model {spec.label} cannot call tools"
+            ) from None
+    return runnable.bind(**kwargs) if kwargs else runnable
+
+
+class GatewayChatModel(BaseChatModel):
+    """The configured models behind graphgate's controls, as one LangChain chat model."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _runtime: ChatRuntime = PrivateAttr()
+
+    def __init__(self, runtime: ChatRuntime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> ChatRuntime:
+        return self._runtime
+
+    @property
+    def _llm_type(self) -> str:
+        return "graphgate"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"models": [spec.label for spec, _ in self.runtime.models]}
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
+        """Tools in OpenAI's format; each provider converts them to its own on the call."""
+        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        raise NotImplementedError("graphgate's model is async: use ainvoke or astream.")
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        turn = current_turn() or Turn(principal_of(ensure_config()))
+        self._check_size(messages)
+        call_kwargs = self._call_kwargs(turn, stop, kwargs)
+        lookup = self._lookup(turn, messages, call_kwargs)
+        cached = await self._cached(lookup)
+        if cached is not None:
+            for chunk in self._replay(cached):
+                yield ChatGenerationChunk(message=chunk)
+            turn.calls.append(ModelCall(str(cached["model"]), dict(NO_USAGE), 0.0, cache_hit=True))
+            return
+        reply: AIMessageChunk | None = None
+        async for chunk in self._answer(turn, messages, call_kwargs):
+            reply = chunk if reply is None else reply + chunk
+            yield ChatGenerationChunk(message=chunk)
+        if lookup is not None and reply is not None:
+            await self._store(lookup, reply, turn.calls[-1].model)
+
+    def _check_size(self, messages: Sequence[BaseMessage]) -> None:
+        limit = self.runtime.settings.max_input_tokens
+        tokens = self.runtime.counter.count_messages(messages)
+        if tokens > limit:
+            raise InputTooLong(f"The prompt has {tokens} tokens; the limit is {limit}.")
+
+    def _call_kwargs(
+        self, turn: Turn, stop: list[str] | None, bound: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The chain's own parameters, overridden by the request's, then the request's tools."""
+        kwargs = {**bound, **({"stop": stop} if stop else {})}
+        kwargs.update(turn.params.call_kwargs(self.runtime.settings.max_output_tokens))
+        if turn.tools.tools:
+            kwargs.update(tools=list(turn.tools.tools), tool_choice=turn.tools.tool_choice)
+            kwargs["parallel_tool_calls"] = turn.tools.parallel_tool_calls
+        if turn.tools.response_format is not None:
+            kwargs["response_format"] = turn.tools.response_format
+        return {key: value for key, value in kwargs.items() if value is not None}
+
+    def _lookup(
+        self, turn: Turn, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
+    ) -> CacheLookup | None:
+        """The cache lookup of a plain-text call; tool and structured calls are not cached."""
+        if self.runtime.cache is None or any(
+            k in kwargs for k in (*TOOL_KWARGS, "response_format")
+        ):
+            return None
+        settings = self.runtime.settings
+        scope = turn.principal if settings.cache_scope == "principal" else GLOBAL_SCOPE
+        models = [model for _, model in self.runtime.models]
+        return cache_lookup(scope, models, messages, kwargs)
+
+    async def _cached(self, lookup: CacheLookup | None) -> dict[str, Any] | None:
+        """The cached reply, if any; a failing cache (or its embeddings) means answer fresh."""
+        if lookup is None or self.runtime.cache is None:
+            return None
+        cached = None
+        try:
+            cached = await self.runtime.cache.get(lookup)
+        except CACHE_ERRORS as exc:
+            logger.warning("cache lookup failed (%s); answering fresh", type(exc).__name__)
+        CACHE.labels("miss" if cached is None else "hit").inc()
+        return cached
+
+    async def _store(self, lookup: CacheLookup, reply: AIMessageChunk, model: str) -> None:
+        if (
+            self.runtime.cache is None
+            or reply.tool_call_chunks
+            or not isinstance(reply.content, str)
+        ):
+            return
+        try:
+            await self.runtime.cache.put(lookup, {"content": reply.content, "model": model})
+        except CACHE_ERRORS as exc:
+            logger.warning("cache store failed (%s)", type(exc).__name__)
+
+    @staticmethod
+    def _replay(cached: dict[str, Any]) -> list[AIMessageChunk]:
+        """A cached reply, word by word like a fresh one; it used no upstream tokens."""
+        reply_id = f"cached-{uuid.uuid4()}"
+        words = re.findall(r"\s*\S+", str(cached["content"]))
+        chunks = [AIMessageChunk(content=word, id=reply_id) for word in words]
+        final = AIMessageChunk(content="", id=reply_id, usage_metadata=dict(NO_USAGE))
+        return [*chunks, final]
+
+    async def _answer(
+        self, turn: Turn, messages: list[BaseMessage], kwargs: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]:
+        """The provider's chunks as they arrive, from a producer task (see the module doc)."""
+        queue: asyncio.Queue[AIMessageChunk | Finished | BaseException] = asyncio.Queue()
+        # The provider call is this model's own run, not a child chat-model run whose tokens
+        # `astream_events` would report a second time: it runs outside the chain's run config.
+        context = contextvars.copy_context()
+        context.run(var_child_runnable_config.set, None)
+        producer = asyncio.create_task(self._produce(messages, kwargs, queue), context=context)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, Finished):
+                    turn.calls.append(item.call)
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            producer.cancel()
+
+    async def _produce(
+        self,
+        messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        queue: asyncio.Queue[AIMessageChunk | Finished | BaseException],
+    ) -> None:
+        try:
+            async with self.runtime.slots.hold():
+                call = await self._first_answer(messages, kwargs, queue.put_nowait)
+            queue.put_nowait(Finished(call))
+        except Exception as exc:  # noqa: BLE001 - not swallowed: the consumer re-raises it
+            queue.put_nowait(exc)
+
+    async def _first_answer(
+        self, messages: list[BaseMessage], kwargs: dict[str, Any], emit: Any
+    ) -> ModelCall:
+        """The first model that answers; its retries (the SDK's HTTP attempts beyond one) and
+        the fallback are counted."""
+        retries: int | None = None
+        for index, (spec, model) in enumerate(self.runtime.models):
+            attempts = [0]
+            reply = await self._stream_one(
+                spec, provider_runnable(spec, model, kwargs), messages, emit, attempts
+            )
+            if attempts[0]:
+                retries = (retries or 0) + attempts[0] - 1
+                RETRIES.labels(spec.label).inc(attempts[0] - 1)
+            if reply is not None:
+                return self._priced(spec, reply, fallback_used=index > 0, retries=retries)
+        tried = ", ".join(spec.label for spec, _ in self.runtime.models)
+        raise UpstreamError(f"Every model failed ({tried}).")
+
+    @staticmethod
+    async def _stream_one(
+        spec: ModelSpec,
+        runnable: Runnable[LanguageModelInput, Any],
+        messages: list[BaseMessage],
+        emit: Any,
+        attempts: list[int],
+    ) -> AIMessageChunk | None:
+        """One model's reply, each chunk emitted as it arrives; None when it failed before its
+        first chunk (the next model may answer), `UpstreamError` when it failed after."""
+        reply: AIMessageChunk | None = None
+        started, sent = time.perf_counter(), False
+        with counting_attempts(attempts):
+            try:
+                async for chunk in runnable.astream(messages):
+                    if not isinstance(chunk, AIMessageChunk):
+                        continue
+                    if (chunk.content or chunk.tool_call_chunks) and not sent:
+                        TIME_TO_FIRST_TOKEN.labels(spec.label).observe(
+                            time.perf_counter() - started
+                        )
+                        sent = True
+                    emit(chunk)
+                    reply = chunk if reply is None else reply + chunk
+            except UPSTREAM_ERRORS as exc:
+                UPSTREAM_ERRORS_METRIC.labels(spec.label, type(exc).__name__).inc()
+                if sent:
+                    raise UpstreamError(
+                        f"{spec.label} failed mid-reply: {type(exc).__name__}"
+                    ) from exc
+                logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
+                return None
+        return reply
+
+    def _priced(
+        self, spec: ModelSpec, reply: AIMessageChunk, *, fallback_used: bool, retries: int | None
+    ) -> ModelCall:
+        """The call's usage as the provider reported it, priced from the table (None for an
+        unpriced model), counted in the metrics."""
+        reported: dict[str, Any] = dict(reply.usage_metadata or NO_USAGE)
+        usage = {key: int(reported.get(key) or 0) for key in NO_USAGE}
+        priced_model = str(reply.response_metadata.get("model_name") or spec.name)
+        cost = self.runtime.prices.cost(priced_model, usage["input_tokens"], usage["output_tokens"])
+        if cost is None:
+            warn_unpriced(priced_model)
+        TOKENS.labels(spec.label, "input").inc(usage["input_tokens"])
+        TOKENS.labels(spec.label, "output").inc(usage["output_tokens"])
+        if cost:
+            COST.labels(spec.label).inc(cost)
+        if fallback_used:
+            FALLBACKS.labels(spec.label).inc()
+        return ModelCall(spec.label, usage, cost, fallback_used=fallback_used, retries=retries)

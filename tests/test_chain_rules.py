@@ -1,0 +1,140 @@
+"""The pure pieces of a turn's chain, without servers: prompt files, generation parameters, the
+demo model's reply, history fitted to the token budget, and a turn's summed metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+from graphs.demo_model import demo_reply
+from graphs.errors import InvalidInput
+from graphs.history import fit_history
+from graphs.model_params import read_params
+from graphs.prompt import PromptFileError, load_prompt_file, system_prompt
+from graphs.runtime.tokens import TokenCounter, load_encoding
+from graphs.runtime.turn import ModelCall, Turn
+
+
+@pytest.fixture(scope="module")
+def counter() -> TokenCounter:
+    return TokenCounter(load_encoding("gpt-4o-mini", None))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "prompt.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_prompt_file_renders_history_and_question(tmp_path: Path) -> None:
+    prompt = load_prompt_file(
+        write(
+            tmp_path,
+            'messages = [["system", "Be brief {{really}}."], ["placeholder", "{history}"],'
+            ' ["human", "Q: {question}"]]',
+        )
+    )
+    rendered = prompt.format_messages(
+        history=[HumanMessage("a"), AIMessage("b")], turn=[], question="c"
+    )
+    assert [(m.type, m.text) for m in rendered] == [
+        ("system", "Be brief {really}."),
+        ("human", "a"),
+        ("ai", "b"),
+        ("human", "Q: c"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ('messages = [["system", "x {name}"], ["placeholder", "{turn}"]]', "unknown variables"),
+        ('messages = [["system", "x"], ["placeholder", "{turn}"]]', "{history}"),
+        ('messages = [["wizard", "x"]]', "unknown role"),
+        ('messages = [["system", "x"], ["placeholder", "{history}"]]', "{turn} or {question}"),
+        ("messages = [", "PROMPT_FILE"),
+        ("other = 1", "messages"),
+    ],
+)
+def test_a_prompt_file_that_cannot_serve_a_session_is_refused_by_name(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    with pytest.raises(PromptFileError, match="PROMPT_FILE") as refused:
+        load_prompt_file(write(tmp_path, text))
+    assert complaint in str(refused.value)
+
+
+def test_a_system_prompt_is_taken_literally() -> None:
+    rendered = system_prompt("Answer as {json}.").format_messages(
+        history=[], turn=[HumanMessage("q")], question="q"
+    )
+    assert rendered == [SystemMessage("Answer as {json}."), HumanMessage("q")]
+
+
+def test_parameters_are_read_within_bounds_and_stop_may_be_a_string() -> None:
+    params = read_params({"temperature": 0.5, "stop": "END", "other": 1}, 100)
+    assert params.call_kwargs(100) == {"temperature": 0.5, "max_tokens": 100, "stop": ["END"]}
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"temperature": 3}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"max_tokens": 101}, "MAX_OUTPUT_TOKENS"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"seed": "x"}, "seed"),
+    ],
+)
+def test_a_parameter_out_of_bounds_is_invalid_input_naming_it(
+    values: dict[str, object], named: str
+) -> None:
+    with pytest.raises(InvalidInput, match=named):
+        read_params(values, 100)
+
+
+def test_the_demo_reply_numbers_the_turn_and_quotes_earlier_ones() -> None:
+    messages = [HumanMessage("I am Ada."), AIMessage("hi"), HumanMessage("Who am I?")]
+    assert "".join(demo_reply(messages)) == (
+        '(demo model) Turn 2. Earlier you said: "I am Ada.". You said: Who am I?'
+    )
+
+
+def test_the_demo_reply_honours_stop_and_max_tokens() -> None:
+    messages = [HumanMessage("one two three")]
+    assert "".join(demo_reply(messages, stop=["said"])) == "(demo model) Turn 1. You"
+    assert demo_reply(messages, max_tokens=2) == ["(demo", " model)"]
+
+
+def test_history_is_fitted_to_the_budget_from_the_oldest_turn(counter: TokenCounter) -> None:
+    history = [
+        HumanMessage("one " * 50),
+        AIMessage("reply"),
+        HumanMessage("two"),
+        AIMessage("reply", tool_calls=[{"name": "f", "args": {}, "id": "c1"}]),
+        ToolMessage("result", tool_call_id="c1"),
+        AIMessage("done"),
+    ]
+    fitted = fit_history(history, 40, budget=30, counter=counter)
+    assert fitted == history[2:]
+    assert fit_history(history, 40, budget=10**6, counter=counter) == history
+    assert fit_history(history, 40, budget=0, counter=counter) == []
+
+
+def test_a_turns_metadata_sums_every_model_call() -> None:
+    turn = Turn("alice")
+    usage = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    turn.calls.append(ModelCall("openai:a", usage, 0.25, retries=1))
+    turn.calls.append(ModelCall("openai:b", usage, 0.5, fallback_used=True, retries=None))
+    metadata = turn.metadata()
+    assert metadata["usage"] == {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}
+    assert (metadata["model"], metadata["cost_usd"], metadata["retries"]) == ("openai:b", 0.75, 1)
+    assert (metadata["fallback_used"], metadata["model_calls"], metadata["cache_hit"]) == (
+        True,
+        2,
+        False,
+    )
+    turn.calls.append(ModelCall("openai:c", usage, None))
+    assert turn.metadata()["cost_usd"] is None
