@@ -8,15 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from api import health, metrics, openai_compat, sessions, usage
-from api.chat_routes import add_chat_routes
+from api import health, metrics, openai_compat, usage
+from api.chat_routes import mount_routes
 from api.errors import install_error_handlers
 from api.log_config import configure_logging
 from api.openapi import install_openapi
-from api.service import open_chat_service
 from api.startup_checks import refuse_unsafe_start
 from auth.authenticator import build_authenticator
+from graphs.routes import load_route_specs
 from graphs.runtime.settings import Settings
+from graphs.service import open_graphs
 from middleware.access_log import AccessLogMiddleware
 from middleware.auth import AuthMiddleware, open_paths
 from middleware.body_limit import BodyLimitMiddleware
@@ -42,8 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_chat_service(settings) as service:
-            app.state.chat = service
+        async with open_graphs(settings) as service:
+            app.state.graphs = service
             app.state.authenticator = build_authenticator(settings, service.redis)
             try:
                 yield
@@ -60,17 +61,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(sessions.router)
     app.include_router(usage.router)
     app.include_router(metrics.router)
     app.include_router(openai_compat.router)
-    add_chat_routes(app, settings)
+    specs = load_route_specs(settings)
+    mount_routes(app, settings, specs)
     install_openapi(app)
-    add_middleware(app, settings)
+    add_middleware(app, settings, tuple(spec.path for spec in specs))
     return app
 
 
-def add_middleware(app: FastAPI, settings: Settings) -> None:
+def add_middleware(app: FastAPI, settings: Settings, route_paths: tuple[str, ...]) -> None:
     """Starlette runs the last added middleware first: the trace id outermost, the JSON body
     innermost. Disconnect watches the raw `receive`, outside the body checks."""
     app.add_middleware(JSONBodyMiddleware, max_depth=settings.max_json_depth)
@@ -86,7 +87,7 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         AuthMiddleware,
         metrics_token=metrics_token,
-        open_paths=open_paths(docs=settings.playground_enabled),
+        open_paths=open_paths(docs=settings.playground_enabled, route_paths=route_paths),
     )
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(DrainMiddleware)

@@ -8,6 +8,7 @@ carries an `AdmissionTicket` so the limit node does not count the request twice.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -83,20 +84,34 @@ def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest]
         raise ValidationFailed(describe(exc.errors())) from None
 
 
-def check_sessions(principal: str, configs: list[RunConfig]) -> None:
-    """Every session id follows the rule; a batch never holds two turns of one session (they
-    would race on its history, each starting from the same state, and only one would stay)."""
+def check_sessions(principal: str, configs: list[RunConfig], runtime: ChatRuntime) -> None:
+    """Every session id follows the rule, on a route that keeps sessions; a batch never holds
+    two turns of one session (they would race on its history, each starting from the same
+    state, and only one would stay)."""
     named = [c.configurable[SESSION_ID] for c in configs if c.configurable.get(SESSION_ID)]
+    if named and not runtime.route.sessions:
+        raise InvalidInput(f"The route {runtime.route.path} keeps no sessions: omit session_id.")
     for session_id in named:
-        thread_id(principal, session_id)
+        thread_id(principal, session_id, runtime.thread_route)
     if len(named) != len(set(named)):
         raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
 
-async def admit_chat_request(request: Request) -> None:
-    """FastAPI dependency of every chat route: the body's shape and sessions, guard each turn,
-    check the principal's budgets, then count the turns in its rate window."""
-    runtime: ChatRuntime = request.app.state.chat.runtime
+RuntimeOf = Callable[[], ChatRuntime]
+
+
+def admission(runtime_of: RuntimeOf) -> Callable[[Request], Awaitable[None]]:
+    """The FastAPI dependency that admits the requests of one route."""
+
+    async def admit_route_request(request: Request) -> None:
+        await admit_chat_request(request, runtime_of())
+
+    return admit_route_request
+
+
+async def admit_chat_request(request: Request, runtime: ChatRuntime) -> None:
+    """The body's shape and sessions, guard each turn, check the principal's budgets, then
+    count the turns in the route's rate window."""
     from_url = hash_config(request, runtime.settings.max_config_hash_chars)
     endpoint = request.url.path.rsplit("/", 1)[-1]
     if request.method != "POST" or endpoint not in ADMITTED_ENDPOINTS:
@@ -105,7 +120,7 @@ async def admit_chat_request(request: Request) -> None:
     principal = authenticated(request)
     turns, configs = read_body(context, endpoint)
     run_configs = merged(from_url, configs)
-    check_sessions(principal.name, run_configs)
+    check_sessions(principal.name, run_configs, runtime)
     for config in run_configs:
         read_params(config.configurable, runtime.settings.max_output_tokens)
     # A batch counts each turn against the rate limit, so one larger than the limit could
@@ -118,13 +133,12 @@ async def admit_chat_request(request: Request) -> None:
             f"{runtime.settings.max_batch_size}, rate limit {rate_limit}); "
             f"this one has {len(turns)}."
         )
-    await admit_turns(request, turns)
+    await admit_turns(request, runtime, turns)
 
 
-async def admit_turns(request: Request, turns: list[ChatRequest]) -> None:
+async def admit_turns(request: Request, runtime: ChatRuntime, turns: list[ChatRequest]) -> None:
     """Guard each turn, check the principal's budgets, then count the turns in its window; the
     decision goes to the request context for the rate-limit headers."""
-    runtime: ChatRuntime = request.app.state.chat.runtime
     for turn in turns:
         validate_turn(
             turn.question,
@@ -143,20 +157,31 @@ async def admit_turns(request: Request, turns: list[ChatRequest]) -> None:
         raise refusal(decision, runtime.settings.rate_limit_window)
 
 
-async def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """LangServe's per-request config modifier: server-side identity, thread and admission."""
-    configurable = admitted_configurable(request, dict(config.get("configurable") or {}))
-    return {**config, "configurable": configurable}
+ConfigModifier = Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]
 
 
-def admitted_configurable(request: Request, configurable: dict[str, Any]) -> dict[str, Any]:
+def run_configurer(runtime_of: RuntimeOf) -> ConfigModifier:
+    """LangServe's per-request config modifier of one route: server-side identity, thread and
+    admission."""
+
+    async def configure_run(config: dict[str, Any], request: Request) -> dict[str, Any]:
+        configurable = dict(config.get("configurable") or {})
+        configurable = admitted_configurable(request, runtime_of(), configurable)
+        return {**config, "configurable": configurable}
+
+    return configure_run
+
+
+def admitted_configurable(
+    request: Request, runtime: ChatRuntime, configurable: dict[str, Any]
+) -> dict[str, Any]:
     """The `configurable` of an admitted run: the principal, its session's thread, the ticket
     that spares the graph a second count, and the request context."""
     principal = authenticated(request).name
     context = request_context(request.scope)
     session_id = configurable.get(SESSION_ID)
     if session_id:
-        configurable["thread_id"] = thread_id(principal, session_id)
+        configurable["thread_id"] = thread_id(principal, session_id, runtime.thread_route)
         context.run.session = session_id
     configurable.update(
         principal=principal,

@@ -1,34 +1,54 @@
-"""LangServe's routes for the chat runnable at `/chat`, behind admission."""
+"""Every route (the built-in chat, and the route file's) mounted with LangServe, behind
+admission, with its session routes when it keeps sessions."""
 
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from langserve import add_routes
 
-from api.admission import admit_chat_request, configure_run
+from api.admission import admission, run_configurer
 from api.chat_runnable import ChatRequest, ChatRunnable
-from api.service import ChatService
+from api.sessions import session_routes
+from graphs.routes import CHAT, RouteSpec
+from graphs.runtime.context import ChatRuntime
 from graphs.runtime.settings import Settings
+from graphs.service import GraphService, RouteGraphs
 
 
-def add_chat_routes(app: FastAPI, settings: Settings) -> None:
-    def graph() -> ChatService:
-        service: ChatService = app.state.chat
-        return service
+def mount_routes(app: FastAPI, settings: Settings, specs: list[RouteSpec]) -> None:
+    for spec in specs:
+        mount_route(app, settings, spec)
+
+
+def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
+    """LangServe's endpoints and playground at the route's path. The graphs open in the app's
+    lifespan, after mounting, so everything here looks them up when a request comes."""
+
+    def graphs() -> RouteGraphs:
+        service: GraphService = app.state.graphs
+        return service.routes[spec.name]
+
+    def runtime() -> ChatRuntime:
+        return graphs().runtime
 
     runnable = ChatRunnable(
-        lambda: (graph().graph, graph().stateless_graph),
+        lambda: (graphs().graph, graphs().stateless_graph),
         batch_max_concurrency=settings.batch_max_concurrency,
+        thread_route=None if spec.name == CHAT else spec.name,
+        sessions=spec.sessions,
     )
-    # The OpenAI-compatible route runs turns through the same runnable.
-    app.state.chat_runnable = runnable
+    if spec.name == CHAT:
+        # The OpenAI-compatible route runs its turns through the chat route's runnable.
+        app.state.chat_runnable = runnable
     add_routes(
         app,
         runnable,
-        path="/chat",
+        path=spec.path,
         input_type=ChatRequest,
         playground_type="chat",
-        dependencies=[Depends(admit_chat_request)],
-        per_req_config_modifier=configure_run,
+        dependencies=[Depends(admission(runtime))],
+        per_req_config_modifier=run_configurer(runtime),
         disabled_endpoints=None if settings.playground_enabled else ["playground"],
     )
+    if spec.sessions:
+        app.include_router(session_routes(spec.path, graphs))

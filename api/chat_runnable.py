@@ -30,6 +30,14 @@ from middleware.context import ClientGone, RequestContext, RunFacts, context_of_
 
 ChatGraphs = tuple[ChatGraph, ChatGraph]  # with a checkpointer, and without
 SESSION_ID = "session_id"
+SESSION_SPEC = ConfigurableFieldSpec(
+    id=SESSION_ID,
+    annotation=str,
+    name="Session ID",
+    description="Keeps the conversation; omit it for a one-off turn.",
+    default="",
+    is_shared=True,
+)
 # The generation parameters a client may set per request (`graphs/model_params.py`).
 PARAMETER_SPECS = [
     ConfigurableFieldSpec(
@@ -102,12 +110,12 @@ class ChatRequest(BaseModel):
             raise ValueError(f"malformed message ({type(exc).__name__})") from None
 
 
-def graph_config(config: RunnableConfig | None) -> RunnableConfig:
+def graph_config(config: RunnableConfig | None, thread_route: str | None) -> RunnableConfig:
     """The run's config with a `thread_id` when it continues a session."""
     configurable = dict((config or {}).get("configurable", {}))
     session = configurable.get(SESSION_ID)
     if session and "thread_id" not in configurable:
-        configurable["thread_id"] = thread_id(principal_of(config or {}), session)
+        configurable["thread_id"] = thread_id(principal_of(config or {}), session, thread_route)
     return {**(config or {}), "configurable": configurable}
 
 
@@ -140,9 +148,21 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
 
 
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
-    def __init__(self, graphs: Callable[[], ChatGraphs], *, batch_max_concurrency: int) -> None:
+    """One route's graph as LangServe serves it; `thread_route` names its sessions' threads
+    (`graphs/identity.py`), `sessions` says whether it keeps any."""
+
+    def __init__(
+        self,
+        graphs: Callable[[], ChatGraphs],
+        *,
+        batch_max_concurrency: int,
+        thread_route: str | None = None,
+        sessions: bool = True,
+    ) -> None:
         self._graphs = graphs
         self._batch_max_concurrency = batch_max_concurrency
+        self._thread_route = thread_route
+        self._sessions = sessions
 
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         return ChatReply
@@ -153,17 +173,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
-        return [
-            ConfigurableFieldSpec(
-                id=SESSION_ID,
-                annotation=str,
-                name="Session ID",
-                description="Keeps the conversation; omit it for a one-off turn.",
-                default="",
-                is_shared=True,
-            ),
-            *PARAMETER_SPECS,
-        ]
+        return [SESSION_SPEC, *PARAMETER_SPECS] if self._sessions else list(PARAMETER_SPECS)
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -173,7 +183,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
-        config = graph_config(config)
+        config = graph_config(config, self._thread_route)
         run = asyncio.ensure_future(
             self._graph(config).ainvoke(graph_input(input), config, **run_options(config))
         )
@@ -208,7 +218,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
-        config = graph_config(config)
+        config = graph_config(config, self._thread_route)
         chunks: asyncio.Queue[AIMessageChunk | None] = asyncio.Queue()
 
         async def run_graph() -> None:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from api.service import ChatService
 from graphs.runtime.redis_client import missing_modules
+from graphs.service import GraphService
 from middleware.drain import DRAIN
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -18,7 +18,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def redis_check(service: ChatService) -> tuple[bool, str]:
+async def redis_check(service: GraphService) -> tuple[bool, str]:
     if service.redis is None:
         return True, "embedded: in-memory state, single process"
     try:
@@ -32,13 +32,14 @@ async def redis_check(service: ChatService) -> tuple[bool, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    service: ChatService = request.app.state.chat
+    service: GraphService = request.app.state.graphs
     if DRAIN.draining:
         body = {"status": "draining", "checks": {"draining": "shutting down"}}
         return JSONResponse(body, status_code=503)
     redis_ok, redis_detail = await redis_check(service)
-    models = [spec.label for spec, _ in service.runtime.models]
-    model_detail = "demo (offline demo model)" if service.runtime.uses_demo_model else "ok"
+    runtime = service.chat.runtime
+    models = [spec.label for spec, _ in runtime.models]
+    model_detail = "demo (offline demo model)" if runtime.uses_demo_model else "ok"
     body = {
         "status": "ready" if redis_ok else "not ready",
         "checks": {"redis": redis_detail, "model": model_detail},

@@ -54,14 +54,15 @@ async def models() -> dict[str, Any]:
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: CompletionRequest, request: Request) -> Response:
     """Errors (validation included) are rendered in OpenAI's shape for every `/v1` path."""
-    runtime: ChatRuntime = request.app.state.chat.runtime
+    runtime: ChatRuntime = request.app.state.graphs.chat.runtime
     refuse_unsupported(body)
     params = generation_params(body, runtime.settings.max_output_tokens)
     tools = tool_request(body)
     turn = ChatRequest(messages=conversation(body))
-    await admit_turns(request, [turn])
+    await admit_turns(request, runtime, [turn])
     session = request.headers.get(SESSION_HEADER) or body.user
-    configurable = admitted_configurable(request, {SESSION_ID: session} if session else {})
+    named = {SESSION_ID: session} if session else {}
+    configurable = admitted_configurable(request, runtime, named)
     configurable.update(params.model_dump(exclude_none=True), **{TOOLS_KEY: tools})
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {"configurable": configurable}

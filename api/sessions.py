@@ -1,38 +1,43 @@
-"""`GET` and `DELETE /chat/sessions/{session_id}`: the caller's own session history."""
+"""`GET` and `DELETE <route>/sessions/{session_id}`: the caller's own session history."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from langchain_core.runnables import RunnableConfig
 
 from api.caller import Caller
-from api.service import ChatService
 from graphs.errors import NotFound
 from graphs.identity import thread_id
-
-router = APIRouter(prefix="/chat/sessions", tags=["sessions"])
-
-
-@router.get("/{session_id}")
-async def read_session(session_id: str, caller: Caller, request: Request) -> dict[str, Any]:
-    service: ChatService = request.app.state.chat
-    thread = thread_id(caller.name, session_id)
-    snapshot = await service.graph.aget_state({"configurable": {"thread_id": thread}})
-    history = snapshot.values.get("history") if snapshot.values else None
-    if not history:
-        raise NotFound(f"No session {session_id!r} for this principal (it may have expired).")
-    return {"session_id": session_id, "messages": [m.model_dump() for m in history]}
+from graphs.service import GraphService, RouteGraphs
 
 
-@router.delete("/{session_id}", status_code=204)
-async def delete_session(session_id: str, caller: Caller, request: Request) -> Response:
-    """Clear the caller's session; 404 when it has none by that id (whoever else may)."""
-    service: ChatService = request.app.state.chat
-    thread = thread_id(caller.name, session_id)
-    config: RunnableConfig = {"configurable": {"thread_id": thread}}
-    if await service.checkpointer.aget_tuple(config) is None:
-        raise NotFound(f"No session {session_id!r} for this principal (it may have expired).")
-    await service.checkpointer.adelete_thread(thread)
-    return Response(status_code=204)
+def session_routes(path: str, graphs: Callable[[], RouteGraphs]) -> APIRouter:
+    """The session routes of the route at `path`."""
+    router = APIRouter(prefix=f"{path}/sessions", tags=["sessions"])
+
+    def thread_of(caller: Caller, session_id: str) -> RunnableConfig:
+        thread = thread_id(caller.name, session_id, graphs().runtime.thread_route)
+        return {"configurable": {"thread_id": thread}}
+
+    @router.get("/{session_id}")
+    async def read_session(session_id: str, caller: Caller) -> dict[str, Any]:
+        snapshot = await graphs().graph.aget_state(thread_of(caller, session_id))
+        history = snapshot.values.get("history") if snapshot.values else None
+        if not history:
+            raise NotFound(f"No session {session_id!r} for this principal (it may have expired).")
+        return {"session_id": session_id, "messages": [m.model_dump() for m in history]}
+
+    @router.delete("/{session_id}", status_code=204)
+    async def delete_session(session_id: str, caller: Caller, request: Request) -> Response:
+        """Clear the caller's session; 404 when it has none by that id (whoever else may)."""
+        service: GraphService = request.app.state.graphs
+        config = thread_of(caller, session_id)
+        if service.checkpointer is None or await service.checkpointer.aget_tuple(config) is None:
+            raise NotFound(f"No session {session_id!r} for this principal (it may have expired).")
+        await service.checkpointer.adelete_thread(config["configurable"]["thread_id"])
+        return Response(status_code=204)
+
+    return router

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from api.caller import Caller
-from api.service import ChatService
 from graphs.runtime.usage import last_days
+from graphs.service import GraphService
 
 router = APIRouter(tags=["usage"])
 
@@ -17,8 +17,8 @@ router = APIRouter(tags=["usage"])
 async def read_usage(
     caller: Caller, request: Request, days: int = Query(default=7, ge=1, le=90)
 ) -> dict[str, Any]:
-    service: ChatService = request.app.state.chat
-    by_day = await service.runtime.usage.days(caller.name, last_days(days))
+    service: GraphService = request.app.state.graphs
+    by_day = await service.chat.runtime.usage.days(caller.name, last_days(days))
     return {
         "principal": caller.name,
         "days": [

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -18,15 +15,11 @@ from graphs.nodes.guard import make_guard
 from graphs.nodes.limit import make_limit
 from graphs.nodes.llm import make_llm
 from graphs.nodes.persist import make_persist
-from graphs.runtime.context import ChatRuntime, build_runtime
-from graphs.runtime.redis_client import build_redis
-from graphs.runtime.settings import Settings
+from graphs.routes import ChainFactory
+from graphs.runtime.context import ChatRuntime
 from graphs.state import ChatInput, ChatOutput, ChatState
 
 ChatGraph = CompiledStateGraph[ChatState, None, ChatInput, ChatOutput]
-
-
-ChainFactory = Callable[[BaseChatModel], Runnable[dict[str, Any], Any]]
 
 
 def chat_chain(runtime: ChatRuntime) -> ChainFactory:
@@ -60,17 +53,3 @@ def build_chat_graph(
     builder.add_edge("llm", "persist")
     builder.add_edge("persist", END)
     return builder.compile(checkpointer=checkpointer, name="chat")
-
-
-@functools.cache
-def default_graph() -> ChatGraph:
-    """The graph for settings from the environment, built once per process so its limiter and
-    ledger outlive a run; no checkpointer (the LangGraph server brings its persistence)."""
-    settings = Settings()
-    return build_chat_graph(build_runtime(settings, build_redis(settings)))
-
-
-async def make_graph() -> ChatGraph:
-    """The factory `langgraph.json` names. The LangGraph server calls it for every run, inside
-    its event loop, where reading files and settings would block: build off the loop, once."""
-    return await asyncio.to_thread(default_graph)

@@ -55,9 +55,12 @@ def checked_session_id(session_id: object) -> str:
     return session_id
 
 
-def thread_id(principal: str, session_id: object) -> str:
-    """The checkpoint thread of a principal's session."""
-    return f"{principal}:{checked_session_id(session_id)}"
+def thread_id(principal: str, session_id: object, route: str | None = None) -> str:
+    """The checkpoint thread of a principal's session: `<principal>:<session>` on the built-in
+    chat (`route` None; its threads predate routes), `<principal>:<route>:<session>` on any
+    other route, so one session id names two sessions on two routes."""
+    session = checked_session_id(session_id)
+    return f"{principal}:{session}" if route is None else f"{principal}:{route}:{session}"
 
 
 def principal_of(config: RunnableConfig | dict[str, Any]) -> str:

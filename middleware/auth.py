@@ -21,13 +21,25 @@ from middleware.error_responses import send_error
 
 METRICS_PATH = "/metrics"
 HEALTH_PATHS = ("/health/",)
-DOCS_PATHS = ("/docs", "/redoc", "/openapi.json", "/chat/playground")
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
-def open_paths(*, docs: bool) -> tuple[str, ...]:
-    """Path prefixes served without a credential: health, and the docs and playground pages
-    when they are enabled (the playground's own calls to `/chat/...` still authenticate)."""
-    return HEALTH_PATHS + DOCS_PATHS if docs else HEALTH_PATHS
+def open_paths(*, docs: bool, route_paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Paths served without a credential, with what lies below them: health, and the docs and
+    each route's playground page when they are enabled (the playground's own calls to the
+    route still authenticate)."""
+    if not docs:
+        return HEALTH_PATHS
+    return HEALTH_PATHS + DOCS_PATHS + tuple(f"{path}/playground" for path in route_paths)
+
+
+def is_open(path: str, open_paths: tuple[str, ...]) -> bool:
+    """Whether `path` is one of `open_paths` or below one: `/docs` opens `/docs/x`, never
+    `/docs-qa`."""
+    return any(
+        path == prefix or path.startswith(prefix if prefix.endswith("/") else f"{prefix}/")
+        for prefix in open_paths
+    )
 
 
 class AuthMiddleware:
@@ -47,7 +59,7 @@ class AuthMiddleware:
         try:
             if path == METRICS_PATH:
                 self._check_metrics_token(headers)
-            elif not path.startswith(self.open_paths):
+            elif not is_open(path, self.open_paths):
                 authenticator: Authenticator = scope["app"].state.authenticator
                 request_context(scope).principal = await authenticator.authenticate(headers)
         except GraphgateError as exc:

@@ -1,8 +1,10 @@
-"""The pure pieces of a turn's chain, without servers: prompt files, generation parameters, the
-demo model's reply, history fitted to the token budget, and a turn's summed metadata."""
+"""The pure pieces of a turn's chain, without servers: prompt and route files, generation
+parameters, the demo model's reply, history fitted to the token budget, and a turn's summed
+metadata."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,11 @@ from graphs.errors import InvalidInput
 from graphs.history import fit_history
 from graphs.model_params import read_params
 from graphs.prompt import PromptFileError, load_prompt_file, system_prompt
+from graphs.routes import RouteFileError, load_route_specs
+from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.runtime.turn import ModelCall, Turn
+from tests.processes import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +143,56 @@ def test_a_turns_metadata_sums_every_model_call() -> None:
     )
     turn.calls.append(ModelCall("openai:c", usage, None))
     assert turn.metadata()["cost_usd"] is None
+
+
+def routes_file(tmp_path: Path, text: str) -> Settings:
+    path = tmp_path / "routes.toml"
+    path.write_text(text)
+    return Settings(routes_file=path)
+
+
+def test_the_route_file_adds_routes_after_the_built_in_chat(tmp_path: Path) -> None:
+    settings = routes_file(
+        tmp_path,
+        '[routes.sum]\npath = "/sum"\nchain = "examples.summarizer:make_chain"\n'
+        "sessions = false\n[routes.sum.limits]\nrate_limit_max = 3\n",
+    )
+    chat, summarize = load_route_specs(settings)
+    assert (chat.name, chat.path, chat.chain) == ("chat", "/chat", None)
+    assert (summarize.path, summarize.sessions) == ("/sum", False)
+    assert summarize.settings(settings).rate_limit_max == 3
+    assert summarize.chain_factory() is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ('[routes.a]\npath = "/v1/a"\nchain = "m:f"', "graphgate's own path"),
+        ('[routes.a]\npath = "/x"\nchain = "m:f"\n[routes.b]\npath = "/x"\nchain = "m:f"', "two"),
+        ('[routes.a]\npath = "/x"\nchain = "m:f"\ncolour = 1', "colour"),
+        ('[routes.A]\npath = "/x"', "route 'A'"),
+        ('[routes.a]\npath = "x"', "path"),
+        ("routes = 1", "[routes.<name>]"),
+    ],
+)
+def test_a_route_file_that_cannot_be_served_is_refused_by_name(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    with pytest.raises(RouteFileError, match="ROUTES_FILE") as refused:
+        load_route_specs(routes_file(tmp_path, text))
+    assert complaint in str(refused.value)
+
+
+def test_a_chain_that_cannot_be_imported_names_the_route(tmp_path: Path) -> None:
+    (spec,) = load_route_specs(
+        routes_file(tmp_path, '[routes.chat]\npath = "/chat"\nchain = "nowhere:make"')
+    )
+    with pytest.raises(RouteFileError, match="route chat: cannot import nowhere:make"):
+        spec.chain_factory()
+
+
+def test_langgraph_json_lists_every_example_route() -> None:
+    settings = Settings(routes_file=ROOT / "examples" / "routes.toml")
+    listed = json.loads((ROOT / "examples" / "langgraph.json").read_text())["graphs"]
+    assert sorted(listed) == sorted(spec.name for spec in load_route_specs(settings))
+    assert all(entry.endswith(f"langgraph_entry.py:{name}") for name, entry in listed.items())

@@ -38,10 +38,39 @@ def langgraph_dev(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) 
     server.stop()
 
 
-def run(url: str, question: str, principal: str = "anonymous") -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def langgraph_examples(
+    upstream: Upstream, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The example app's routes (examples/langgraph.json), with Redis and the semantic cache."""
+    port = free_port()
+    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1"]
+    config = ["--config", str(ROOT / "examples" / "langgraph.json")]
+    server = ManagedProcess(
+        [*command, *config, "--port", str(port)],
+        env=child_env(
+            OPENAI_BASE_URL=upstream.api_url,
+            LLM_MODEL="gpt-primary",
+            ROUTES_FILE=str(ROOT / "examples" / "routes.toml"),
+            REDIS_URL=redis_url,
+            CACHE_MODE="semantic",
+            EMBEDDINGS_MODEL="openai:text-embedding-3-small",
+            LANGGRAPH_CLI_NO_ANALYTICS="1",
+        ),
+        ready_text="Application started up",
+        log_path=Path(tmp_path_factory.mktemp("langgraph")) / "langgraph-examples.log",
+    )
+    server.start(timeout=120)
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def run(
+    url: str, question: str, principal: str = "anonymous", graph: str = "chat"
+) -> dict[str, Any]:
     """A stateless run; under langgraph dev the principal comes from the run's config."""
     body = {
-        "assistant_id": "chat",
+        "assistant_id": graph,
         "input": {"question": question},
         "config": {"configurable": {"principal": principal}},
     }
@@ -75,3 +104,30 @@ def test_the_chat_graph_answers_and_its_limit_holds(
 def test_the_guard_holds(langgraph_dev: str) -> None:
     answer = run(langgraph_dev, "word " * 2100)
     assert answer["__error__"]["error"] == "InputTooLong"
+
+
+def test_the_example_routes_run_under_langgraph_dev(
+    langgraph_examples: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    summary = run(langgraph_examples, f"summarise this {marker}", user, graph="summarize")
+    assert summary["reply"]["content"] == f"Echo: summarise this {marker}"
+    assert upstream.sent_messages(f"summarise this {marker}")[-1][0]["content"].startswith(
+        "Summarise"
+    )
+    answer = run(langgraph_examples, f"What is the rate limit window? {marker}", graph="docs")
+    assert answer["reply"]["content"] == f"Echo: What is the rate limit window? {marker}"
+    notes = upstream.sent_messages(f"rate limit window? {marker}")[-1][0]["content"]
+    assert "RATE_LIMIT_WINDOW" in notes
+
+
+def test_a_paraphrase_is_a_semantic_cache_hit_under_langgraph_dev(
+    langgraph_examples: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    first = run(langgraph_examples, f"What is a vector database {marker}?", user)
+    second = run(langgraph_examples, f"Please explain what a vector database is {marker}", user)
+    other = run(langgraph_examples, f"What is a relational table {marker}?", user)
+    assert first["reply"]["response_metadata"]["cache_hit"] is False
+    assert second["reply"]["response_metadata"]["cache_hit"] is True
+    assert second["reply"]["content"] == first["reply"]["content"]
+    assert other["reply"]["response_metadata"]["cache_hit"] is False
+    assert len(upstream.sent_messages(marker)) == 2  # the paraphrase never reached the model

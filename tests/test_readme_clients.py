@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
 from tests.processes import ROOT, child_env
 from tests.test_playground import CHROMIUM, CHROMIUM_FLAGS
+from tests.upstream import Upstream
 
 README_ADDRESS = "http://127.0.0.1:8000"
 EXAMPLE = re.compile(r"<!-- example: (\S+) -->\n```(\w+)\n(.*?)```", re.S)
@@ -32,6 +33,9 @@ def examples(address: str) -> dict[str, str]:
         "curl",
         "openai-sdk",
         "browser-fetch",
+        "own-chain-factory",
+        "own-chain-routes",
+        "own-chain-client",
     }
     return found
 
@@ -109,3 +113,27 @@ def test_the_browser_fetch_example(
     page.on("console", lambda m: logged.append(m.text) if m.type == "log" else None)
     page.evaluate(f"async () => {{ {examples(readme_server.url)['browser-fetch']} }}")
     assert logged == ["Echo: Stream it."]
+
+
+def test_the_serve_your_own_chain_example(
+    graphgate_factory: StartGraphgate,
+    keys_file: Path,
+    readme_key: ApiKey,
+    upstream: Upstream,
+    tmp_path: Path,
+) -> None:
+    """The factory and the route file as the README writes them, served, then called."""
+    readme = examples(README_ADDRESS)
+    (tmp_path / "translator.py").write_text(readme["own-chain-factory"])
+    (tmp_path / "routes.toml").write_text(readme["own-chain-routes"])
+    server = graphgate_factory(
+        AUTH_MODE="api_key",
+        API_KEYS_FILE=str(keys_file),
+        ROUTES_FILE=str(tmp_path / "routes.toml"),
+        PYTHONPATH=str(tmp_path),
+    )
+    code = examples(server.url)["own-chain-client"]
+    assert run([sys.executable, "-c", code], readme_key).splitlines() == ["Echo: Good morning"]
+    (sent,) = upstream.sent_messages("Good morning")[-1:]
+    assert sent[0] == {"role": "system", "content": "Translate what the user writes into French."}
+    assert upstream.stats("Good morning")["bodies"][-1]["model"] == "gpt-4o-mini"

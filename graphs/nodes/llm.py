@@ -24,6 +24,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
+from langgraph.pregel import Pregel
 from langgraph.types import StreamWriter
 
 from graphs.errors import InternalError, UpstreamTimeout
@@ -65,12 +66,34 @@ async def stream_chain(
     write: StreamWriter,
 ) -> AIMessageChunk:
     """The chain's whole reply; each chunk is written as it comes."""
+    if isinstance(chain, Pregel):
+        return await stream_graph(chain, chain_input, config, write)
     reply: AIMessageChunk | None = None
     async for output in chain.astream(chain_input, config):
         chunk = as_chunk(output)
         write(chunk)
         reply = chunk if reply is None else reply + chunk
     return reply if reply is not None else AIMessageChunk(content="")
+
+
+async def stream_graph(
+    graph: Pregel[Any, Any, Any, Any],
+    graph_input: dict[str, Any],
+    config: RunnableConfig,
+    write: StreamWriter,
+) -> AIMessageChunk:
+    """A compiled LangGraph graph as a route's chain: the text of its model calls streams as it
+    comes, and the reply is the last AI message of its final `messages`."""
+    final: Any = None
+    async for mode, data in graph.astream(graph_input, config, stream_mode=["messages", "values"]):
+        if mode == "values":
+            final = data
+        elif isinstance(data[0], AIMessageChunk) and data[0].content:
+            write(AIMessageChunk(content=data[0].content))
+    messages = final.get("messages") if isinstance(final, dict) else None
+    if not messages or not isinstance(messages[-1], AIMessage):
+        raise InternalError("The route's graph ended without an AI message in its `messages`.")
+    return as_chunk(messages[-1])
 
 
 def last_question(turn: Sequence[BaseMessage]) -> str:
@@ -106,6 +129,7 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             "history": history,
             "turn": turn_messages,
             "question": last_question(turn_messages),
+            "messages": [*history, *turn_messages],
         }
         write = get_stream_writer()
         timeout = settings.request_timeout

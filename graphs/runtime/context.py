@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from graphs.models import ModelSpec, build_chat_model, configured_specs
 from graphs.prompt import load_prompt_file, system_prompt
+from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
 from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.runtime.concurrency import (
     ConcurrencySlots,
@@ -38,6 +40,12 @@ class ChatRuntime:
     cache: ReplyCache | None
     slots: ConcurrencySlots
     prompt: ChatPromptTemplate | None = None
+    route: RouteSpec = BUILT_IN_CHAT
+
+    @property
+    def thread_route(self) -> str | None:
+        """The route part of this route's thread ids (none for the built-in chat's)."""
+        return None if self.route.name == CHAT else self.route.name
 
     @functools.cached_property
     def prompt_tokens(self) -> int:
@@ -55,20 +63,15 @@ class ChatRuntime:
 def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
     """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
     specs = configured_specs(settings)
-    limiter: RateLimiter
     usage: UsageLedger
     if redis is None:
-        limiter = InMemoryRateLimiter(settings.rate_limit_max, settings.rate_limit_window)
         usage = InMemoryUsageLedger()
     else:
-        limiter = RedisRateLimiter(
-            redis, settings.redis_prefix, settings.rate_limit_max, settings.rate_limit_window
-        )
         usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days)
     return ChatRuntime(
         settings=settings,
         counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),
-        limiter=limiter,
+        limiter=build_limiter(settings, redis, settings.redis_prefix),
         models=[(spec, build_chat_model(spec, settings)) for spec in specs],
         usage=usage,
         prices=PriceTable.load(settings.pricing_file),
@@ -78,6 +81,30 @@ def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
         ),
         prompt=chat_prompt(settings),
     )
+
+
+def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: Redis | None) -> ChatRuntime:
+    """A route's runtime: the process's shared parts (concurrency slots, usage ledger, cache,
+    prices) with the route's settings, models, prompt and its own rate-limit windows."""
+    if spec == BUILT_IN_CHAT and spec.settings(base.settings) == base.settings:
+        return base
+    settings = spec.settings(base.settings)
+    specs = configured_specs(settings)
+    same_models = [s for s, _ in base.models] == specs
+    return dataclasses.replace(
+        base,
+        settings=settings,
+        limiter=build_limiter(settings, redis, f"{settings.redis_prefix}route:{spec.name}:"),
+        models=base.models if same_models else [(s, build_chat_model(s, settings)) for s in specs],
+        prompt=chat_prompt(settings) if spec.chain is None else None,
+        route=spec,
+    )
+
+
+def build_limiter(settings: Settings, redis: Redis | None, prefix: str) -> RateLimiter:
+    if redis is None:
+        return InMemoryRateLimiter(settings.rate_limit_max, settings.rate_limit_window)
+    return RedisRateLimiter(redis, prefix, settings.rate_limit_max, settings.rate_limit_window)
 
 
 def chat_prompt(settings: Settings) -> ChatPromptTemplate:

@@ -27,6 +27,9 @@ def build_embeddings(settings: Settings) -> Embeddings:
         openai_api_base=settings.openai_base_url,
         max_retries=settings.llm_max_retries,
         request_timeout=settings.llm_attempt_timeout,
+        # Its context-length check tokenizes with tiktoken's cl100k file, which it would try to
+        # download (offline: an error); texts here are bounded by MAX_INPUT_TOKENS anyway.
+        check_embedding_ctx_length=False,
     )
 
 

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     demo_tokens_per_second: float = Field(default=30.0, ge=0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     prompt_file: Path | None = None
+    routes_file: Path | None = None
     max_output_tokens: int = Field(default=4096, ge=1)
 
     openai_api_key: SecretStr | None = None

@@ -1,0 +1,130 @@
+"""The routes graphgate serves: the built-in chat, and the chains a route file names.
+
+A route file (`ROUTES_FILE`) is TOML, one table per route:
+
+    [routes.summarize]
+    path = "/summarize"                        # where LangServe mounts it
+    chain = "examples.summarizer:make_chain"   # module:function(model) -> Runnable
+    sessions = false                           # keep a history per session_id?
+    model = "openai:gpt-4o-mini"               # optional: LLM_MODEL otherwise
+    fallback = ""                              # optional: LLM_FALLBACK_MODEL; "" for none
+    [routes.summarize.limits]                  # optional: the server's settings otherwise
+    rate_limit_max = 10
+    max_input_tokens = 4000
+    max_output_tokens = 300
+
+A route named `chat` replaces the built-in one. Each route is also listed in `langgraph.json`
+(`graphs/langgraph_entry.py:<name>`), so `langgraph dev` serves the same graphs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from graphs.runtime.settings import Settings
+
+ChainFactory = Callable[[BaseChatModel], Runnable[dict[str, Any], Any]]
+CHAT = "chat"
+ROUTE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+ROUTE_PATH = r"^(/[a-z0-9][a-z0-9_-]*)+$"
+# Paths graphgate itself serves: a route may not shadow them.
+RESERVED_PATHS = ("/v1", "/health", "/metrics", "/usage", "/docs", "/redoc", "/openapi.json")
+
+
+class RouteFileError(ValueError):
+    """A route file that cannot be served; the message names the file, route and field."""
+
+
+class RouteLimits(BaseModel):
+    """Per-route overrides of the server's limits (unset: the server's setting)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_limit_max: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=0)
+    max_input_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    request_timeout: float | None = Field(default=None, gt=0)
+
+
+class RouteSpec(BaseModel):
+    """One route as the route file declares it; `chain` None is the built-in chat chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=ROUTE_NAME)
+    path: str = Field(pattern=ROUTE_PATH)
+    chain: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
+    sessions: bool = True
+    model: str | None = None
+    fallback: str | None = None
+    limits: RouteLimits = Field(default_factory=RouteLimits)
+
+    def settings(self, base: Settings) -> Settings:
+        """The server's settings with this route's model, fallback and limits."""
+        update: dict[str, Any] = self.limits.model_dump(exclude_none=True)
+        if self.model:
+            update["llm_model"] = self.model
+        if self.fallback is not None:
+            update["llm_fallback_model"] = self.fallback or None
+        return base.model_copy(update=update)
+
+    def chain_factory(self) -> ChainFactory | None:
+        """The factory the route names, imported; None for the built-in chat chain."""
+        if self.chain is None:
+            return None
+        module_name, _, attribute = self.chain.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise RouteFileError(f"route {self.name}: cannot import {self.chain}: {exc}") from exc
+        if not callable(factory):
+            raise RouteFileError(f"route {self.name}: {self.chain} is not callable")
+        return factory  # type: ignore[no-any-return]
+
+
+BUILT_IN_CHAT = RouteSpec(name=CHAT, path="/chat")
+
+
+def load_route_specs(settings: Settings) -> list[RouteSpec]:
+    """The built-in chat (unless the file redefines it), then the file's routes in order."""
+    if settings.routes_file is None:
+        return [BUILT_IN_CHAT]
+    declared = read_route_file(settings.routes_file)
+    specs = declared if any(s.name == CHAT for s in declared) else [BUILT_IN_CHAT, *declared]
+    check_paths(specs, settings.routes_file)
+    return specs
+
+
+def read_route_file(path: Path) -> list[RouteSpec]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RouteFileError(f"ROUTES_FILE {path}: {exc}") from None
+    routes = data.get("routes")
+    if not isinstance(routes, dict) or not routes:
+        raise RouteFileError(f"ROUTES_FILE {path}: needs at least one [routes.<name>] table")
+    specs = []
+    for name, table in routes.items():
+        try:
+            specs.append(RouteSpec.model_validate({**table, "name": name}))
+        except (ValidationError, TypeError) as exc:
+            raise RouteFileError(f"ROUTES_FILE {path}, route {name!r}: {exc}") from None
+    return specs
+
+
+def check_paths(specs: list[RouteSpec], source: Path) -> None:
+    paths = [spec.path for spec in specs]
+    for spec in specs:
+        if paths.count(spec.path) > 1:
+            raise RouteFileError(f"ROUTES_FILE {source}: two routes at {spec.path}")
+        if any(spec.path == p or spec.path.startswith(f"{p}/") for p in RESERVED_PATHS):
+            raise RouteFileError(f"ROUTES_FILE {source}: {spec.path} is graphgate's own path")

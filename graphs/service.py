@@ -1,0 +1,122 @@
+"""The graphs' lifecycle: one async context that opens and closes all that the routes' graphs
+need (the Redis client and its module check, the cache's preparation, the checkpointer's
+set-up, each route's runtime and chain) and builds the graphs. The server's lifespan and the
+LangGraph server's factories (`graphs/langgraph_entry.py`) both open it, so a graph never runs
+on half-prepared parts under either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from redis.asyncio import Redis
+
+from graphs.chat import ChatGraph, build_chat_graph
+from graphs.routes import CHAT, RouteSpec, load_route_specs
+from graphs.runtime.checkpoint import build_checkpointer
+from graphs.runtime.context import ChatRuntime, build_runtime, route_runtime
+from graphs.runtime.redis_client import build_redis, missing_modules
+from graphs.runtime.settings import Settings
+
+logger = logging.getLogger("graphgate")
+
+
+@dataclass
+class RouteGraphs:
+    """One route's runtime and graphs: with the checkpointer (its sessions) and without."""
+
+    spec: RouteSpec
+    runtime: ChatRuntime
+    graph: ChatGraph
+    # One-off turns (no session) run without a checkpointer: nobody could read their state.
+    stateless_graph: ChatGraph
+
+
+@dataclass
+class GraphService:
+    routes: dict[str, RouteGraphs]
+    checkpointer: BaseCheckpointSaver[Any] | None
+    redis: Redis | None
+
+    @property
+    def chat(self) -> RouteGraphs:
+        return self.routes[CHAT]
+
+
+async def require_redis_modules(redis: Redis) -> None:
+    missing = await missing_modules(redis)
+    if missing:
+        raise RuntimeError(
+            f"Redis lacks the modules {', '.join(missing)}: graphgate needs Redis 8 or "
+            "Redis Stack 7.4 (Query Engine and JSON). `make redis` starts one locally."
+        )
+
+
+def build_routes(
+    base: ChatRuntime,
+    specs: list[RouteSpec],
+    redis: Redis | None,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> dict[str, RouteGraphs]:
+    """Each route's runtime and graphs; imports the routes' chain modules."""
+    routes = {}
+    for spec in specs:
+        runtime = route_runtime(base, spec, redis)
+        chain = spec.chain_factory()
+        graph = build_chat_graph(runtime, checkpointer if spec.sessions else None, chain)
+        routes[spec.name] = RouteGraphs(
+            spec, runtime, graph, build_chat_graph(runtime, None, chain)
+        )
+    return routes
+
+
+def announce(service: GraphService) -> None:
+    """Say loudly, at start-up, when the service runs on embedded or demo defaults."""
+    if service.redis is None:
+        logger.warning(
+            "EMBEDDED MODE: no REDIS_URL; sessions, limits and state live in this process "
+            "only and vanish when it stops. Run one worker only."
+        )
+    for name, route in service.routes.items():
+        if route.runtime.uses_demo_model:
+            logger.warning(
+                "DEMO MODEL on route %s: no OPENAI_API_KEY/OPENAI_BASE_URL; replies come from "
+                "the offline demo model, which echoes the conversation.",
+                name,
+            )
+        models = ", ".join(spec.label for spec, _ in route.runtime.models)
+        logger.info("graphgate route %s at %s: models %s", name, route.spec.path, models)
+
+
+@asynccontextmanager
+async def open_graphs(
+    settings: Settings, *, with_checkpointer: bool = True
+) -> AsyncIterator[GraphService]:
+    """Every route's graphs, ready to run; `with_checkpointer=False` for a host that brings its
+    own persistence (the LangGraph server). Reading files and importing chain modules happen
+    off the event loop."""
+    redis = build_redis(settings)
+    try:
+        if redis is not None:
+            await require_redis_modules(redis)
+        base = await asyncio.to_thread(build_runtime, settings, redis)
+        if base.cache is not None:
+            await base.cache.prepare()
+        checkpointer = None
+        if with_checkpointer:
+            checkpointer = await build_checkpointer(redis, ttl_seconds=settings.session_ttl)
+        specs = await asyncio.to_thread(load_route_specs, settings)
+        routes = await asyncio.to_thread(build_routes, base, specs, redis, checkpointer)
+        service = GraphService(routes, checkpointer, redis)
+        announce(service)
+        yield service
+    finally:
+        if redis is not None:
+            await redis.aclose()
+            await redis.connection_pool.disconnect()

@@ -1,0 +1,1 @@
+"""Chain factories the tests serve as routes, beside the example app's."""
