@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 REDIS_STACK_PORT ?= 6380
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 # The browser test drives Debian's Chromium; a tool's own browser download cannot work offline.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -13,16 +14,24 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install run serve test fuzz lint typecheck redis bench langgraph-dev clean
+.PHONY: install install-dev run serve test fuzz lint typecheck redis bench langgraph-dev clean
 
+# What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 install: $(STAMP)
 
-$(STAMP): requirements.lock requirements-dev.lock scripts/redis_stack.py
+$(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv>=0.13,<0.14"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	touch $(STAMP)
+
+# Serving plus the tests' tools, local embeddings (torch) and the local Redis Stack.
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.lock scripts/redis_stack.py
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r requirements-dev.lock
 	$(BIN)/python -m scripts.redis_stack prepare
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
 run: install
 	$(BIN)/uvicorn server:app --host $(HOST) --port $(PORT)
@@ -31,15 +40,15 @@ run: install
 serve: install
 	$(BIN)/gunicorn -c gunicorn.conf.py server:app
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 # langgraph-api needs sse-starlette>=3, LangServe <2: the LangGraph dev server gets its own venv.
-$(LANGGRAPH_STAMP): requirements-langgraph.lock $(STAMP)
+$(LANGGRAPH_STAMP): requirements-langgraph.lock $(DEV_STAMP)
 	test -x $(LANGGRAPH_VENV)/bin/python || $(PYTHON) -m venv $(LANGGRAPH_VENV)
 	$(BIN)/uv pip install --quiet --python $(LANGGRAPH_VENV)/bin/python -r requirements-langgraph.lock
 	touch $@
@@ -60,14 +69,14 @@ test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP) $(JS_DEPS)
 	$(BIN)/pytest
 
 # Long schema fuzzing (Schemathesis, every phase): at least 20,000 cases, about 11 minutes.
-fuzz: install
+fuzz: install-dev
 	FUZZ_PHASES=coverage,fuzzing,stateful FUZZ_EXAMPLES=500 FUZZ_MINIMUM_CASES=20000 \
 		$(BIN)/pytest -s tests/test_fuzz.py
 
-redis: install
+redis: install-dev
 	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m bench.semantic_threshold
 
 clean:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from openai_double.anthropic_api import messages as anthropic_messages
 from openai_double.behaviors import (
     Behavior,
     Ledger,
@@ -257,6 +258,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/messages", anthropic_messages, methods=["POST"]),
             Route("/v1/models", models),
             Route("/control/behaviors", add_behavior, methods=["POST"]),
             Route("/control/behaviors", reset, methods=["DELETE"]),

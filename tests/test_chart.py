@@ -19,6 +19,12 @@ VALUE_SETS = {
     "defaults": {},
     "production": PRODUCTION,
     "development": {"redis": {"bundled": {"enabled": True}}, "autoscaling": {"enabled": False}},
+    "ingress-and-routes": {
+        "ingress": {"enabled": True, "host": "chat.example.com"},
+        "config": {"REQUEST_TIMEOUT": "90"},
+        "routesFile": (ROOT / "examples" / "routes.toml").read_text(),
+        "promptFile": 'messages = [["system", "Be brief."], ["placeholder", "{history}"]]\n',
+    },
 }
 
 
@@ -97,3 +103,29 @@ def test_the_bundled_redis_is_reached_through_its_own_service() -> None:
 def test_values_outside_the_schema_are_refused() -> None:
     with pytest.raises(helm_python.HelmValuesError, match="workers"):
         render({"workers": 0})
+
+
+def test_the_ingress_keeps_streams_streaming_past_the_request_timeout() -> None:
+    ingress = one(render(VALUE_SETS["ingress-and-routes"]), "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > 90
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "chat.example.com"
+    assert rule["http"]["paths"][0]["backend"]["service"]["port"]["name"] == "http"
+    assert not [m for m in render({}) if m["kind"] == "Ingress"]  # off unless enabled
+
+
+def test_the_route_and_prompt_files_are_mounted_from_a_config_map() -> None:
+    values = VALUE_SETS["ingress-and-routes"]
+    manifests = render(values)
+    files = next(m for m in manifests if m["metadata"]["name"].endswith("-files"))
+    assert files["data"]["routes.toml"].strip() == values["routesFile"].strip()
+    settings = next(
+        m for m in manifests if m["kind"] == "ConfigMap" and "APP_ENV" in m.get("data", {})
+    )
+    assert settings["data"]["ROUTES_FILE"] == "/etc/graphgate/routes.toml"
+    assert settings["data"]["PROMPT_FILE"] == "/etc/graphgate/prompt.toml"
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "files"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/graphgate", True)

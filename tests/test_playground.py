@@ -66,3 +66,22 @@ def test_the_playground_shows_the_reply_streaming(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "playground.png")
     assert (ARTIFACTS / "playground.png").stat().st_size > 10_000
+
+
+def test_with_the_demo_model_the_second_answer_refers_to_the_first_turn(
+    browser: Browser, graphgate_factory: StartGraphgate, marker: str
+) -> None:
+    """No key, no upstream: `make run` as a newcomer sees it, memory included."""
+    server = graphgate_factory("embedded", OPENAI_BASE_URL="", DEMO_TOKENS_PER_SECOND="200")
+    page = browser.new_page()
+    page.goto(f"{server.url}/chat/playground/")
+    prompt = page.get_by_placeholder("Send a message...")
+    prompt.fill(f"I am Ada {marker}.")
+    prompt.press("Enter")
+    page.wait_for_function(
+        f"document.body.innerText.includes('You said: I am Ada {marker}.')", timeout=10_000
+    )
+    prompt.fill("What is my name?")
+    prompt.press("Enter")
+    expected = f'Turn 2. Earlier you said: "I am Ada {marker}.". You said: What is my name?'
+    page.wait_for_function(f"document.body.innerText.includes({expected!r})", timeout=10_000)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import httpx
 import httpx2
 
 _ATTEMPTS: ContextVar[list[int] | None] = ContextVar("graphgate_attempts", default=None)
@@ -22,8 +23,9 @@ def counting_attempts(counter: list[int]) -> Iterator[None]:
         _ATTEMPTS.reset(token)
 
 
-async def count_attempt(request: httpx2.Request) -> None:
-    """An httpx event hook: the model call runs in the caller's task, so it sees the counter."""
+async def count_attempt(request: httpx.Request | httpx2.Request) -> None:
+    """An httpx event hook (openai's client is httpx2, anthropic's httpx): the model call runs
+    in the caller's task, so it sees the counter."""
     counter = _ATTEMPTS.get()
     if counter is not None:
         counter[0] += 1
