@@ -146,6 +146,7 @@ async def admit_turns(request: Request, runtime: ChatRuntime, turns: list[ChatRe
             runtime.counter,
             runtime.settings.max_input_tokens,
             runtime.prompt_tokens,
+            runtime.question_only,
         )
     context = request_context(request.scope)
     if runtime.settings.log_prompts:

@@ -30,7 +30,7 @@ from api.openai_request import (
     tool_request,
 )
 from api.openai_response import CompletionStream, completion
-from graphs.errors import GraphgateError
+from graphs.errors import GraphgateError, UnsupportedParameter
 from graphs.nodes.llm import TOOLS_KEY
 from graphs.runtime.context import ChatRuntime
 from middleware.context import request_context
@@ -58,6 +58,8 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     refuse_unsupported(body)
     params = generation_params(body, runtime.settings.max_output_tokens)
     tools = tool_request(body)
+    if tools.tools and not runtime.calls_tools:
+        raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
     turn = ChatRequest(messages=conversation(body))
     await admit_turns(request, runtime, [turn])
     session = request.headers.get(SESSION_HEADER) or body.user

@@ -87,6 +87,9 @@ class CompletionStream:
         self.model = model
         self.created = int(time.time())
         self.saw_tool_calls = False
+        # OpenAI numbers a reply's tool calls 0, 1, ...; a provider may number content blocks
+        # (Anthropic: a text block first makes the first call 1).
+        self._call_numbers: dict[int, int] = {}
 
     def _sse(self, chunk: ChatCompletionChunk) -> bytes:
         return f"data: {chunk.model_dump_json(exclude_unset=True)}\n\n".encode()
@@ -104,6 +107,9 @@ class CompletionStream:
     def delta(self, delta: ChoiceDelta, finish: FinishReason | None = None) -> bytes:
         return self._sse(self._chunk([ChunkChoice(index=0, delta=delta, finish_reason=finish)]))
 
+    def _number(self, provider_index: int) -> int:
+        return self._call_numbers.setdefault(provider_index, len(self._call_numbers))
+
     def opening(self) -> bytes:
         return self.delta(ChoiceDelta(role="assistant", content=""))
 
@@ -111,7 +117,9 @@ class CompletionStream:
         """The text and tool-call deltas of a model chunk; None when it has neither."""
         calls = [
             ChoiceDeltaToolCall(
-                index=call.get("index") or 0,
+                index=self._call_numbers.setdefault(
+                    call.get("index") or 0, len(self._call_numbers)
+                ),
                 id=call.get("id"),
                 type="function" if call.get("id") else None,
                 function=ChoiceDeltaToolCallFunction(

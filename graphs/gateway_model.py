@@ -31,7 +31,7 @@ import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import agenerate_from_stream
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, ensure_config
 from langchain_core.runnables.config import var_child_runnable_config
@@ -39,7 +39,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 from redis.exceptions import RedisError
 
-from graphs.errors import InputTooLong, UnsupportedParameter, UpstreamError
+from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter, UpstreamError
 from graphs.identity import principal_of
 from graphs.models import ModelSpec
 from graphs.runtime.attempts import counting_attempts
@@ -59,6 +59,13 @@ UPSTREAM_ERRORS = (
     httpx.HTTPError,
     httpx2.HTTPError,
     json.JSONDecodeError,
+)
+# What a provider answers 400 or 422 with.
+REFUSED_REQUEST = (
+    openai.BadRequestError,
+    openai.UnprocessableEntityError,
+    anthropic.BadRequestError,
+    anthropic.UnprocessableEntityError,
 )
 CACHE_ERRORS = (RedisError, OSError, *UPSTREAM_ERRORS)
 # Not a principal name (':' is not allowed in one), so no principal shares the global scope.
@@ -87,6 +94,9 @@ def provider_runnable(
     """`model` with the call's parameters bound, its tools converted by its own `bind_tools`."""
     kwargs = {k: v for k, v in kwargs.items() if k not in UNSENT.get(spec.provider, ())}
     tool_kwargs = {k: kwargs.pop(k) for k in TOOL_KWARGS if kwargs.get(k) is not None}
+    if spec.provider == "anthropic" and "tool_choice" in tool_kwargs:
+        tool_choice = tool_kwargs["tool_choice"]
+        tool_kwargs["tool_choice"] = anthropic_tool_choice(tool_choice)
     runnable: Runnable[LanguageModelInput, Any] = model
     if tool_kwargs.get("tools"):
         try:
@@ -96,6 +106,30 @@ def provider_runnable(
                 "tools", f"the model {spec.label} cannot call tools"
             ) from None
     return runnable.bind(**kwargs) if kwargs else runnable
+
+
+def anthropic_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    """OpenAI's `tool_choice` in the form langchain-anthropic's `bind_tools` takes."""
+    if choice == "required":
+        return "any"
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return str(choice["function"].get("name", ""))
+    return choice
+
+
+def provider_messages(spec: ModelSpec, messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The messages as the provider accepts them. Anthropic takes one system prompt, first:
+    the route prompt's system message and a client's own (a `/v1` conversation usually has
+    one) are joined into it, in order."""
+    systems = [m for m in messages if isinstance(m, SystemMessage)]
+    if spec.provider != "anthropic" or not systems:
+        return messages
+    if len(systems) == 1 and messages[0] is systems[0]:
+        return messages
+    joined = SystemMessage("\n\n".join(m.text for m in systems if m.text))
+    return [joined, *(m for m in messages if not isinstance(m, SystemMessage))]
 
 
 class GatewayChatModel(BaseChatModel):
@@ -151,8 +185,8 @@ class GatewayChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         turn = current_turn() or Turn(principal_of(ensure_config()))
-        self._check_size(messages)
         call_kwargs = self._call_kwargs(turn, stop, kwargs)
+        self._check_size(messages, call_kwargs.get("tools"))
         lookup = self._lookup(turn, messages, call_kwargs)
         cached = await self._cached(lookup)
         if cached is not None:
@@ -161,24 +195,33 @@ class GatewayChatModel(BaseChatModel):
             turn.calls.append(ModelCall(str(cached["model"]), dict(NO_USAGE), 0.0, cache_hit=True))
             return
         reply: AIMessageChunk | None = None
-        async for chunk in self._answer(turn, messages, call_kwargs):
+        finished: list[ModelCall] = []
+        async for chunk in self._answer(messages, call_kwargs, finished):
             reply = chunk if reply is None else reply + chunk
             yield ChatGenerationChunk(message=chunk)
-        if lookup is not None and reply is not None:
-            await self._store(lookup, reply, turn.calls[-1].model)
+        turn.calls.extend(finished)
+        if lookup is not None and reply is not None and finished:
+            await self._store(lookup, reply, finished[0].model)
 
-    def _check_size(self, messages: Sequence[BaseMessage]) -> None:
+    def _check_size(self, messages: Sequence[BaseMessage], tools: Any) -> None:
+        """The prompt and its tools' definitions within `MAX_INPUT_TOKENS`."""
         limit = self.runtime.settings.max_input_tokens
-        tokens = self.runtime.counter.count_messages(messages)
+        counter = self.runtime.counter
+        tokens = counter.count_messages(messages) + (
+            counter.count_text(json.dumps(tools)) if tools else 0
+        )
         if tokens > limit:
             raise InputTooLong(f"The prompt has {tokens} tokens; the limit is {limit}.")
 
     def _call_kwargs(
         self, turn: Turn, stop: list[str] | None, bound: dict[str, Any]
     ) -> dict[str, Any]:
-        """The chain's own parameters, overridden by the request's, then the request's tools."""
+        """The chain's own parameters, overridden by the request's, then the request's tools;
+        `max_tokens` at most `MAX_OUTPUT_TOKENS`, which it is when nobody set it."""
+        ceiling = self.runtime.settings.max_output_tokens
         kwargs = {**bound, **({"stop": stop} if stop else {})}
-        kwargs.update(turn.params.call_kwargs(self.runtime.settings.max_output_tokens))
+        kwargs.update(turn.params.call_kwargs())
+        kwargs["max_tokens"] = min(int(kwargs.get("max_tokens") or ceiling), ceiling)
         if turn.tools.tools:
             kwargs.update(tools=list(turn.tools.tools), tool_choice=turn.tools.tool_choice)
             kwargs["parallel_tool_calls"] = turn.tools.parallel_tool_calls
@@ -233,9 +276,10 @@ class GatewayChatModel(BaseChatModel):
         return [*chunks, final]
 
     async def _answer(
-        self, turn: Turn, messages: list[BaseMessage], kwargs: dict[str, Any]
+        self, messages: list[BaseMessage], kwargs: dict[str, Any], finished: list[ModelCall]
     ) -> AsyncIterator[AIMessageChunk]:
-        """The provider's chunks as they arrive, from a producer task (see the module doc)."""
+        """The provider's chunks as they arrive, from a producer task (see the module doc);
+        the call that answered goes to `finished` at the end."""
         queue: asyncio.Queue[AIMessageChunk | Finished | BaseException] = asyncio.Queue()
         # The provider call is this model's own run, not a child chat-model run whose tokens
         # `astream_events` would report a second time: it runs outside the chain's run config.
@@ -246,7 +290,7 @@ class GatewayChatModel(BaseChatModel):
             while True:
                 item = await queue.get()
                 if isinstance(item, Finished):
-                    turn.calls.append(item.call)
+                    finished.append(item.call)
                     return
                 if isinstance(item, BaseException):
                     raise item
@@ -275,9 +319,9 @@ class GatewayChatModel(BaseChatModel):
         retries: int | None = None
         for index, (spec, model) in enumerate(self.runtime.models):
             attempts = [0]
-            reply = await self._stream_one(
-                spec, provider_runnable(spec, model, kwargs), messages, emit, attempts
-            )
+            runnable = provider_runnable(spec, model, kwargs)
+            sent = provider_messages(spec, messages)
+            reply = await self._stream_one(spec, runnable, sent, emit, attempts)
             if attempts[0]:
                 retries = (retries or 0) + attempts[0] - 1
                 RETRIES.labels(spec.label).inc(attempts[0] - 1)
@@ -312,6 +356,10 @@ class GatewayChatModel(BaseChatModel):
                     reply = chunk if reply is None else reply + chunk
             except UPSTREAM_ERRORS as exc:
                 UPSTREAM_ERRORS_METRIC.labels(spec.label, type(exc).__name__).inc()
+                if isinstance(exc, REFUSED_REQUEST):
+                    # The request itself is at fault (a tool schema, a parameter the model
+                    # does not take): another model would refuse it too, so say why.
+                    raise InvalidInput(f"{spec.label} refused the request: {exc.message}") from exc
                 if sent:
                     raise UpstreamError(
                         f"{spec.label} failed mid-reply: {type(exc).__name__}"

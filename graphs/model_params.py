@@ -27,11 +27,9 @@ class ModelParams(BaseModel):
     stop: tuple[str, ...] | None = Field(default=None, max_length=MAX_STOP_SEQUENCES)
     seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
 
-    def call_kwargs(self, max_output_tokens: int) -> dict[str, Any]:
-        """The keyword arguments of a provider call: the parameters set, and `max_tokens`
-        always (the server's `MAX_OUTPUT_TOKENS` when the client set none)."""
+    def call_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of a provider call: the parameters the client set."""
         kwargs = self.model_dump(exclude_none=True, exclude={"stop"})
-        kwargs["max_tokens"] = self.max_tokens or max_output_tokens
         if self.stop:
             kwargs["stop"] = list(self.stop)
         return kwargs

@@ -28,7 +28,7 @@ from openai_double.behaviors import (
     truncated,
 )
 
-EMBEDDING_DIMENSIONS = 64
+EMBEDDING_DIMENSIONS = 256
 TOKENS_PER_CALL = 5  # what a tool call counts as output, in the usage the double reports
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from langserve import RemoteRunnable
 
@@ -94,3 +95,27 @@ def test_an_anthropic_retry_is_counted(
     assert reply.content == f"Echo: retry {marker}"
     assert reply.response_metadata["retries"] == 1
     assert upstream.stats(marker)["requests"] == 2
+
+
+def test_a_clients_system_message_joins_the_prompts_for_anthropic(
+    claude_primary: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    """Anthropic takes one system prompt: an OpenAI-style conversation's own system message is
+    joined to the route prompt's, not refused."""
+    response = httpx.post(
+        f"{claude_primary.url}/v1/chat/completions",
+        json={
+            "model": "graphgate",
+            "messages": [
+                {"role": "system", "content": f"Answer in French {marker}."},
+                {"role": "user", "content": f"hello {marker}"},
+            ],
+        },
+        headers={"X-User-Id": user},
+    )
+    assert response.status_code == 200, response.text
+    (sent,) = upstream.stats(marker)["bodies"]
+    system = sent["system"] if isinstance(sent["system"], str) else sent["system"][0]["text"]
+    assert system.startswith("You are a helpful assistant.")
+    assert system.endswith(f"Answer in French {marker}.")
+    assert [m["role"] for m in sent["messages"]] == ["user"]

@@ -11,11 +11,13 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from graphs.demo_model import demo_reply
-from graphs.errors import InvalidInput
+from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import fit_history
 from graphs.model_params import read_params
+from graphs.nodes.guard import validate_turn
 from graphs.prompt import PromptFileError, load_prompt_file, system_prompt
 from graphs.routes import RouteFileError, load_route_specs
+from graphs.runtime.context import semantic_index_name
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.runtime.turn import ModelCall, Turn
@@ -80,7 +82,7 @@ def test_a_system_prompt_is_taken_literally() -> None:
 
 def test_parameters_are_read_within_bounds_and_stop_may_be_a_string() -> None:
     params = read_params({"temperature": 0.5, "stop": "END", "other": 1}, 100)
-    assert params.call_kwargs(100) == {"temperature": 0.5, "max_tokens": 100, "stop": ["END"]}
+    assert params.call_kwargs() == {"temperature": 0.5, "stop": ["END"]}
 
 
 @pytest.mark.parametrize(
@@ -196,3 +198,35 @@ def test_langgraph_json_lists_every_example_route() -> None:
     listed = json.loads((ROOT / "examples" / "langgraph.json").read_text())["graphs"]
     assert sorted(listed) == sorted(spec.name for spec in load_route_specs(settings))
     assert all(entry.endswith(f"langgraph_entry.py:{name}") for name, entry in listed.items())
+
+
+def test_a_tool_result_keeps_the_turn_it_answers_or_is_too_long(counter: TokenCounter) -> None:
+    history = [
+        HumanMessage("one " * 50),
+        AIMessage("reply"),
+        HumanMessage("weather?"),
+        AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "c1"}]),
+    ]
+    assert fit_history(history, 40, budget=20, counter=counter, keep_last_turn=True) == history[2:]
+    with pytest.raises(InputTooLong):
+        fit_history(history, 40, budget=5, counter=counter, keep_last_turn=True)
+
+
+def test_a_question_only_prompt_needs_a_turn_that_ends_with_a_question(
+    counter: TokenCounter,
+) -> None:
+    tool_turn = [AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "c1"}])]
+    tool_turn.append(ToolMessage("42", tool_call_id="c1"))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="takes a question"):
+        validate_turn("", tool_turn, counter, 1000, question_only=True)
+    assert len(validate_turn("", tool_turn, counter, 1000)) == 2
+
+
+def test_each_embeddings_model_has_its_own_semantic_index() -> None:
+    """Vectors of another size cannot share an index (RedisVL refuses to open it)."""
+    names = {
+        semantic_index_name(Settings(embeddings_model=model))
+        for model in ("local:all-MiniLM-L6-v2", "openai:text-embedding-3-small")
+    }
+    assert len(names) == 2
+    assert all(name.startswith("graphgate:semantic_cache:") for name in names)

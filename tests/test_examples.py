@@ -49,6 +49,18 @@ def test_the_summarizer_streams_token_by_token_and_batches(
     assert [len(reply.content.split()) for reply in replies] == [20, 20]
 
 
+async def test_the_summarizer_streams_events_and_logs(
+    app: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, tokens=12)
+    summarize = client(app, "/summarize", user)
+    events = [e async for e in summarize.astream_events({"question": marker}, version="v2")]
+    tokens = [e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream"]
+    assert "".join(tokens) == " ".join(f"w{i}" for i in range(1, 13))
+    patches = [patch async for patch in summarize.astream_log({"question": f"log {marker}"})]
+    assert len(patches) >= 10
+
+
 def test_the_retrieval_route_answers_from_the_documents_and_remembers(
     app: Graphgate, upstream: Upstream, user: str, marker: str
 ) -> None:
@@ -56,14 +68,15 @@ def test_the_retrieval_route_answers_from_the_documents_and_remembers(
         {"configurable": {"session_id": f"qa-{marker}"}}
     )
     docs.invoke({"question": f"How does the fallback model answer? {marker}"})
-    docs.invoke({"question": f"And the rate limit window? {marker}-2"})
+    question = f"How do rate limits count requests per principal in a sliding window? {marker}-2"
+    docs.invoke({"question": question})
     second = upstream.sent_messages(f"{marker}-2")[-1]
     assert "notes only" in second[0]["content"]
     assert "RATE_LIMIT_WINDOW" in second[0]["content"]  # the limits document was retrieved
     assert [m["content"] for m in second[1:]] == [
         f"How does the fallback model answer? {marker}",
         f"Echo: How does the fallback model answer? {marker}",
-        f"And the rate limit window? {marker}-2",
+        question,
     ]
 
 

@@ -114,9 +114,10 @@ def test_the_example_routes_run_under_langgraph_dev(
     assert upstream.sent_messages(f"summarise this {marker}")[-1][0]["content"].startswith(
         "Summarise"
     )
-    answer = run(langgraph_examples, f"What is the rate limit window? {marker}", graph="docs")
-    assert answer["reply"]["content"] == f"Echo: What is the rate limit window? {marker}"
-    notes = upstream.sent_messages(f"rate limit window? {marker}")[-1][0]["content"]
+    question = f"How do rate limits count requests per principal in a sliding window? {marker}"
+    answer = run(langgraph_examples, question, graph="docs")
+    assert answer["reply"]["content"] == f"Echo: {question}"
+    notes = upstream.sent_messages(question)[-1][0]["content"]
     assert "RATE_LIMIT_WINDOW" in notes
 
 

@@ -15,7 +15,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from tests.conftest import Graphgate
+from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 
@@ -70,6 +70,26 @@ def test_temperature_max_tokens_and_stop_reach_the_upstream(
     assert (body.get("max_completion_tokens") or body.get("max_tokens")) == 7
     assert body["stop"] == ["END"]
     assert body["seed"] == 11
+
+
+def test_chat_openais_parameters_reach_the_upstream(
+    server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    model = ChatOpenAI(
+        model="graphgate",
+        base_url=f"{server.url}/v1",
+        api_key="unused",
+        max_retries=0,
+        default_headers={"X-User-Id": user},
+        temperature=0.7,
+        max_tokens=9,
+        stop_sequences=["STOP"],
+    )
+    model.invoke(f"params {marker}")
+    body = upstream_body(upstream, marker)
+    assert body["temperature"] == 0.7
+    assert (body.get("max_completion_tokens") or body.get("max_tokens")) == 9
+    assert body["stop"] == ["STOP"]
 
 
 def test_max_tokens_cuts_the_reply_and_says_length(
@@ -195,3 +215,32 @@ def test_a_stateless_tool_conversation_is_accepted(
     )
     assert reply.content == "Echo: sunny"
     assert [m["role"] for m in upstream.prompts(marker)[-1]] == ["user", "assistant", "tool"]
+
+
+def test_a_request_the_model_refuses_is_a_400_without_fallback(
+    server: Graphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    upstream.behave(marker, model=PRIMARY_MODEL, statuses=[400])
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk(server, user).chat.completions.create(
+            model="graphgate", messages=[{"role": "user", "content": f"bad {marker}"}]
+        )
+    assert refused.value.code == "invalid_input"
+    assert f"openai:{PRIMARY_MODEL} refused the request" in refused.value.message
+    assert [body["model"] for body in upstream.stats(marker)["bodies"]] == [PRIMARY_MODEL]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tools_for_the_demo_model_are_refused_before_any_stream(
+    graphgate_factory: StartGraphgate, user: str, stream: bool
+) -> None:
+    demo = graphgate_factory("embedded", OPENAI_BASE_URL="")
+    body = {
+        "model": "graphgate",
+        "stream": stream,
+        "messages": [{"role": "user", "content": "weather?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}],
+    }
+    response = httpx.post(f"{demo.url}/v1/chat/completions", json=body, headers={"X-User-Id": user})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "tools"

@@ -20,6 +20,7 @@ def validate_turn(
     counter: TokenCounter,
     max_tokens: int,
     prompt_tokens: int = 0,
+    question_only: bool = False,
 ) -> list[BaseMessage]:
     """The turn's messages (client-held ones, then the question), or the reason to refuse it.
     `prompt_tokens` counts what the route's prompt adds (its system message): the turn and the
@@ -31,6 +32,8 @@ def validate_turn(
         raise InvalidInput("The turn is empty: send a non-empty `question` or `messages`.")
     if not isinstance(turn[-1], HumanMessage | ToolMessage):
         raise InvalidInput("The last message of a turn must come from the human (or a tool).")
+    if question_only and not isinstance(turn[-1], HumanMessage):
+        raise InvalidInput("This route's prompt takes a question: end the turn with one.")
     tokens = prompt_tokens + counter.count_messages(turn)
     if tokens > max_tokens:
         raise InputTooLong(f"The input has {tokens} tokens; the limit is {max_tokens}.")
@@ -45,6 +48,7 @@ def make_guard(runtime: ChatRuntime) -> Any:
             runtime.counter,
             runtime.settings.max_input_tokens,
             runtime.prompt_tokens,
+            runtime.question_only,
         )
         for message in turn:
             message.id = message.id or str(uuid.uuid4())

@@ -35,10 +35,13 @@ def refusal(decision: RateLimitDecision, window: float) -> RateLimited:
 
 def effective_limits(runtime: ChatRuntime, quota: Quota) -> tuple[int, int, float]:
     """The rate limit, tokens per minute and daily budget of a principal: its key's quota
-    where it has one, else the server's settings."""
+    where it has one, else the server's settings; a route's own rate limit caps the key's."""
     settings = runtime.settings
+    rate_limit = quota.rate_limit_max or settings.rate_limit_max
+    if runtime.route.limits.rate_limit_max is not None:
+        rate_limit = min(rate_limit, runtime.route.limits.rate_limit_max)
     return (
-        quota.rate_limit_max or settings.rate_limit_max,
+        rate_limit,
         settings.tokens_per_minute if quota.tokens_per_minute is None else quota.tokens_per_minute,
         settings.daily_budget_usd if quota.daily_budget_usd is None else quota.daily_budget_usd,
     )

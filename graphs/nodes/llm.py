@@ -27,7 +27,8 @@ from langgraph.config import get_stream_writer
 from langgraph.pregel import Pregel
 from langgraph.types import StreamWriter
 
-from graphs.errors import InternalError, UpstreamTimeout
+from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
+from graphs.gateway_model import UPSTREAM_ERRORS
 from graphs.history import fit_history
 from graphs.identity import principal_of
 from graphs.model_params import read_params
@@ -83,17 +84,23 @@ async def stream_graph(
     write: StreamWriter,
 ) -> AIMessageChunk:
     """A compiled LangGraph graph as a route's chain: the text of its model calls streams as it
-    comes, and the reply is the last AI message of its final `messages`."""
+    comes (an agent's words before a tool call included), and the reply is the last AI message
+    of its final `messages`, written whole if none of it streamed (a node returned it whole)."""
     final: Any = None
+    streamed: set[str | None] = set()
     async for mode, data in graph.astream(graph_input, config, stream_mode=["messages", "values"]):
         if mode == "values":
             final = data
         elif isinstance(data[0], AIMessageChunk) and data[0].content:
+            streamed.add(data[0].id)
             write(AIMessageChunk(content=data[0].content))
     messages = final.get("messages") if isinstance(final, dict) else None
     if not messages or not isinstance(messages[-1], AIMessage):
         raise InternalError("The route's graph ended without an AI message in its `messages`.")
-    return as_chunk(messages[-1])
+    reply = messages[-1]
+    if reply.id not in streamed and reply.content:
+        write(AIMessageChunk(content=reply.content))
+    return as_chunk(reply)
 
 
 def last_question(turn: Sequence[BaseMessage]) -> str:
@@ -123,8 +130,14 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             - runtime.counter.count_messages(turn_messages)
         )
         history = fit_history(
-            state.get("history", []), settings.max_history_messages, budget, runtime.counter
+            state.get("history", []),
+            settings.max_history_messages,
+            budget,
+            runtime.counter,
+            keep_last_turn=not isinstance(turn_messages[0], HumanMessage),
         )
+        if runtime.question_only:  # the prompt has no {turn}: earlier messages are history
+            history = [*history, *turn_messages[:-1]]
         chain_input = {
             "history": history,
             "turn": turn_messages,
@@ -140,6 +153,11 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             except TimeoutError as exc:
                 raise UpstreamTimeout(
                     f"The model did not answer within REQUEST_TIMEOUT={timeout:g} s."
+                ) from exc
+            except UPSTREAM_ERRORS as exc:
+                # A chain's own upstream call (a retriever's embeddings) failed: not a bug.
+                raise UpstreamError(
+                    f"The route's chain failed calling an upstream: {type(exc).__name__}"
                 ) from exc
         metadata = turn.metadata()
         reply.id = reply.id or f"run-{uuid.uuid4()}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -42,6 +43,15 @@ class ChatRuntime:
     prompt: ChatPromptTemplate | None = None
     route: RouteSpec = BUILT_IN_CHAT
 
+    @functools.cached_property
+    def question_only(self) -> bool:
+        """Whether the route's prompt takes the turn's question (`{question}`) but not its
+        messages (`{turn}`): the turn's earlier messages then go in as history."""
+        if self.prompt is None:
+            return False
+        variables = {*self.prompt.input_variables, *self.prompt.optional_variables}
+        return "turn" not in variables
+
     @property
     def thread_route(self) -> str | None:
         """The route part of this route's thread ids (none for the built-in chat's)."""
@@ -54,6 +64,13 @@ class ChatRuntime:
             return 0
         fixed = self.prompt.format_messages(history=[], turn=[], question="")
         return self.counter.count_messages(fixed)
+
+    @property
+    def calls_tools(self) -> bool:
+        """Whether every configured model can be given tools (the demo model cannot)."""
+        return all(
+            type(model).bind_tools is not BaseChatModel.bind_tools for _, model in self.models
+        )
 
     @property
     def uses_demo_model(self) -> bool:
@@ -127,6 +144,13 @@ def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | Non
     )
 
 
+def semantic_index_name(settings: Settings) -> str:
+    """The semantic cache's index, one per embeddings model: another model's vectors have
+    another size (RedisVL refuses to open an index whose schema differs), and another meaning."""
+    model = hashlib.sha256(settings.embeddings_model.encode()).hexdigest()[:12]
+    return f"{settings.redis_prefix}semantic_cache:{model}"
+
+
 def build_cache(settings: Settings, redis: Redis | None) -> ReplyCache | None:
     if settings.cache_mode == "off":
         return None
@@ -146,7 +170,7 @@ def build_cache(settings: Settings, redis: Redis | None) -> ReplyCache | None:
     return RedisSemanticCache(
         embeddings,
         redis_url=url,
-        name=f"{settings.redis_prefix}semantic_cache",
+        name=semantic_index_name(settings),
         threshold=settings.semantic_cache_threshold,
         ttl_seconds=settings.cache_ttl,
     )

