@@ -121,6 +121,7 @@ def graphgate_factory(
 ) -> Iterator[Callable[..., Graphgate]]:
     """`start(mode, **settings)`: a graphgate server for that configuration, started once."""
     servers: dict[tuple[str, tuple[tuple[str, str], ...]], Graphgate] = {}
+    fresh_servers: list[Graphgate] = []  # stopped at the end too, whatever their test did
 
     def server_settings(mode: str, settings: dict[str, str]) -> dict[str, str]:
         base = {
@@ -156,13 +157,15 @@ def graphgate_factory(
         """`workers`: run under gunicorn with that many uvicorn workers, as in production."""
         key = (mode, tuple(sorted({**settings, "workers": str(workers)}.items())))
         if fresh:
-            return launch(mode, settings, f"{mode}-{uuid.uuid4().hex[:6]}", workers)
+            server = launch(mode, settings, f"{mode}-{uuid.uuid4().hex[:6]}", workers)
+            fresh_servers.append(server)
+            return server
         if key not in servers:
             servers[key] = launch(mode, settings, f"{mode}-{len(servers)}", workers)
         return servers[key]
 
     yield start
-    for server in servers.values():
+    for server in [*servers.values(), *fresh_servers]:
         server.process.stop()
 
 

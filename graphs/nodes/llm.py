@@ -22,6 +22,7 @@ from langchain_core.messages import (
     HumanMessage,
     message_chunk_to_message,
 )
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.pregel import Pregel
@@ -69,12 +70,13 @@ async def stream_chain(
     """The chain's whole reply; each chunk is written as it comes."""
     if isinstance(chain, Pregel):
         return await stream_graph(chain, chain_input, config, write)
-    reply: AIMessageChunk | None = None
+    chunks: list[AIMessageChunk] = []
     async for output in chain.astream(chain_input, config):
         chunk = as_chunk(output)
         write(chunk)
-        reply = chunk if reply is None else reply + chunk
-    return reply if reply is not None else AIMessageChunk(content="")
+        chunks.append(chunk)
+    # One merge at the end: adding chunk by chunk builds a new message per token.
+    return add_ai_message_chunks(*chunks) if chunks else AIMessageChunk(content="")
 
 
 async def stream_graph(
