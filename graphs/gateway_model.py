@@ -24,14 +24,10 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import anthropic
-import httpx
-import httpx2
-import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import agenerate_from_stream
-from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, ensure_config
@@ -40,9 +36,17 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 from redis.exceptions import RedisError
 
-from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter, UpstreamError
+from graphs.errors import InputTooLong, InvalidInput, UpstreamError
 from graphs.identity import principal_of
 from graphs.models import ModelSpec
+from graphs.provider_calls import (
+    REFUSED_REQUEST,
+    TOOL_KWARGS,
+    UPSTREAM_ERRORS,
+    provider_kwargs,
+    provider_messages,
+    provider_stream,
+)
 from graphs.runtime.attempts import counting_attempts
 from graphs.runtime.cache import CacheLookup, cache_lookup
 from graphs.runtime.context import ChatRuntime
@@ -52,28 +56,9 @@ from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
 
 logger = logging.getLogger(__name__)
 
-# What a misbehaving upstream raises: the SDKs' errors, the HTTP clients' errors mid-stream
-# (openai 3.x uses httpx2, anthropic httpx), and a chunk that is not JSON.
-UPSTREAM_ERRORS = (
-    openai.APIError,
-    anthropic.APIError,
-    httpx.HTTPError,
-    httpx2.HTTPError,
-    json.JSONDecodeError,
-)
-# What a provider answers 400 or 422 with.
-REFUSED_REQUEST = (
-    openai.BadRequestError,
-    openai.UnprocessableEntityError,
-    anthropic.BadRequestError,
-    anthropic.UnprocessableEntityError,
-)
 CACHE_ERRORS = (RedisError, OSError, *UPSTREAM_ERRORS)
 # Not a principal name (':' is not allowed in one), so no principal shares the global scope.
 GLOBAL_SCOPE = ":global"
-TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls")
-# Keyword arguments a provider has no use for: Anthropic has no seed.
-UNSENT = {"anthropic": ("seed",)}
 
 
 @functools.cache
@@ -87,72 +72,6 @@ class Finished:
 
     def __init__(self, call: ModelCall) -> None:
         self.call = call
-
-
-def provider_kwargs(
-    spec: ModelSpec, model: BaseChatModel, kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """The call's keyword arguments as `model` takes them: its tools converted by its own
-    `bind_tools`, what its provider has no use for left out."""
-    kwargs = {k: v for k, v in kwargs.items() if k not in UNSENT.get(spec.provider, ())}
-    tool_kwargs = {k: kwargs.pop(k) for k in TOOL_KWARGS if kwargs.get(k) is not None}
-    if spec.provider == "anthropic" and "tool_choice" in tool_kwargs:
-        tool_kwargs["tool_choice"] = anthropic_tool_choice(tool_kwargs["tool_choice"])
-    if not tool_kwargs.get("tools"):
-        return kwargs
-    try:
-        bound = model.bind_tools(tool_kwargs.pop("tools"), **tool_kwargs)
-    except NotImplementedError:
-        raise UnsupportedParameter("tools", f"the model {spec.label} cannot call tools") from None
-    return {**getattr(bound, "kwargs", {}), **kwargs}
-
-
-async def provider_stream(
-    model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]
-) -> AsyncIterator[AIMessageChunk]:
-    """The provider model's own stream (`_astream`, the method each provider implements),
-    without `astream`'s second run around it: its callbacks, its per-token events and its
-    chunk-by-chunk merge cost about 5 ms of CPU per turn (measured with the demo model) and
-    nobody reads them; this model's own run reports the call. What `astream` adds that
-    clients rely on is kept: the generation info (the finish reason) in `response_metadata`,
-    and a last chunk marked `chunk_position="last"` (tool-call arguments are parsed on it)."""
-    last: AIMessageChunk | None = None
-    async for generation in model._astream(messages, **kwargs):
-        chunk = generation.message
-        if not isinstance(chunk, AIMessageChunk):
-            continue
-        if generation.generation_info:
-            chunk.response_metadata = {**generation.generation_info, **chunk.response_metadata}
-        last = chunk
-        yield chunk
-    if last is not None and not last.chunk_position:
-        yield AIMessageChunk(
-            content="" if isinstance(last.content, str) else [], chunk_position="last"
-        )
-
-
-def anthropic_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
-    """OpenAI's `tool_choice` in the form langchain-anthropic's `bind_tools` takes."""
-    if choice == "required":
-        return "any"
-    if choice == "none":
-        return {"type": "none"}
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return str(choice["function"].get("name", ""))
-    return choice
-
-
-def provider_messages(spec: ModelSpec, messages: list[BaseMessage]) -> list[BaseMessage]:
-    """The messages as the provider accepts them. Anthropic takes one system prompt, first:
-    the route prompt's system message and a client's own (a `/v1` conversation usually has
-    one) are joined into it, in order."""
-    systems = [m for m in messages if isinstance(m, SystemMessage)]
-    if spec.provider != "anthropic" or not systems:
-        return messages
-    if len(systems) == 1 and messages[0] is systems[0]:
-        return messages
-    joined = SystemMessage("\n\n".join(m.text for m in systems if m.text))
-    return [joined, *(m for m in messages if not isinstance(m, SystemMessage))]
 
 
 class GatewayChatModel(BaseChatModel):

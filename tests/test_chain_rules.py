@@ -14,8 +14,10 @@ from graphs.demo_model import demo_reply
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import fit_history
 from graphs.model_params import read_params
+from graphs.models import ModelSpec
 from graphs.nodes.guard import validate_turn
 from graphs.prompt import PromptFileError, load_prompt_file, system_prompt
+from graphs.provider_calls import anthropic_tool_choice, provider_messages
 from graphs.routes import RouteFileError, load_route_specs
 from graphs.runtime.context import semantic_index_name
 from graphs.runtime.settings import Settings
@@ -230,3 +232,21 @@ def test_each_embeddings_model_has_its_own_semantic_index() -> None:
     }
     assert len(names) == 2
     assert all(name.startswith("graphgate:semantic_cache:") for name in names)
+
+
+def test_openai_tool_choice_in_anthropics_terms() -> None:
+    assert anthropic_tool_choice("required") == "any"
+    assert anthropic_tool_choice("auto") == "auto"
+    assert anthropic_tool_choice("none") == {"type": "none"}
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    assert anthropic_tool_choice(named) == "get_weather"
+
+
+def test_anthropic_gets_one_system_prompt_first() -> None:
+    messages = [SystemMessage("Be brief."), HumanMessage("hi"), SystemMessage("In French.")]
+    claude = ModelSpec("anthropic", "claude-3-5-haiku")
+    assert provider_messages(claude, messages) == [
+        SystemMessage("Be brief.\n\nIn French."),
+        HumanMessage("hi"),
+    ]
+    assert provider_messages(ModelSpec("openai", "gpt-4o-mini"), messages) == messages

@@ -29,10 +29,10 @@ from langgraph.pregel import Pregel
 from langgraph.types import StreamWriter
 
 from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
-from graphs.gateway_model import UPSTREAM_ERRORS
 from graphs.history import fit_history
 from graphs.identity import principal_of
 from graphs.model_params import read_params
+from graphs.provider_calls import UPSTREAM_ERRORS
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import ToolRequest, Turn, running_turn
 from graphs.state import ChatState
