@@ -18,11 +18,12 @@ Literal braces in a template are doubled (`{{` and `}}`).
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from langchain_core.messages import SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+from graphs.runtime.settings import read_toml_setting
 
 TURN_VARIABLES = frozenset({"history", "turn", "question"})
 ROLES = frozenset({"system", "human", "ai", "placeholder"})
@@ -46,10 +47,7 @@ def system_prompt(text: str) -> ChatPromptTemplate:
 def load_prompt_file(path: Path, *, keeps_sessions: bool = True) -> ChatPromptTemplate:
     """The prompt of a TOML prompt file, checked: known roles and variables only, the turn
     present, and the history too when the route keeps sessions."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PromptFileError(f"PROMPT_FILE {path}: {exc}") from None
+    data = read_toml_setting(path, "PROMPT_FILE", PromptFileError)
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise PromptFileError(f"PROMPT_FILE {path}: needs a non-empty `messages` list")

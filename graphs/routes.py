@@ -20,7 +20,6 @@ A route named `chat` replaces the built-in one. Each route is also listed in `la
 from __future__ import annotations
 
 import importlib
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graphs.runtime.settings import Settings
+from graphs.runtime.settings import Settings, read_toml_setting
 
 ChainFactory = Callable[[BaseChatModel], Runnable[dict[str, Any], Any]]
 CHAT = "chat"
@@ -105,10 +104,7 @@ def load_route_specs(settings: Settings) -> list[RouteSpec]:
 
 
 def read_route_file(path: Path) -> list[RouteSpec]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RouteFileError(f"ROUTES_FILE {path}: {exc}") from None
+    data = read_toml_setting(path, "ROUTES_FILE", RouteFileError)
     routes = data.get("routes")
     if not isinstance(routes, dict) or not routes:
         raise RouteFileError(f"ROUTES_FILE {path}: needs at least one [routes.<name>] table")

@@ -18,24 +18,29 @@ LANGGRAPH = ROOT / ".venv-langgraph" / "bin" / "langgraph"
 LIMIT = 5
 
 
-@pytest.fixture(scope="module")
-def langgraph_dev(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def serve_langgraph_dev(log_path: Path, *arguments: str, **settings: str) -> Iterator[str]:
+    """`langgraph dev` on a free port with `settings` in its environment, until the module ends."""
     port = free_port()
     command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1"]
     server = ManagedProcess(
-        [*command, "--port", str(port)],
-        env=child_env(
-            OPENAI_BASE_URL=upstream.api_url,
-            LLM_MODEL="gpt-primary",
-            RATE_LIMIT_MAX=str(LIMIT),
-            LANGGRAPH_CLI_NO_ANALYTICS="1",
-        ),
+        [*command, *arguments, "--port", str(port)],
+        env=child_env(LANGGRAPH_CLI_NO_ANALYTICS="1", **settings),
         ready_text="Application started up",
-        log_path=Path(tmp_path_factory.mktemp("langgraph")) / "langgraph-dev.log",
+        log_path=log_path,
     )
     server.start(timeout=120)
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def langgraph_dev(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from serve_langgraph_dev(
+        tmp_path_factory.mktemp("langgraph") / "langgraph-dev.log",
+        OPENAI_BASE_URL=upstream.api_url,
+        LLM_MODEL="gpt-primary",
+        RATE_LIMIT_MAX=str(LIMIT),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +48,17 @@ def langgraph_examples(
     upstream: Upstream, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The example app's routes (examples/langgraph.json), with Redis and the semantic cache."""
-    port = free_port()
-    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1"]
-    config = ["--config", str(ROOT / "examples" / "langgraph.json")]
-    server = ManagedProcess(
-        [*command, *config, "--port", str(port)],
-        env=child_env(
-            OPENAI_BASE_URL=upstream.api_url,
-            LLM_MODEL="gpt-primary",
-            ROUTES_FILE=str(ROOT / "examples" / "routes.toml"),
-            REDIS_URL=redis_url,
-            CACHE_MODE="semantic",
-            EMBEDDINGS_MODEL="openai:text-embedding-3-small",
-            LANGGRAPH_CLI_NO_ANALYTICS="1",
-        ),
-        ready_text="Application started up",
-        log_path=Path(tmp_path_factory.mktemp("langgraph")) / "langgraph-examples.log",
+    yield from serve_langgraph_dev(
+        tmp_path_factory.mktemp("langgraph") / "langgraph-examples.log",
+        "--config",
+        str(ROOT / "examples" / "langgraph.json"),
+        OPENAI_BASE_URL=upstream.api_url,
+        LLM_MODEL="gpt-primary",
+        ROUTES_FILE=str(ROOT / "examples" / "routes.toml"),
+        REDIS_URL=redis_url,
+        CACHE_MODE="semantic",
+        EMBEDDINGS_MODEL="openai:text-embedding-3-small",
     )
-    server.start(timeout=120)
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def run(

@@ -16,16 +16,8 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.test_openai_compat import sdk
 from tests.upstream import Upstream
-
-
-def sdk(server: Graphgate, user: str, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{server.url}/v1",
-        api_key="unused",
-        max_retries=0,
-        default_headers={"X-User-Id": user, **headers},
-    )
 
 
 def chat_openai(server: Graphgate, user: str, **headers: str) -> ChatOpenAI:

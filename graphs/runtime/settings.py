@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -142,3 +143,12 @@ class Settings(BaseSettings):
         """Whether `X-User-Id` may name the principal: with `AUTH_MODE=none`, outside
         production only (a client can set it to anything)."""
         return self.auth_mode == "none" and self.app_env != "production"
+
+
+def read_toml_setting(path: Path, setting: str, error: type[ValueError]) -> dict[str, Any]:
+    """The TOML file a setting names (`PROMPT_FILE`, `ROUTES_FILE`), or `error` naming the
+    setting, the file and what is wrong with it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{setting} {path}: {exc}") from None
