@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install install-dev run serve test fuzz lint typecheck redis bench langgraph-dev clean
+.PHONY: install install-dev run serve test test-fast fuzz lint typecheck redis bench langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 install: $(STAMP)
@@ -67,6 +67,11 @@ $(CHROMIUM):
 
 test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP) $(JS_DEPS)
 	$(BIN)/pytest
+
+# Everyday work, under a minute: lint, types, the pure functions' tests and the HTTP contract
+# in process (create_app behind httpx's ASGI transport); no server, Redis or upstream starts.
+test-fast: lint typecheck
+	$(BIN)/pytest -q tests/unit tests/contract
 
 # Long schema fuzzing (Schemathesis, every phase): at least 20,000 cases, about 11 minutes.
 fuzz: install-dev

@@ -16,6 +16,7 @@ from api.openapi import install_openapi
 from api.startup_checks import refuse_unsafe_start
 from auth.authenticator import build_authenticator
 from graphs.routes import load_route_specs
+from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.settings import Settings
 from graphs.service import open_graphs
 from middleware.access_log import AccessLogMiddleware
@@ -36,14 +37,16 @@ CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Session-Id", "X
 EXPOSED_HEADERS = ["X-Trace-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """The app for `settings` (default: the environment's); `clock`, for tests, is the time
+    the budgets and windows read."""
     settings = settings or Settings()
     configure_logging(settings)
     refuse_unsafe_start(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_graphs(settings) as service:
+        async with open_graphs(settings, clock=clock) as service:
             app.state.graphs = service
             app.state.authenticator = build_authenticator(settings, service.redis)
             try:

@@ -3,11 +3,13 @@ endpoints, so a refused request gets its HTTP status (400, 422, 429) instead of 
 with an error inside, and LangServe only ever reads a body that is known to be sound.
 
 The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run
-carries an `AdmissionTicket` so the limit node does not count the request twice.
+carries an `AdmissionTicket` so the limit node does not count the request twice. Last, the
+request takes the lock of each session it continues (`graphs/runtime/session_lock.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from graphs.model_params import read_params
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import AdmissionTicket, admit, effective_limits, refusal
 from graphs.runtime.context import ChatRuntime
+from graphs.runtime.session_lock import take_turn
 from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context
 
 ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
@@ -84,17 +87,36 @@ def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest]
         raise ValidationFailed(describe(exc.errors())) from None
 
 
-def check_sessions(principal: str, configs: list[RunConfig], runtime: ChatRuntime) -> None:
-    """Every session id follows the rule, on a route that keeps sessions; a batch never holds
-    two turns of one session (they would race on its history, each starting from the same
-    state, and only one would stay)."""
+def session_threads(principal: str, configs: list[RunConfig], runtime: ChatRuntime) -> list[str]:
+    """The threads of the sessions the turns continue. Every session id follows the rule, on a
+    route that keeps sessions; a batch never holds two turns of one session (it would wait on
+    itself for the session's lock)."""
     named = [c.configurable[SESSION_ID] for c in configs if c.configurable.get(SESSION_ID)]
     if named and not runtime.route.sessions:
         raise InvalidInput(f"The route {runtime.route.path} keeps no sessions: omit session_id.")
-    for session_id in named:
-        thread_id(principal, session_id, runtime.thread_route)
+    threads = [thread_id(principal, session_id, runtime.thread_route) for session_id in named]
     if len(named) != len(set(named)):
         raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
+    return threads
+
+
+async def hold_sessions(request: Request, runtime: ChatRuntime, threads: list[str]) -> None:
+    """Take the lock of every session the request continues, before any response starts (a
+    busy session's 409 or 503 is the response's status), in one order (two batches that share
+    sessions cannot each wait for the other); the request context keeps them for the runs."""
+    context = request_context(request.scope)
+    settings = runtime.settings
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.queue_timeout
+    try:
+        for thread in sorted(threads):
+            wait = max(0.0, deadline - loop.time())
+            context.session_leases[thread] = await take_turn(
+                runtime.session_locks, thread, settings.session_conflict, wait
+            )
+    except BaseException:
+        await context.release_sessions()
+        raise
 
 
 RuntimeOf = Callable[[], ChatRuntime]
@@ -120,7 +142,7 @@ async def admit_chat_request(request: Request, runtime: ChatRuntime) -> None:
     principal = authenticated(request)
     turns, configs = read_body(context, endpoint)
     run_configs = merged(from_url, configs)
-    check_sessions(principal.name, run_configs, runtime)
+    threads = session_threads(principal.name, run_configs, runtime)
     for config in run_configs:
         read_params(config.configurable, runtime.settings.max_output_tokens)
     # A batch counts each turn against the rate limit, so one larger than the limit could
@@ -134,6 +156,7 @@ async def admit_chat_request(request: Request, runtime: ChatRuntime) -> None:
             f"this one has {len(turns)}."
         )
     await admit_turns(request, runtime, turns)
+    await hold_sessions(request, runtime, threads)
 
 
 async def admit_turns(request: Request, runtime: ChatRuntime, turns: list[ChatRequest]) -> None:

@@ -32,7 +32,7 @@ def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
         return graphs().runtime
 
     runnable = ChatRunnable(
-        lambda: (graphs().graph, graphs().stateless_graph),
+        graphs,
         batch_max_concurrency=settings.batch_max_concurrency,
         thread_route=None if spec.name == CHAT else spec.name,
         sessions=spec.sessions,

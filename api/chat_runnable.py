@@ -3,12 +3,14 @@
 Serving the compiled graph directly would expose its whole state as input and output, stream
 node updates instead of tokens, and drop `session_id` (LangServe forwards only configurable keys
 a runnable declares). This adapter declares `session_id`, returns the reply, and streams the
-model's chunks from the graph's custom stream.
+model's chunks from the graph's custom stream. A turn of a session runs holding the session's
+lock, so concurrent turns of one session run one after the other on the updated history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,10 +27,12 @@ from pydantic import (
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError
 from graphs.identity import principal_of, thread_id
+from graphs.runtime.checkpoint import LEASE_KEY
+from graphs.runtime.session_lock import kept, take_turn
+from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from middleware.context import ClientGone, RequestContext, RunFacts, context_of_run
 
-ChatGraphs = tuple[ChatGraph, ChatGraph]  # with a checkpointer, and without
 SESSION_ID = "session_id"
 SESSION_SPEC = ConfigurableFieldSpec(
     id=SESSION_ID,
@@ -147,19 +151,41 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
     return {"question": request.get("question") or "", "messages": request.get("messages") or []}
 
 
+@contextlib.asynccontextmanager
+async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncIterator[None]:
+    """Hold the session's lock while the run reads and writes its history: the lock admission
+    took for it, else (a run that did not come through HTTP) one taken now. Its lease rides in
+    `configurable`, where the checkpointer confirms it before writing."""
+    configurable = config["configurable"]
+    thread = configurable.get("thread_id")
+    if thread is None:
+        yield
+        return
+    request = request_of(config)
+    lease = request.session_leases.pop(thread, None) if request else None
+    if lease is None:
+        settings = route.runtime.settings
+        lease = await take_turn(
+            route.runtime.session_locks, thread, settings.session_conflict, settings.queue_timeout
+        )
+    async with kept(lease):
+        configurable[LEASE_KEY] = lease
+        yield
+
+
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     """One route's graph as LangServe serves it; `thread_route` names its sessions' threads
     (`graphs/identity.py`), `sessions` says whether it keeps any."""
 
     def __init__(
         self,
-        graphs: Callable[[], ChatGraphs],
+        route: Callable[[], RouteGraphs],
         *,
         batch_max_concurrency: int,
         thread_route: str | None = None,
         sessions: bool = True,
     ) -> None:
-        self._graphs = graphs
+        self._route = route
         self._batch_max_concurrency = batch_max_concurrency
         self._thread_route = thread_route
         self._sessions = sessions
@@ -168,8 +194,15 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         return ChatReply
 
     def _graph(self, config: RunnableConfig) -> ChatGraph:
-        session, one_off = self._graphs()
-        return session if "thread_id" in config["configurable"] else one_off
+        route = self._route()
+        return route.graph if "thread_id" in config["configurable"] else route.stateless_graph
+
+    async def _run(self, input: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        async with session_turn(config, self._route()):
+            result: dict[str, Any] = await self._graph(config).ainvoke(
+                graph_input(input), config, **run_options(config)
+            )
+            return result
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
@@ -184,9 +217,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
         config = graph_config(config, self._thread_route)
-        run = asyncio.ensure_future(
-            self._graph(config).ainvoke(graph_input(input), config, **run_options(config))
-        )
+        run = asyncio.ensure_future(self._run(input, config))
         client_gone = cancel_when_client_goes(config, run)
         try:
             result = await run
@@ -223,11 +254,12 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
         async def run_graph() -> None:
             try:
-                async for chunk in self._graph(config).astream(
-                    graph_input(input), config, stream_mode="custom", **run_options(config)
-                ):
-                    if isinstance(chunk, AIMessageChunk):
-                        chunks.put_nowait(chunk)
+                async with session_turn(config, self._route()):
+                    async for chunk in self._graph(config).astream(
+                        graph_input(input), config, stream_mode="custom", **run_options(config)
+                    ):
+                        if isinstance(chunk, AIMessageChunk):
+                            chunks.put_nowait(chunk)
             finally:
                 chunks.put_nowait(None)
 

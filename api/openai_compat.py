@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from langchain_core.messages import AIMessageChunk
 
-from api.admission import admit_turns, admitted_configurable
+from api.admission import admit_turns, admitted_configurable, hold_sessions
 from api.chat_runnable import SESSION_ID, ChatRequest, ChatRunnable
 from api.openai_request import (
     MODEL_ID,
@@ -65,6 +65,8 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     session = request.headers.get(SESSION_HEADER) or body.user
     named = {SESSION_ID: session} if session else {}
     configurable = admitted_configurable(request, runtime, named)
+    if "thread_id" in configurable:
+        await hold_sessions(request, runtime, [configurable["thread_id"]])
     configurable.update(params.model_dump(exclude_none=True), **{TOOLS_KEY: tools})
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {"configurable": configurable}

@@ -45,6 +45,7 @@ ERRORS = {
     "400": "invalid_input, input_too_long",
     "401": "unauthenticated",
     "404": "not_found",
+    "409": "session_busy (another turn of the session is running; with Retry-After)",
     "413": "payload_too_large",
     "415": "unsupported_media_type",
     "422": "validation_error",
@@ -52,7 +53,7 @@ ERRORS = {
     "431": "headers_too_large",
     "500": "internal_error",
     "502": "upstream_error",
-    "503": "unavailable, shutting_down (with Retry-After)",
+    "503": "unavailable, shutting_down, session_busy (with Retry-After)",
     "504": "upstream_timeout",
 }
 # Probes are never authenticated and take no body; they can still fail inside.

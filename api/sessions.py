@@ -11,6 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from api.caller import Caller
 from graphs.errors import NotFound
 from graphs.identity import thread_id
+from graphs.runtime.session_lock import kept, take_turn
 from graphs.service import GraphService, RouteGraphs
 
 
@@ -32,12 +33,26 @@ def session_routes(path: str, graphs: Callable[[], RouteGraphs]) -> APIRouter:
 
     @router.delete("/{session_id}", status_code=204)
     async def delete_session(session_id: str, caller: Caller, request: Request) -> Response:
-        """Clear the caller's session; 404 when it has none by that id (whoever else may)."""
+        """Clear the caller's session; 404 when it has none by that id (whoever else may). It
+        takes the session's lock as a turn does: a turn running meanwhile would write the
+        session back."""
         service: GraphService = request.app.state.graphs
         config = thread_of(caller, session_id)
-        if service.checkpointer is None or await service.checkpointer.aget_tuple(config) is None:
-            raise NotFound(f"No session {session_id!r} for this principal (it may have expired).")
-        await service.checkpointer.adelete_thread(config["configurable"]["thread_id"])
+        thread = config["configurable"]["thread_id"]
+        settings = graphs().runtime.settings
+        lease = await take_turn(
+            graphs().runtime.session_locks,
+            thread,
+            settings.session_conflict,
+            settings.queue_timeout,
+        )
+        async with kept(lease):
+            checkpointer = service.checkpointer
+            if checkpointer is None or await checkpointer.aget_tuple(config) is None:
+                raise NotFound(
+                    f"No session {session_id!r} for this principal (it may have expired)."
+                )
+            await checkpointer.adelete_thread(thread)
         return Response(status_code=204)
 
     return router

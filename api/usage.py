@@ -18,7 +18,8 @@ async def read_usage(
     caller: Caller, request: Request, days: int = Query(default=7, ge=1, le=90)
 ) -> dict[str, Any]:
     service: GraphService = request.app.state.graphs
-    by_day = await service.chat.runtime.usage.days(caller.name, last_days(days))
+    runtime = service.chat.runtime
+    by_day = await runtime.usage.days(caller.name, last_days(days, runtime.clock))
     return {
         "principal": caller.name,
         "days": [

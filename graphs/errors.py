@@ -88,6 +88,24 @@ class ValidationFailed(GraphgateError):
     code = "validation_error"
 
 
+class SessionBusy(GraphgateError):
+    """Another turn of the session is running (`SESSION_CONFLICT=reject`)."""
+
+    status = 409
+    code = "session_busy"
+
+
+class SessionLeaseLost(SessionBusy):
+    """The turn's session lock lapsed and another turn took it: the turn is not stored."""
+
+
+class SessionWaitExpired(GraphgateError):
+    """The session's earlier turns kept it busy for all of `QUEUE_TIMEOUT`."""
+
+    status = 503
+    code = "session_busy"
+
+
 class HeadersTooLarge(GraphgateError):
     status = 431
     code = "headers_too_large"

@@ -21,7 +21,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -50,7 +51,15 @@ from graphs.provider_calls import (
 from graphs.runtime.attempts import counting_attempts
 from graphs.runtime.cache import CacheLookup, cache_lookup
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.metrics import CACHE, COST, FALLBACKS, RETRIES, TIME_TO_FIRST_TOKEN, TOKENS
+from graphs.runtime.metrics import (
+    CACHE,
+    COST,
+    FALLBACKS,
+    PARTIAL_TOKENS,
+    RETRIES,
+    TIME_TO_FIRST_TOKEN,
+    TOKENS,
+)
 from graphs.runtime.metrics import UPSTREAM_ERRORS as UPSTREAM_ERRORS_METRIC
 from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
 
@@ -72,6 +81,19 @@ class Finished:
 
     def __init__(self, call: ModelCall) -> None:
         self.call = call
+
+
+@dataclass
+class ReplyInProgress:
+    """The reply of the model answering now, as it streams: paid for even if it never ends."""
+
+    spec: ModelSpec | None = None
+    fallback_used: bool = False
+    chunks: list[AIMessageChunk] = field(default_factory=list)
+    answered: ModelCall | None = None
+
+    def start(self, spec: ModelSpec, fallback_used: bool) -> None:
+        self.spec, self.fallback_used, self.chunks = spec, fallback_used, []
 
 
 class GatewayChatModel(BaseChatModel):
@@ -128,7 +150,7 @@ class GatewayChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         turn = current_turn() or Turn(principal_of(ensure_config()))
         call_kwargs = self._call_kwargs(turn, stop, kwargs)
-        self._check_size(messages, call_kwargs.get("tools"))
+        prompt_tokens = self._check_size(messages, call_kwargs.get("tools"))
         lookup = self._lookup(turn, messages, call_kwargs)
         cached = await self._cached(lookup)
         if cached is not None:
@@ -138,7 +160,7 @@ class GatewayChatModel(BaseChatModel):
             return
         chunks: list[AIMessageChunk] = []
         finished: list[ModelCall] = []
-        async for chunk in self._answer(messages, call_kwargs, finished):
+        async for chunk in self._answer(messages, call_kwargs, finished, (turn, prompt_tokens)):
             if lookup is not None:
                 chunks.append(chunk)
             yield ChatGenerationChunk(message=chunk)
@@ -146,8 +168,8 @@ class GatewayChatModel(BaseChatModel):
         if lookup is not None and chunks and finished:
             await self._store(lookup, add_ai_message_chunks(*chunks), finished[0].model)
 
-    def _check_size(self, messages: Sequence[BaseMessage], tools: Any) -> None:
-        """The prompt and its tools' definitions within `MAX_INPUT_TOKENS`."""
+    def _check_size(self, messages: Sequence[BaseMessage], tools: Any) -> int:
+        """The prompt's tokens, its tools' definitions included, within `MAX_INPUT_TOKENS`."""
         limit = self.runtime.settings.max_input_tokens
         counter = self.runtime.counter
         tokens = counter.count_messages(messages) + (
@@ -155,6 +177,7 @@ class GatewayChatModel(BaseChatModel):
         )
         if tokens > limit:
             raise InputTooLong(f"The prompt has {tokens} tokens; the limit is {limit}.")
+        return tokens
 
     def _call_kwargs(
         self, turn: Turn, stop: list[str] | None, bound: dict[str, Any]
@@ -219,16 +242,23 @@ class GatewayChatModel(BaseChatModel):
         return [*chunks, final]
 
     async def _answer(
-        self, messages: list[BaseMessage], kwargs: dict[str, Any], finished: list[ModelCall]
+        self,
+        messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        finished: list[ModelCall],
+        turn: tuple[Turn, int],
     ) -> AsyncIterator[AIMessageChunk]:
         """The provider's chunks as they arrive, from a producer task (see the module doc);
-        the call that answered goes to `finished` at the end."""
+        the call that answered goes to `finished` at the end. `turn`: the turn and the prompt's
+        tokens, for the producer to count a reply cut short."""
         queue: asyncio.Queue[AIMessageChunk | Finished | BaseException] = asyncio.Queue()
         # The provider call is this model's own run, not a child chat-model run whose tokens
         # `astream_events` would report a second time: it runs outside the chain's run config.
         context = contextvars.copy_context()
         context.run(var_child_runnable_config.set, None)
-        producer = asyncio.create_task(self._produce(messages, kwargs, queue), context=context)
+        producer = asyncio.create_task(
+            self._produce(messages, kwargs, queue, turn), context=context
+        )
         try:
             while True:
                 item = await queue.get()
@@ -239,23 +269,67 @@ class GatewayChatModel(BaseChatModel):
                     raise item
                 yield item
         finally:
-            producer.cancel()
+            if not producer.done():
+                # Wait for it to stop, so a reply it leaves unfinished is in the turn's calls
+                # before whoever cancelled us counts them.
+                producer.cancel()
+                await asyncio.wait([producer])
 
     async def _produce(
         self,
         messages: list[BaseMessage],
         kwargs: dict[str, Any],
         queue: asyncio.Queue[AIMessageChunk | Finished | BaseException],
+        turn: tuple[Turn, int],
     ) -> None:
+        progress = ReplyInProgress()
         try:
             async with self.runtime.slots.hold():
-                call = await self._first_answer(messages, kwargs, queue.put_nowait)
+                call = await self._first_answer(messages, kwargs, queue.put_nowait, progress)
             queue.put_nowait(Finished(call))
         except Exception as exc:  # noqa: BLE001 - not swallowed: the consumer re-raises it
+            self._count_unfinished(progress, *turn)
             queue.put_nowait(exc)
+        except asyncio.CancelledError:
+            self._count_unfinished(progress, *turn)
+            raise
+
+    def _count_unfinished(self, progress: ReplyInProgress, turn: Turn, prompt_tokens: int) -> None:
+        """A reply cut short (a failure, a deadline, a client gone) was paid for as far as it
+        went: its call joins the turn, marked partial, with the provider's usage when it sent
+        any, else tiktoken's count of the prompt and of what streamed."""
+        if progress.answered is not None:
+            turn.calls.append(progress.answered)
+            return
+        if progress.spec is None or not progress.chunks:
+            return
+        reply = add_ai_message_chunks(*progress.chunks)
+        if not reply.usage_metadata:
+            streamed = reply.text + "".join(
+                str(chunk.get("args") or "") for chunk in reply.tool_call_chunks
+            )
+            output_tokens = self.runtime.counter.count_text(streamed)
+            reply.usage_metadata = {
+                "input_tokens": prompt_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": prompt_tokens + output_tokens,
+            }
+        turn.calls.append(
+            self._priced(
+                progress.spec,
+                reply,
+                fallback_used=progress.fallback_used,
+                retries=None,
+                partial=True,
+            )
+        )
 
     async def _first_answer(
-        self, messages: list[BaseMessage], kwargs: dict[str, Any], emit: Any
+        self,
+        messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        emit: Callable[[AIMessageChunk], None],
+        progress: ReplyInProgress,
     ) -> ModelCall:
         """The first model that answers; its retries (the SDK's HTTP attempts beyond one) and
         the fallback are counted."""
@@ -265,12 +339,16 @@ class GatewayChatModel(BaseChatModel):
             stream = provider_stream(
                 model, provider_messages(spec, messages), provider_kwargs(spec, model, kwargs)
             )
-            reply = await self._stream_one(spec, stream, emit, attempts)
+            progress.start(spec, fallback_used=index > 0)
+            reply = await self._stream_one(spec, stream, emit, attempts, progress.chunks)
             if attempts[0]:
                 retries = (retries or 0) + attempts[0] - 1
                 RETRIES.labels(spec.label).inc(attempts[0] - 1)
             if reply is not None:
-                return self._priced(spec, reply, fallback_used=index > 0, retries=retries)
+                progress.answered = self._priced(
+                    spec, reply, fallback_used=index > 0, retries=retries
+                )
+                return progress.answered
         tried = ", ".join(spec.label for spec, _ in self.runtime.models)
         raise UpstreamError(f"Every model failed ({tried}).")
 
@@ -278,12 +356,13 @@ class GatewayChatModel(BaseChatModel):
     async def _stream_one(
         spec: ModelSpec,
         stream: AsyncIterator[AIMessageChunk],
-        emit: Any,
+        emit: Callable[[AIMessageChunk], None],
         attempts: list[int],
+        chunks: list[AIMessageChunk],
     ) -> AIMessageChunk | None:
-        """One model's reply, each chunk emitted as it arrives; None when it failed before its
-        first chunk (the next model may answer), `UpstreamError` when it failed after."""
-        chunks: list[AIMessageChunk] = []
+        """One model's reply, each chunk emitted as it arrives and kept in `chunks`; None when
+        it failed before its first chunk (the next model may answer), `UpstreamError` when it
+        failed after."""
         started, sent = time.perf_counter(), False
         with counting_attempts(attempts):
             try:
@@ -310,20 +389,29 @@ class GatewayChatModel(BaseChatModel):
         return add_ai_message_chunks(*chunks) if chunks else None
 
     def _priced(
-        self, spec: ModelSpec, reply: AIMessageChunk, *, fallback_used: bool, retries: int | None
+        self,
+        spec: ModelSpec,
+        reply: AIMessageChunk,
+        *,
+        fallback_used: bool,
+        retries: int | None,
+        partial: bool = False,
     ) -> ModelCall:
-        """The call's usage as the provider reported it, priced from the table (None for an
-        unpriced model), counted in the metrics."""
+        """The call's usage as the provider reported it (or as counted, for a reply cut short),
+        priced from the table (None for an unpriced model), counted in the metrics."""
         reported: dict[str, Any] = dict(reply.usage_metadata or NO_USAGE)
         usage = {key: int(reported.get(key) or 0) for key in NO_USAGE}
         priced_model = str(reply.response_metadata.get("model_name") or spec.name)
         cost = self.runtime.prices.cost(priced_model, usage["input_tokens"], usage["output_tokens"])
         if cost is None:
             warn_unpriced(priced_model)
-        TOKENS.labels(spec.label, "input").inc(usage["input_tokens"])
-        TOKENS.labels(spec.label, "output").inc(usage["output_tokens"])
+        for counter in (TOKENS, *([PARTIAL_TOKENS] if partial else [])):
+            counter.labels(spec.label, "input").inc(usage["input_tokens"])
+            counter.labels(spec.label, "output").inc(usage["output_tokens"])
         if cost:
             COST.labels(spec.label).inc(cost)
         if fallback_used:
             FALLBACKS.labels(spec.label).inc()
-        return ModelCall(spec.label, usage, cost, fallback_used=fallback_used, retries=retries)
+        return ModelCall(
+            spec.label, usage, cost, fallback_used=fallback_used, retries=retries, partial=partial
+        )

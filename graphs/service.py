@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from graphs.chat import ChatGraph, build_chat_graph
 from graphs.routes import CHAT, RouteSpec, load_route_specs
 from graphs.runtime.checkpoint import build_checkpointer
+from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.context import ChatRuntime, build_runtime, route_runtime
 from graphs.runtime.redis_client import build_redis, missing_modules
 from graphs.runtime.settings import Settings
@@ -96,16 +97,16 @@ def announce(service: GraphService) -> None:
 
 @asynccontextmanager
 async def open_graphs(
-    settings: Settings, *, with_checkpointer: bool = True
+    settings: Settings, *, with_checkpointer: bool = True, clock: Clock = SYSTEM_CLOCK
 ) -> AsyncIterator[GraphService]:
     """Every route's graphs, ready to run; `with_checkpointer=False` for a host that brings its
-    own persistence (the LangGraph server). Reading files and importing chain modules happen
-    off the event loop."""
+    own persistence (the LangGraph server); `clock` for the budgets and windows (a test's).
+    Reading files and importing chain modules happen off the event loop."""
     redis = build_redis(settings)
     try:
         if redis is not None:
             await require_redis_modules(redis)
-        base = await asyncio.to_thread(build_runtime, settings, redis)
+        base = await asyncio.to_thread(build_runtime, settings, redis, clock)
         if base.cache is not None:
             await base.cache.prepare()
         checkpointer = None

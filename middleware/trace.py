@@ -1,6 +1,7 @@
 """Trace id: taken from `traceparent` or `X-Request-Id` when sent, else generated; returned in
 `X-Trace-Id` (on every answer: this middleware is the outermost), kept in the request context
-for error bodies and bound to every log line."""
+for error bodies and bound to every log line. The context's session locks that no run
+claimed are released here, when the request ends."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class TraceIdMiddleware:
             await self.app(scope, receive, send)
             return
         trace_id = incoming_trace_id(Headers(scope=scope)) or uuid.uuid4().hex
-        open_request_context(scope, trace_id)
+        context = open_request_context(scope, trace_id)
 
         async def send_with_trace_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -44,4 +45,7 @@ class TraceIdMiddleware:
 
         # Every log line of this request, ours or a library's, carries the trace id.
         with structlog.contextvars.bound_contextvars(trace_id=trace_id):
-            await self.app(scope, receive, send_with_trace_id)
+            try:
+                await self.app(scope, receive, send_with_trace_id)
+            finally:
+                await context.release_sessions()

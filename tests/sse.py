@@ -1,4 +1,4 @@
-"""Reading LangServe's server-sent events over plain HTTP, as any client would."""
+"""Reading LangServe's server-sent events over plain HTTP with httpx-sse, as any client would."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 
 
 @dataclass
@@ -22,18 +23,16 @@ class StreamResult:
 
 def post_stream(url: str, payload: dict[str, Any], headers: dict[str, str]) -> StreamResult:
     """POST to a LangServe stream endpoint; the events when it streams, else the JSON body."""
-    with httpx.stream("POST", url, json=payload, headers=headers, timeout=30) as response:
+    with (
+        httpx.Client(timeout=30) as client,
+        connect_sse(client, "POST", url, json=payload, headers=headers) as source,
+    ):
+        response = source.response
         if response.headers.get("content-type", "").startswith("application/json"):
             response.read()
             return StreamResult(response.status_code, response.headers, [], response.json())
-        events: list[tuple[str, Any]] = []
-        event, data = "", ""
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event = line.removeprefix("event:").strip()
-            elif line.startswith("data:"):
-                data += line.removeprefix("data:").strip()
-            elif not line and (event or data):  # a blank line ends an event
-                events.append((event or "message", json.loads(data) if data else None))
-                event, data = "", ""
+        events = [
+            (event.event, json.loads(event.data) if event.data else None)
+            for event in source.iter_sse()
+        ]
         return StreamResult(response.status_code, response.headers, events)

@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from tests.conftest import Graphgate, StartGraphgate
 from tests.upstream import Upstream
@@ -37,15 +38,16 @@ async def test_dropping_a_stream_cancels_the_upstream_call_within_500_ms(
     upstream.behave(marker, tokens=60, tokens_per_second=20)
     async with (
         httpx.AsyncClient(timeout=30) as client,
-        client.stream(
+        aconnect_sse(
+            client,
             "POST",
             f"{one_slot_server.url}/chat/stream",
             json=turn(f"long answer {marker}", "dropped"),
             headers={"X-User-Id": user},
-        ) as response,
+        ) as source,
     ):
-        async for line in response.aiter_lines():
-            if line.startswith("data:") and '"content":"w' in line:
+        async for event in source.aiter_sse():
+            if event.event == "data" and event.json()["content"].startswith("w"):
                 break
     dropped_at = time.monotonic()
     stats = await upstream.wait_for(marker, "cancelled", within=2)

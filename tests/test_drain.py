@@ -8,6 +8,7 @@ import signal
 import time
 
 import httpx
+from httpx_sse import aconnect_sse
 
 from tests.conftest import StartGraphgate
 from tests.upstream import Upstream
@@ -19,12 +20,13 @@ GRACEFUL_TIMEOUT = 15
 async def stream_all(client: httpx.AsyncClient, question: str) -> list[str]:
     """The text of every token the stream delivered, and whether it ended properly."""
     tokens: list[str] = []
-    async with client.stream("POST", "/chat/stream", json={"input": {"question": question}}) as r:
-        assert r.status_code == 200
-        async for line in r.aiter_lines():
-            if line.startswith("data:") and '"content":"' in line and '"content":""' not in line:
-                tokens.append(line.split('"content":"', 1)[1].split('"', 1)[0])
-            if line.startswith("event: end"):
+    body = {"input": {"question": question}}
+    async with aconnect_sse(client, "POST", "/chat/stream", json=body) as source:
+        assert source.response.status_code == 200
+        async for event in source.aiter_sse():
+            if event.event == "data" and event.json()["content"]:
+                tokens.append(event.json()["content"])
+            if event.event == "end":
                 tokens.append("<end>")
     return tokens
 

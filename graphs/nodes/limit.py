@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +51,7 @@ async def check_budgets(
 ) -> None:
     """Raise `BudgetExceeded` when the principal has used up this minute's tokens or today's
     spend; it may retry when that minute or UTC day is over."""
-    now = time.time()
+    now = runtime.clock.time()
     if tokens_per_minute:
         used = await runtime.usage.tokens_this_minute(principal)
         if used >= tokens_per_minute:
@@ -61,7 +60,7 @@ async def check_budgets(
                 retry_after=60 - now % 60,
             )
     if daily_budget_usd:
-        spent = await spent_today(runtime.usage, principal)
+        spent = await spent_today(runtime.usage, principal, runtime.clock)
         if spent >= daily_budget_usd:
             raise BudgetExceeded(
                 f"DAILY_BUDGET_USD={daily_budget_usd:g} spent (${spent:.6f} today).",

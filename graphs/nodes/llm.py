@@ -5,7 +5,7 @@ messages, trimmed to fit), `turn` (the turn's messages) and `question` (the text
 last human message), and calls graphgate's model (`graphs/gateway_model.py`) for its answers.
 Each chunk it produces goes to the graph's custom stream as it arrives, so `/chat/stream`
 carries the model's tokens rather than node updates. The reply's metadata sums every model
-call of the turn.
+call of the turn; a turn that fails or is cancelled has its calls' usage recorded as partial.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
 from graphs.history import fit_history
 from graphs.identity import principal_of
 from graphs.model_params import read_params
+from graphs.nodes.persist import record_unfinished
 from graphs.provider_calls import UPSTREAM_ERRORS
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import ToolRequest, Turn, running_turn
@@ -121,6 +122,28 @@ def turn_of(config: RunnableConfig, max_output_tokens: int) -> Turn:
     )
 
 
+async def run_chain(
+    chain: Runnable[dict[str, Any], Any],
+    chain_input: dict[str, Any],
+    config: RunnableConfig,
+    write: StreamWriter,
+    deadline: float,
+) -> AIMessageChunk:
+    """The chain's reply within `deadline` seconds, its chunks written as they come."""
+    try:
+        async with asyncio.timeout(deadline):
+            return await stream_chain(chain, chain_input, config, write)
+    except TimeoutError as exc:
+        raise UpstreamTimeout(
+            f"The model did not answer within REQUEST_TIMEOUT={deadline:g} s."
+        ) from exc
+    except UPSTREAM_ERRORS as exc:
+        # A chain's own upstream call (a retriever's embeddings) failed: not a bug.
+        raise UpstreamError(
+            f"The route's chain failed calling an upstream: {type(exc).__name__}"
+        ) from exc
+
+
 def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
     settings = runtime.settings
 
@@ -147,20 +170,12 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             "messages": [*history, *turn_messages],
         }
         write = get_stream_writer()
-        timeout = settings.request_timeout
         with running_turn(turn_of(config, settings.max_output_tokens)) as turn:
             try:
-                async with asyncio.timeout(timeout):
-                    reply = await stream_chain(chain, chain_input, config, write)
-            except TimeoutError as exc:
-                raise UpstreamTimeout(
-                    f"The model did not answer within REQUEST_TIMEOUT={timeout:g} s."
-                ) from exc
-            except UPSTREAM_ERRORS as exc:
-                # A chain's own upstream call (a retriever's embeddings) failed: not a bug.
-                raise UpstreamError(
-                    f"The route's chain failed calling an upstream: {type(exc).__name__}"
-                ) from exc
+                reply = await run_chain(chain, chain_input, config, write, settings.request_timeout)
+            except BaseException:
+                await record_unfinished(runtime, turn.principal, turn)
+                raise
         metadata = turn.metadata()
         reply.id = reply.id or f"run-{uuid.uuid4()}"
         # The last chunk of the stream carries graphgate's metadata (and the turn's usage when

@@ -23,6 +23,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
 from redis.asyncio import Redis
 
+from graphs.runtime.session_lock import SessionLease
+
+# Under this name a session's turn carries its lock's lease in `configurable`.
+LEASE_KEY = "session_lease"
+
 
 class LatestOnlyMemorySaver(InMemorySaver):
     """Embedded twin of `AsyncShallowRedisSaver`: latest checkpoint per thread, idle expiry."""
@@ -88,6 +93,23 @@ class LatestOnlyMemorySaver(InMemorySaver):
             self.delete_thread(thread_id)
 
 
+class FencedShallowRedisSaver(AsyncShallowRedisSaver):
+    """The shallow saver, writing a turn's checkpoint only while the turn still holds its
+    session's lock (`graphs/runtime/session_lock.py`)."""
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        lease: SessionLease | None = config["configurable"].get(LEASE_KEY)
+        if lease is not None:
+            await lease.confirm()
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+
 async def build_checkpointer(
     redis: Redis | None, *, ttl_seconds: float
 ) -> BaseCheckpointSaver[Any]:
@@ -99,7 +121,7 @@ async def build_checkpointer(
     """
     if redis is None:
         return LatestOnlyMemorySaver(ttl_seconds)
-    saver = AsyncShallowRedisSaver(
+    saver = FencedShallowRedisSaver(
         redis_client=redis, ttl={"default_ttl": ttl_seconds / 60, "refresh_on_read": True}
     )
     await saver.asetup()

@@ -15,6 +15,7 @@ from graphs.models import ModelSpec, build_chat_model, configured_specs
 from graphs.prompt import load_prompt_file, system_prompt
 from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
 from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
+from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.concurrency import (
     ConcurrencySlots,
     LeasePool,
@@ -25,6 +26,7 @@ from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.runtime.semantic_cache import InMemorySemanticCache, RedisSemanticCache
+from graphs.runtime.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.runtime.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
@@ -40,8 +42,10 @@ class ChatRuntime:
     prices: PriceTable
     cache: ReplyCache | None
     slots: ConcurrencySlots
+    session_locks: SessionLocks
     prompt: ChatPromptTemplate | None = None
     route: RouteSpec = BUILT_IN_CHAT
+    clock: Clock = SYSTEM_CLOCK
 
     @functools.cached_property
     def question_only(self) -> bool:
@@ -77,18 +81,20 @@ class ChatRuntime:
         return any(spec.provider == "demo" for spec, _ in self.models)
 
 
-def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
+def build_runtime(
+    settings: Settings, redis: Redis | None, clock: Clock = SYSTEM_CLOCK
+) -> ChatRuntime:
     """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
     specs = configured_specs(settings)
     usage: UsageLedger
     if redis is None:
-        usage = InMemoryUsageLedger()
+        usage = InMemoryUsageLedger(clock)
     else:
-        usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days)
+        usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days, clock)
     return ChatRuntime(
         settings=settings,
         counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),
-        limiter=build_limiter(settings, redis, settings.redis_prefix),
+        limiter=build_limiter(settings, redis, settings.redis_prefix, clock),
         models=[(spec, build_chat_model(spec, settings)) for spec in specs],
         usage=usage,
         prices=PriceTable.load(settings.pricing_file),
@@ -96,7 +102,9 @@ def build_runtime(settings: Settings, redis: Redis | None) -> ChatRuntime:
         slots=ConcurrencySlots(
             settings.max_concurrency, build_lease_pool(settings, redis), settings.queue_timeout
         ),
+        session_locks=build_session_locks(settings, redis),
         prompt=chat_prompt(settings),
+        clock=clock,
     )
 
 
@@ -111,16 +119,21 @@ def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: Redis | None) -> Ch
     return dataclasses.replace(
         base,
         settings=settings,
-        limiter=build_limiter(settings, redis, f"{settings.redis_prefix}route:{spec.name}:"),
+        limiter=build_limiter(
+            settings, redis, f"{settings.redis_prefix}route:{spec.name}:", base.clock
+        ),
         models=base.models if same_models else [(s, build_chat_model(s, settings)) for s in specs],
         prompt=chat_prompt(settings) if spec.chain is None else None,
         route=spec,
     )
 
 
-def build_limiter(settings: Settings, redis: Redis | None, prefix: str) -> RateLimiter:
+def build_limiter(
+    settings: Settings, redis: Redis | None, prefix: str, clock: Clock
+) -> RateLimiter:
+    """The sliding window; in Redis it runs on the server's clock, so every replica agrees."""
     if redis is None:
-        return InMemoryRateLimiter(settings.rate_limit_max, settings.rate_limit_window)
+        return InMemoryRateLimiter(settings.rate_limit_max, settings.rate_limit_window, clock)
     return RedisRateLimiter(redis, prefix, settings.rate_limit_max, settings.rate_limit_window)
 
 
@@ -129,6 +142,16 @@ def chat_prompt(settings: Settings) -> ChatPromptTemplate:
     if settings.prompt_file is not None:
         return load_prompt_file(settings.prompt_file)
     return system_prompt(settings.system_prompt)
+
+
+def build_session_locks(settings: Settings, redis: Redis | None) -> SessionLocks:
+    """Shared by every route (their thread ids differ); a session's token counter lives as
+    long as an idle session does."""
+    if redis is None:
+        return LocalSessionLocks()
+    return RedisSessionLocks(
+        redis, settings.redis_prefix, settings.session_lock_lease, settings.session_ttl
+    )
 
 
 def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | None:

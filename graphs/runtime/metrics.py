@@ -29,7 +29,14 @@ TIME_TO_FIRST_TOKEN = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 TOKENS = Counter(
-    "graphgate_tokens_total", "Tokens as the provider reported them", ["model", "kind"]
+    "graphgate_tokens_total",
+    "Tokens paid for: as the provider reported them, or counted for a reply cut short",
+    ["model", "kind"],
+)
+PARTIAL_TOKENS = Counter(
+    "graphgate_partial_tokens_total",
+    "The tokens of replies cut short (a failure, a deadline, a client gone), also in tokens_total",
+    ["model", "kind"],
 )
 COST = Counter("graphgate_cost_usd_total", "Spend priced from the pricing table", ["model"])
 CACHE = Counter("graphgate_cache_lookups_total", "LLM cache lookups", ["result"])

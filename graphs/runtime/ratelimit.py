@@ -7,7 +7,6 @@ enough of the oldest requests have left the window.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+
+from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,16 @@ def decide(
 class InMemoryRateLimiter:
     """The embedded-mode limiter: one process, monotonic clock."""
 
-    def __init__(self, limit: int, window: float) -> None:
+    def __init__(self, limit: int, window: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.limit = limit
         self.window = window
+        self._clock = clock
         self._seen: dict[str, deque[float]] = {}
 
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None
     ) -> RateLimitDecision:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         seen = self._seen.setdefault(principal, deque())
         while seen and seen[0] <= now - self.window:
             seen.popleft()

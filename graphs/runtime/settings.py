@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     max_input_tokens: int = Field(default=2000, ge=1)
     max_history_messages: int = Field(default=40, ge=2)
     session_ttl: int = Field(default=3600, ge=60)
+    session_conflict: Literal["enqueue", "reject"] = "enqueue"
+    session_lock_lease: float = Field(default=15.0, gt=0)
     rate_limit_max: int = Field(default=20, ge=1)
     rate_limit_window: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

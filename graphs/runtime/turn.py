@@ -32,6 +32,7 @@ class ModelCall:
     fallback_used: bool = False
     retries: int | None = None
     cache_hit: bool = False
+    partial: bool = False  # cut short; its usage counted from what streamed
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,14 @@ tokens of the current minute, in Redis or in memory."""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Protocol
 
 from redis.asyncio import Redis
+
+from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 
 SECONDS_PER_DAY = 86_400
 TOTAL = "total"
@@ -23,6 +24,8 @@ class Usage:
     cost_usd: float = 0.0
     requests: int = 1
     cache_hits: int = 0
+    partial_requests: int = 0  # turns cut short (failed, timed out, client gone)
+    partial_tokens: int = 0  # their tokens, also in the totals above
 
 
 DayUsage = dict[str, dict[str, float]]  # model (and "total") -> counter -> value
@@ -41,32 +44,25 @@ class UsageLedger(Protocol):
     async def tokens_this_minute(self, principal: str) -> int: ...
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
-def last_days(count: int) -> list[date]:
-    newest = today()
+def last_days(count: int, clock: Clock) -> list[date]:
+    newest = clock.today()
     return [newest - timedelta(days=offset) for offset in range(count)]
 
 
-def current_minute() -> int:
-    return int(time.time() // 60)
-
-
 class InMemoryUsageLedger:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._days: dict[tuple[str, date], DayUsage] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(float))
         )
         self._minutes: dict[tuple[str, int], int] = defaultdict(int)
 
     async def record(self, principal: str, model: str, usage: Usage) -> None:
-        day = self._days[(principal, today())]
+        day = self._days[(principal, self._clock.today())]
         for counter, value in asdict(usage).items():
             day[model][counter] += value
             day[TOTAL][counter] += value
-        minute = current_minute()
+        minute = self._clock.minute()
         self._minutes[(principal, minute)] += usage.total_tokens
         for key in [k for k in self._minutes if k[1] < minute - 1]:
             del self._minutes[key]
@@ -82,15 +78,18 @@ class InMemoryUsageLedger:
         }
 
     async def tokens_this_minute(self, principal: str) -> int:
-        return self._minutes.get((principal, current_minute()), 0)
+        return self._minutes.get((principal, self._clock.minute()), 0)
 
 
 class RedisUsageLedger:
     """A hash per principal and day (`model|counter` fields), kept `retention_days`; a counter
     per principal and minute for the token rate."""
 
-    def __init__(self, redis: Redis, prefix: str, retention_days: int) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, retention_days: int, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._redis = redis
+        self._clock = clock
         self._prefix = prefix
         self._retention = retention_days * SECONDS_PER_DAY
 
@@ -101,8 +100,8 @@ class RedisUsageLedger:
         return f"{self._prefix}tpm:{{{principal}}}:{minute}"
 
     async def record(self, principal: str, model: str, usage: Usage) -> None:
-        day_key = self._day_key(principal, today())
-        minute_key = self._minute_key(principal, current_minute())
+        day_key = self._day_key(principal, self._clock.today())
+        minute_key = self._minute_key(principal, self._clock.minute())
         async with self._redis.pipeline(transaction=True) as pipe:
             for counter, value in asdict(usage).items():
                 for name in (model, TOTAL):
@@ -133,11 +132,11 @@ class RedisUsageLedger:
         return result
 
     async def tokens_this_minute(self, principal: str) -> int:
-        value = await self._redis.get(self._minute_key(principal, current_minute()))
+        value = await self._redis.get(self._minute_key(principal, self._clock.minute()))
         return int(value or 0)
 
 
-async def spent_today(ledger: UsageLedger, principal: str) -> float:
-    day = today()
+async def spent_today(ledger: UsageLedger, principal: str, clock: Clock) -> float:
+    day = clock.today()
     usage = (await ledger.days(principal, [day])).get(day.isoformat(), {})
     return float(usage.get(TOTAL, {}).get("cost_usd", 0.0))

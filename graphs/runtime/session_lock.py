@@ -1,0 +1,243 @@
+"""One turn at a time per session: a lock held from reading a session's history to writing it.
+
+Without it, two turns of one session (two tabs, a retrying client) start from the same
+checkpoint and the last writer wins: the other turn is acknowledged and lost. In Redis the lock
+is a key holding a fencing token (a per-session counter, so every holder's token is new) and
+its holder (`host:pid`, for operators and drills), with a lease (`SESSION_LOCK_LEASE`) that the
+holder renews while its turn runs, so a worker that dies holding it delays the session by at
+most the lease. Just before the turn's checkpoint is written the holder confirms, in one script,
+that the key still holds its token; a holder that lost its lease (a pause longer than the
+lease) is refused rather than overwrite the turn of the one that took over. The check and the
+write are two steps, not one transaction: the window is the few milliseconds between them.
+A waiter polls with jittered backoff, as redis-py's own lock does. In embedded mode one process
+is the whole service, and an `asyncio.Lock` per session does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from graphs.errors import SessionBusy, SessionLeaseLost, SessionWaitExpired
+
+logger = logging.getLogger(__name__)
+
+POLL_FIRST, POLL_MAX = 0.01, 0.1
+RETRY_AFTER_SECONDS = 1.0
+
+ACQUIRE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
+return token
+"""
+
+CONFIRM_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# By the holder's id, the end of the value: a waiter cancelled while its acquiring script ran
+# does not know the token it may have been given.
+RELEASE_LUA = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, -string.len(ARGV[1])) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class SessionLease(Protocol):
+    """A held session lock."""
+
+    renew_every: float
+
+    async def confirm(self) -> None:
+        """Extend the lease, or `SessionLeaseLost` if another turn has taken the lock."""
+
+    async def release(self) -> None: ...
+
+
+class SessionLocks(Protocol):
+    async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
+        """The session's lock, waiting up to `wait` seconds; None if it stayed busy."""
+
+
+@contextlib.asynccontextmanager
+async def kept(lease: SessionLease) -> AsyncIterator[None]:
+    """Renew `lease` while the block runs; release it however the block ends (cancellation
+    included: the release is shielded, and a failure there is healed by the lease)."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease.renew_every)
+            try:
+                await lease.confirm()
+            except SessionLeaseLost:
+                logger.warning("a session lock's lease expired while its turn ran")
+                return
+            except (RedisError, OSError) as exc:  # try again next time; the lease is the bound
+                logger.warning("renewing a session lock failed: %s", type(exc).__name__)
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        await let_go(lease)
+
+
+class RedisSessionLease:
+    def __init__(self, locks: RedisSessionLocks, key: str, token: int, holder: str) -> None:
+        self._locks = locks
+        self._key = key
+        self._holder = holder
+        self._value = f"{token}{holder}"
+        self.renew_every = locks.lease_ms / 3000
+
+    async def confirm(self) -> None:
+        args: list[str | int] = [self._value, self._locks.lease_ms]
+        if not await self._locks.confirm_script(keys=[self._key], args=args):
+            raise SessionLeaseLost(
+                "This turn's session lock expired and another turn took it; "
+                "the turn was not stored. Send it again."
+            )
+
+    async def release(self) -> None:
+        await self._locks.release_script(keys=[self._key], args=[self._holder])
+
+
+class RedisSessionLocks:
+    """Session locks across every worker and replica: `<prefix>session_lock:{<thread>}` and its
+    token counter `<prefix>session_fence:{<thread>}`, one hash slot per session."""
+
+    def __init__(self, redis: Redis, prefix: str, lease_seconds: float, fence_ttl: float) -> None:
+        self._prefix = prefix
+        self.lease_ms = int(lease_seconds * 1000)
+        self._fence_ttl_ms = int(fence_ttl * 1000)
+        self._acquire = redis.register_script(ACQUIRE_LUA)
+        self.confirm_script = redis.register_script(CONFIRM_LUA)
+        self.release_script = redis.register_script(RELEASE_LUA)
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def lock_key(self, thread_id: str) -> str:
+        return f"{self._prefix}session_lock:{{{thread_id}}}"
+
+    async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
+        key = self.lock_key(thread_id)
+        fence = f"{self._prefix}session_fence:{{{thread_id}}}"
+        holder = f"{self._owner}:{uuid.uuid4().hex}"
+        args: list[str | int] = [holder, self.lease_ms, self._fence_ttl_ms]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        pause = POLL_FIRST
+        while True:
+            try:
+                token = await self._acquire(keys=[key, fence], args=args)
+            except BaseException:
+                # Cancelled (or failed) with the script maybe applied: never strand the lock.
+                with contextlib.suppress(RedisError, OSError):
+                    await asyncio.shield(self.release_script(keys=[key], args=[":" + holder]))
+                raise
+            if token:
+                return RedisSessionLease(self, key, token, ":" + holder)
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.5)))
+            pause = min(POLL_MAX, pause * 1.5)
+
+
+class LocalSessionLease:
+    renew_every = 3600.0
+
+    def __init__(self, locks: LocalSessionLocks, thread_id: str) -> None:
+        self._locks = locks
+        self._thread_id = thread_id
+        self._released = False
+
+    async def confirm(self) -> None:
+        return None  # an in-process lock has no lease to lose
+
+    async def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._locks.release(self._thread_id)
+
+
+class LocalSessionLocks:
+    """Embedded twin: an `asyncio.Lock` per session, dropped when nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
+        lock = self._locks.setdefault(thread_id, asyncio.Lock())
+        self._users[thread_id] = self._users.get(thread_id, 0) + 1
+        try:
+            if wait <= 0 and lock.locked():
+                raise TimeoutError
+            async with asyncio.timeout(wait if wait > 0 else None):
+                await lock.acquire()
+        except TimeoutError:
+            self._forget(thread_id)
+            return None
+        except BaseException:
+            self._forget(thread_id)
+            raise
+        return LocalSessionLease(self, thread_id)
+
+    def release(self, thread_id: str) -> None:
+        self._locks[thread_id].release()
+        self._forget(thread_id)
+
+    def _forget(self, thread_id: str) -> None:
+        self._users[thread_id] -= 1
+        if not self._users[thread_id]:
+            del self._users[thread_id]
+            del self._locks[thread_id]
+
+
+async def let_go(lease: SessionLease) -> None:
+    """Release `lease` even from a cancelled task; a failure is healed by the lease."""
+    with contextlib.suppress(RedisError, OSError):
+        await asyncio.shield(lease.release())
+
+
+async def take_turn(
+    locks: SessionLocks, thread_id: str, conflict: str, wait: float
+) -> SessionLease:
+    """The session's lock for one turn: with `SESSION_CONFLICT=enqueue` wait up to `wait`
+    seconds (then 503), with `reject` not at all (409); both `session_busy`."""
+    lease = await locks.acquire(thread_id, wait if conflict == "enqueue" else 0.0)
+    if lease is not None:
+        return lease
+    if conflict == "enqueue":
+        raise SessionWaitExpired(
+            "Earlier turns of this session kept it busy for all of QUEUE_TIMEOUT; "
+            "send the turn again.",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+    raise SessionBusy(
+        "Another turn of this session is running (SESSION_CONFLICT=reject); "
+        "send this one when it has finished.",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
