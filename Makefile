@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install install-dev run serve test test-fast fuzz lint typecheck redis bench langgraph-dev clean
+.PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis bench langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 install: $(STAMP)
@@ -77,6 +77,10 @@ test-fast: lint typecheck
 fuzz: install-dev
 	FUZZ_PHASES=coverage,fuzzing,stateful FUZZ_EXAMPLES=500 FUZZ_MINIMUM_CASES=20000 \
 		$(BIN)/pytest -s tests/test_fuzz.py
+
+# Ten minutes of mixed traffic on gunicorn and Redis; results and chart in bench/results/.
+soak: install-dev
+	$(BIN)/python -m bench.soak
 
 redis: install-dev
 	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly

@@ -50,10 +50,16 @@ def prepare() -> None:
 
 
 def server_command(
-    port: int, data_dir: Path, *, appendonly: bool, with_modules: bool = True
+    port: int,
+    data_dir: Path,
+    *,
+    appendonly: bool,
+    with_modules: bool = True,
+    appendfsync: str = "everysec",
 ) -> list[str]:
     """The command line of a loopback-only Redis Stack server with search and JSON loaded
-    (`with_modules=False`: a plain Redis, as a misconfigured deployment would have)."""
+    (`with_modules=False`: a plain Redis, as a misconfigured deployment would have);
+    `appendfsync="always"` makes every acknowledged write durable (the drills' setting)."""
     modules = [
         *("--loadmodule", str(STACK_DIR / "lib" / "redisearch.so")),
         *("--loadmodule", str(STACK_DIR / "lib" / "rejson.so")),
@@ -70,6 +76,8 @@ def server_command(
         "",
         "--appendonly",
         "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync,
         *(modules if with_modules else []),
     ]
 

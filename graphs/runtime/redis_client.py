@@ -1,7 +1,9 @@
 """The one Redis client of a process, with a bounded, blocking connection pool.
 
 redis-py's default pool raises "Too many connections" at its limit; under load a request
-should wait briefly for a connection instead of failing.
+should wait briefly for a connection instead of failing. Connecting and every reply are
+bounded too: a Redis that stops answering (a partition, not a refusal) would otherwise hold a
+request forever; with the bounds it gets 503 `unavailable`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def build_redis(settings: Settings) -> Redis | None:
         url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
     )
     return Redis(connection_pool=pool)
 

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     redis_prefix: str = "graphgate:"
     redis_max_connections: int = Field(default=50, ge=1)
     redis_pool_timeout: float = Field(default=5.0, gt=0)
+    redis_connect_timeout: float = Field(default=2.0, gt=0)
+    redis_socket_timeout: float = Field(default=5.0, gt=0)
 
     llm_model: str = "gpt-4o-mini"
     llm_fallback_model: str | None = None

@@ -1,0 +1,137 @@
+"""What the drills share: a Redis that can be killed and brought back from its AOF, a record
+of every request a drill sent, and the processes of a gunicorn server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scripts.redis_stack import server_command, server_env
+from tests.processes import ROOT, ManagedProcess, free_port
+
+REPORTS = ROOT / "tests" / "artifacts" / "drills"
+
+
+class DurableRedis:
+    """Redis Stack with `appendonly yes` and `appendfsync always`: what it acknowledged
+    survives `kill -9`, and `restart` brings it back on the same port from the same AOF."""
+
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = server_command(self.port, self.data_dir, appendonly=True, appendfsync="always")
+        self.process = ManagedProcess(
+            command,
+            env=server_env(),
+            ready_text="Ready to accept connections",
+            log_path=self.log_path,
+        )
+        self.process.start()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        assert self.process.process is not None
+        self.process.process.send_signal(signal.SIGKILL)
+        self.process.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@dataclass
+class Outcome:
+    """One request of a drill: when it started and ended (monotonic), its status and code."""
+
+    started: float
+    ended: float
+    status: int  # 0: no HTTP answer (connection refused or reset)
+    code: str | None = None
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass
+class Record:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    async def send(
+        self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+    ) -> httpx.Response | None:
+        """Send a request and note its outcome; None when no HTTP answer came."""
+        started = time.monotonic()
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            self.outcomes.append(Outcome(started, time.monotonic(), 0, detail=type(exc).__name__))
+            return None
+        self.outcomes.append(
+            Outcome(started, time.monotonic(), response.status_code, error_code(response))
+        )
+        return response
+
+    def between(self, start: float, end: float) -> list[Outcome]:
+        """The requests that started and ended inside [start, end]."""
+        return [o for o in self.outcomes if start <= o.started and o.ended <= end]
+
+    def statuses(self, outcomes: list[Outcome] | None = None) -> Counter[str]:
+        """`200`, `503 unavailable`, ...: how the requests ended, for assertions and notes."""
+        return Counter(
+            f"{o.status} {o.code}" if o.code else str(o.status)
+            for o in (self.outcomes if outcomes is None else outcomes)
+        )
+
+
+def error_code(response: httpx.Response) -> str | None:
+    if response.status_code < 400:
+        return None
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    """The pids of a gunicorn master's workers."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for {pid}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def report(drill: str, figures: dict[str, Any]) -> None:
+    """A drill's figures, kept in `tests/artifacts/drills/<drill>.json` for its notes."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{drill}.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -1,0 +1,126 @@
+"""Drill: Redis is killed (`kill -9`) during a minute of multi-turn traffic from 20 clients and
+comes back from its AOF (`appendfsync always`). Every turn acknowledged with a 2xx is in its
+session's history afterwards; while Redis is down, requests get 503 `unavailable` within 2 s
+and readiness is 503; once Redis is back the service recovers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import StartGraphgate
+from tests.reliability.drill import DurableRedis, Record, report, rss_mb, worker_pids
+from tests.upstream import Upstream
+
+CLIENTS, DURATION, KILL_AT, DOWN_FOR = 20, 60.0, 20.0, 8.0
+PACE = 0.25  # seconds between one client's turns: about 80 turns a second in all
+LEASE = 3.0  # a lock held by a turn cut down with Redis frees within this
+
+
+async def converse(
+    client: httpx.AsyncClient, index: int, marker: str, until: float, record: Record
+) -> list[str]:
+    """One client's session: turn after turn until `until`; the questions acknowledged."""
+    acknowledged = []
+    turn = 0
+    while time.monotonic() < until:
+        question = f"c{index} t{turn} {marker}"
+        body = {"input": {"question": question}, "config": {"configurable": {"session_id": "s"}}}
+        response = await record.send(
+            client, "POST", "/chat/invoke", json=body, headers={"X-User-Id": f"u{index}{marker}"}
+        )
+        if response is not None and response.status_code == 200:
+            acknowledged.append(question)
+        turn += 1
+        await asyncio.sleep(PACE)
+    return acknowledged
+
+
+async def watch_readiness(client: httpx.AsyncClient, until: float) -> list[tuple[float, int]]:
+    seen = []
+    while time.monotonic() < until:
+        response = await client.get("/health/ready")
+        seen.append((time.monotonic(), response.status_code))
+        await asyncio.sleep(0.2)
+    return seen
+
+
+async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
+    graphgate_factory: StartGraphgate, upstream: Upstream, tmp_path: Path, marker: str
+) -> None:
+    redis = DurableRedis(tmp_path / "data", tmp_path / "redis.log")
+    (tmp_path / "data").mkdir()
+    redis.start()
+    server = graphgate_factory(
+        "redis",
+        fresh=True,
+        workers=2,
+        REDIS_URL=redis.url,
+        SESSION_LOCK_LEASE=str(LEASE),
+        MAX_HISTORY_MESSAGES="2000",
+        QUEUE_TIMEOUT="5",
+    )
+    record = Record()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            start = time.monotonic()
+            until = start + DURATION
+            clients = [
+                asyncio.create_task(converse(client, i, marker, until, record))
+                for i in range(CLIENTS)
+            ]
+            readiness = asyncio.create_task(watch_readiness(client, until))
+            await asyncio.sleep(KILL_AT)  # the drill's timeline, not a synchronisation
+            redis.kill()
+            killed = time.monotonic()
+            await asyncio.sleep(DOWN_FOR)
+            restarting = time.monotonic()
+            await asyncio.to_thread(redis.start)
+            back = time.monotonic()
+            acknowledged = await asyncio.gather(*clients)
+            ready = await readiness
+            histories = [
+                await client.get("/chat/sessions/s", headers={"X-User-Id": f"u{i}{marker}"})
+                for i in range(CLIENTS)
+            ]
+        assert server.process.process is not None
+        rss = {pid: rss_mb(pid) for pid in worker_pids(server.process.process.pid)}
+    finally:
+        server.process.stop()
+        redis.stop()
+
+    # While Redis was down (after the turns in flight at the kill): 503 unavailable, fast.
+    down = record.between(killed + 0.5, restarting)
+    assert down, "no request ran while Redis was down"
+    assert record.statuses(down) == {"503 unavailable": len(down)}
+    assert max(o.seconds for o in down) <= 2.0
+    assert any(status == 503 for at, status in ready if killed + 0.5 < at < restarting)
+    # Back by itself: every request that started a lease after Redis returned succeeded.
+    settled = [o for o in record.outcomes if o.started > back + LEASE + 1]
+    assert record.statuses(settled) == {"200": len(settled)}
+    first_success = min(o.ended for o in record.outcomes if o.started > back and o.status == 200)
+    assert ready[-1][1] == 200
+    # Every acknowledged turn is in its session's history.
+    lost = 0
+    for questions, history in zip(acknowledged, histories, strict=True):
+        assert history.status_code == 200
+        stored = {m["content"] for m in history.json()["messages"] if m["type"] == "human"}
+        lost += len(set(questions) - stored)
+    report(
+        "redis_outage",
+        {
+            "requests": len(record.outcomes),
+            "by_status": record.statuses(),
+            "redis_down_seconds": round(restarting - killed, 2),
+            "while_down": record.statuses(down),
+            "slowest_while_down_seconds": round(max(o.seconds for o in down), 3),
+            "first_success_after_redis_back_seconds": round(first_success - back, 3),
+            "turns_acknowledged": sum(len(q) for q in acknowledged),
+            "turns_lost": lost,
+            "worker_rss_mb_at_end": rss,
+        },
+    )
+    assert lost == 0
