@@ -44,7 +44,8 @@ class Traffic:
     async def run(self, seconds: float) -> None:
         """Send requests at `rate` per second for `seconds`, without waiting for answers to
         send the next one (an open-loop load, as real clients are)."""
-        limits = httpx.Limits(max_connections=200)
+        # Enough connections that the generator never queues requests of its own.
+        limits = httpx.Limits(max_connections=1000)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60, limits=limits) as client:
             pending: set[asyncio.Task[None]] = set()
             interval = 1 / self.rate
@@ -83,8 +84,9 @@ class Traffic:
         if kind == "batch":
             return "/chat/batch", {"inputs": [question] * 3}, user
         if kind == "cache_hit":
+            # Each user asks the same few questions: after its first asking, a cache hit.
             cached = {"question": random.choice(CACHED_QUESTIONS)}
-            return "/chat/invoke", {"input": cached}, {"X-User-Id": "soak-cached"}
+            return "/chat/invoke", {"input": cached}, user
         if kind == "too_long":
             return "/chat/invoke", {"input": {"question": "word " * 5000}}, user
         return "/chat/invoke", {"input": question}, {"X-User-Id": "soak-greedy"}

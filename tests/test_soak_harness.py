@@ -26,9 +26,9 @@ def test_a_short_soak_sends_the_whole_mix_and_writes_its_results(tmp_path: Path)
     result = json.loads((tmp_path / "soak.json").read_text())
     seen = set(result["by_kind_and_status"])
     for expected in ("session_turn 200", "stream 200", "batch 200", "cache_hit 200"):
-        assert expected in seen
-    assert "too_long 400" in seen
-    assert "rate_limited 429" in seen
+        assert expected in seen, seen
+    assert "too_long 400" in seen, seen
+    assert "rate_limited 429" in seen, seen
     assert len(result["samples"]) >= 2
     assert set(result["criteria"]) == {
         "rss_growth_after_warm_up",
