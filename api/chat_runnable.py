@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from graphs.chat import ChatGraph
-from graphs.errors import ClientClosedRequest, GraphgateError
+from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
 from graphs.runtime.checkpoint import LEASE_KEY
 from graphs.runtime.session_lock import kept, take_turn
@@ -133,12 +133,19 @@ def request_of(config: RunnableConfig) -> RequestContext | None:
     return context_of_run(config["configurable"])
 
 
-def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Future[Any]) -> ClientGone | None:
+def cancel_once(run: asyncio.Task[Any]) -> None:
+    """Cancel `run` unless it is done or already being cancelled: a second cancellation would
+    interrupt the first one's clean-up (LangGraph's wait for its exit checkpoint)."""
+    if not run.done() and not run.cancelling():
+        run.cancel()
+
+
+def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Task[Any]) -> ClientGone | None:
     """Cancel `run` if the request's client disconnects; the request's `ClientGone`, if any."""
     request = request_of(config)
     if request is None:
         return None
-    request.client_gone.on_disconnect(run.cancel)
+    request.client_gone.on_disconnect(lambda: cancel_once(run))
     return request.client_gone
 
 
@@ -154,7 +161,7 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
 @contextlib.asynccontextmanager
 async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncIterator[None]:
     """Hold the session's lock while the run reads and writes its history: the lock admission
-    took for it, else (a run that did not come through HTTP) one taken now. Its lease rides in
+    took for it, else (a run that did not come through HTTP) one taken now. It rides in
     `configurable`, where the checkpointer confirms it before writing."""
     configurable = config["configurable"]
     thread = configurable.get("thread_id")
@@ -162,14 +169,19 @@ async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncItera
         yield
         return
     request = request_of(config)
-    lease = request.session_leases.pop(thread, None) if request else None
-    if lease is None:
+    if request is None:
         settings = route.runtime.settings
-        lease = await take_turn(
+        held = await take_turn(
             route.runtime.session_locks, thread, settings.session_conflict, settings.queue_timeout
         )
-    async with kept(lease):
-        configurable[LEASE_KEY] = lease
+    elif (admitted := request.session_leases.pop(thread, None)) is not None:
+        held = admitted
+    else:
+        # Its request has ended and let its locks go (a batch that failed while this turn
+        # waited): the turn must not run on a session it no longer holds.
+        raise SessionLeaseLost("The request ended before this turn started.")
+    async with kept(held):
+        configurable[LEASE_KEY] = held
         yield
 
 
@@ -217,7 +229,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
         config = graph_config(config, self._thread_route)
-        run = asyncio.ensure_future(self._run(input, config))
+        run = asyncio.create_task(self._run(input, config))
         client_gone = cancel_when_client_goes(config, run)
         try:
             result = await run
@@ -239,12 +251,26 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         **kwargs: Any,
     ) -> list[AIMessage]:
         """Run the turns of a batch at most `BATCH_MAX_CONCURRENCY` at a time, whatever the
-        client asked for."""
+        client asked for. When one fails (and the client gets that error for the batch), the
+        others are cancelled: a turn the client never saw succeed must not be stored or run
+        on (LangChain's own `abatch` lets them run on)."""
         configs = config if isinstance(config, list) else [config or {}] * len(inputs)
-        bounded: list[RunnableConfig] = [
-            {**c, "max_concurrency": self._batch_max_concurrency} for c in configs
-        ]
-        return await super().abatch(inputs, bounded, return_exceptions=return_exceptions, **kwargs)
+        slots = asyncio.Semaphore(self._batch_max_concurrency)
+
+        async def one(turn: dict[str, Any], turn_config: RunnableConfig) -> AIMessage:
+            async with slots:
+                return await self.ainvoke(turn, turn_config, **kwargs)
+
+        runs = [asyncio.ensure_future(one(i, c)) for i, c in zip(inputs, configs, strict=True)]
+        if return_exceptions:
+            return list(await asyncio.gather(*runs, return_exceptions=True))  # type: ignore[arg-type]
+        try:
+            return list(await asyncio.gather(*runs))
+        except BaseException:
+            for run in runs:
+                run.cancel()
+            await asyncio.wait(runs)
+            raise
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -279,4 +305,4 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 request.stream_failure = exc
             raise
         finally:
-            run.cancel()
+            cancel_once(run)

@@ -8,7 +8,8 @@ any number of times; the llm node puts the turn's deadline around the whole chai
 
 The provider stream runs in a task of its own that feeds this model's stream: the attempt
 counter and the concurrency slot then live in one task's context from start to end, whenever
-and wherever the consumer stops reading.
+and wherever the consumer stops reading, and the task puts its call in the turn however it
+ends (answered, or cut short and counted as partial).
 """
 
 from __future__ import annotations
@@ -164,7 +165,6 @@ class GatewayChatModel(BaseChatModel):
             if lookup is not None:
                 chunks.append(chunk)
             yield ChatGenerationChunk(message=chunk)
-        turn.calls.extend(finished)
         if lookup is not None and chunks and finished:
             await self._store(lookup, add_ai_message_chunks(*chunks), finished[0].model)
 
@@ -259,6 +259,7 @@ class GatewayChatModel(BaseChatModel):
         producer = asyncio.create_task(
             self._produce(messages, kwargs, queue, turn), context=context
         )
+        turn[0].producing(producer)
         try:
             while True:
                 item = await queue.get()
@@ -288,32 +289,36 @@ class GatewayChatModel(BaseChatModel):
                 call = await self._first_answer(messages, kwargs, queue.put_nowait, progress)
             queue.put_nowait(Finished(call))
         except Exception as exc:  # noqa: BLE001 - not swallowed: the consumer re-raises it
-            self._count_unfinished(progress, *turn)
             queue.put_nowait(exc)
-        except asyncio.CancelledError:
-            self._count_unfinished(progress, *turn)
-            raise
+        finally:
+            # The producer itself puts the call in the turn, however it ended: its consumer may
+            # be gone before reading the end.
+            self._account(progress, *turn)
 
-    def _count_unfinished(self, progress: ReplyInProgress, turn: Turn, prompt_tokens: int) -> None:
-        """A reply cut short (a failure, a deadline, a client gone) was paid for as far as it
-        went: its call joins the turn, marked partial, with the provider's usage when it sent
-        any, else tiktoken's count of the prompt and of what streamed."""
+    def _account(self, progress: ReplyInProgress, turn: Turn, prompt_tokens: int) -> None:
+        """The call joins the turn: answered, or cut short (a failure, a deadline, a client
+        gone) and paid for as far as it went, marked partial. A reply cut short counts the
+        larger of what the provider reported (it may report early, as Anthropic's first event
+        does) and tiktoken's count of the prompt and of what streamed."""
         if progress.answered is not None:
             turn.calls.append(progress.answered)
             return
         if progress.spec is None or not progress.chunks:
             return
         reply = add_ai_message_chunks(*progress.chunks)
-        if not reply.usage_metadata:
-            streamed = reply.text + "".join(
-                str(chunk.get("args") or "") for chunk in reply.tool_call_chunks
-            )
-            output_tokens = self.runtime.counter.count_text(streamed)
-            reply.usage_metadata = {
-                "input_tokens": prompt_tokens,
-                "output_tokens": output_tokens,
-                "total_tokens": prompt_tokens + output_tokens,
-            }
+        streamed = reply.text + "".join(
+            str(chunk.get("args") or "") for chunk in reply.tool_call_chunks
+        )
+        reported: dict[str, Any] = dict(reply.usage_metadata or {})
+        input_tokens = max(int(reported.get("input_tokens") or 0), prompt_tokens)
+        output_tokens = max(
+            int(reported.get("output_tokens") or 0), self.runtime.counter.count_text(streamed)
+        )
+        reply.usage_metadata = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        }
         turn.calls.append(
             self._priced(
                 progress.spec,

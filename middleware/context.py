@@ -13,7 +13,7 @@ from starlette.types import Scope
 from graphs.errors import GraphgateError
 from graphs.identity import Principal
 from graphs.runtime.ratelimit import RateLimitDecision
-from graphs.runtime.session_lock import SessionLease, let_go
+from graphs.runtime.session_lock import HeldLock, let_go_all
 
 STATE_KEY = "graphgate"
 # Under this name the request context travels in a run's `configurable` (a Python object:
@@ -78,12 +78,13 @@ class RequestContext:
     client_gone: ClientGone = field(default_factory=ClientGone)
     run: RunFacts = field(default_factory=RunFacts)
     # Locks admission took, by thread id, until the run of that session's turn claims its own.
-    session_leases: dict[str, SessionLease] = field(default_factory=dict)
+    session_leases: dict[str, HeldLock] = field(default_factory=dict)
 
     async def release_sessions(self) -> None:
         """Release the session locks no run claimed (a request that ended before its run)."""
-        while self.session_leases:
-            await let_go(self.session_leases.popitem()[1])
+        held = list(self.session_leases.values())
+        self.session_leases.clear()
+        await let_go_all(held)
 
     def caller_fields(self) -> dict[str, str]:
         """The principal, and the id of the API key it used, for the access line."""

@@ -39,3 +39,25 @@ def test_a_batch_runs_at_most_batch_max_concurrency_turns_at_once(
     answers = [output["content"] for output in response.json()["output"]]
     assert answers == [f"Echo: q{i} {marker}" for i in range(10)]
     assert upstream.stats(marker)["peak_in_flight"] == 5
+
+
+async def test_when_a_batch_turn_fails_the_others_are_cancelled_and_not_stored(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    """The client gets the failure for the whole batch, so no turn of it may be stored."""
+    upstream.behave(f"refused {marker}", statuses=[400])
+    upstream.behave(f"slow {marker}", latency_ms=3000)
+    server = graphgate_factory("redis")
+    batch = {
+        "inputs": [{"question": f"slow {marker}"}, {"question": f"refused {marker}"}],
+        "config": [{"configurable": {"session_id": "s1"}}, {"configurable": {"session_id": "s2"}}],
+    }
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-User-Id": user}, timeout=30
+    ) as client:
+        response = await client.post("/chat/batch", json=batch)
+        stored = await client.get("/chat/sessions/s1")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert await upstream.wait_for(f"slow {marker}", "cancelled", 1) is not None
+    assert stored.status_code == 404

@@ -86,7 +86,8 @@ def test_a_stream_dropped_after_10_of_20_tokens_is_counted_partial_and_charged(
     assert usage["partial_tokens"] == usage["total_tokens"]
     assert usage["cost_usd"] == pytest.approx(usage["output_tokens"] * 100 / 1_000_000)
     stats = upstream.stats(marker)
-    assert stats["cancelled"] == 1  # the upstream call stopped with the client
+    assert stats["completed"] == 0  # the upstream call stopped with the client
+    assert stats["requests"] == 1
     for kind in ("input", "output"):
         partial = metric(budget_server, "graphgate_partial_tokens_total", kind=kind)
         assert partial == usage[f"{kind}_tokens"]

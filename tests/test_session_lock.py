@@ -221,3 +221,32 @@ async def test_deleting_a_session_while_its_turn_runs_waits_for_the_turn(
         assert (await running).status_code == 200
     assert deleted.status_code == 204
     assert session_status(server, user, "s1") == 404
+
+
+async def test_a_batch_turn_waiting_its_slot_keeps_its_session_locked_past_the_lease(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    """The lock is renewed from admission on: a batch's second turn waits behind the first
+    (BATCH_MAX_CONCURRENCY=1) longer than the lease, and nobody takes its session meanwhile."""
+    lease = 1.0
+    server = graphgate_factory(
+        "redis",
+        SESSION_CONFLICT="reject",
+        SESSION_LOCK_LEASE=str(lease),
+        BATCH_MAX_CONCURRENCY="1",
+    )
+    upstream.behave(marker, latency_ms=2000)
+    batch = {
+        "inputs": [{"question": f"turn 0 {marker}"}, {"question": f"turn 1 {marker}"}],
+        "config": [{"configurable": {"session_id": "s1"}}, {"configurable": {"session_id": "s2"}}],
+    }
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-User-Id": user}, timeout=60
+    ) as client:
+        running = asyncio.create_task(client.post("/chat/batch", json=batch))
+        assert await upstream.wait_for(marker, "requests", 1)
+        await asyncio.sleep(lease * 1.5)  # past the lease of a lock nobody renewed
+        intruder = await turn(client, "s2", f"intruder {marker}")
+        assert (await running).status_code == 200
+    assert intruder.status_code == 409
+    assert questions(history(server, user, "s2"), marker) == [f"turn 1 {marker}"]

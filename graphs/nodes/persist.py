@@ -42,6 +42,7 @@ async def record_unfinished(runtime: ChatRuntime, principal: str, turn: Turn) ->
     paid for: it goes to the ledger (and so counts against the budgets), marked partial. The
     write is shielded from the cancellation that may be ending the turn; a failing ledger is
     logged, not raised over the turn's own failure."""
+    await turn.settle()
     if not turn.calls:
         return
     metadata = turn.metadata()

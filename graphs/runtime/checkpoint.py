@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -23,7 +24,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
 from redis.asyncio import Redis
 
-from graphs.runtime.session_lock import SessionLease
+from graphs.runtime.session_lock import HeldLock
 
 # Under this name a session's turn carries its lock's lease in `configurable`.
 LEASE_KEY = "session_lease"
@@ -93,9 +94,16 @@ class LatestOnlyMemorySaver(InMemorySaver):
             self.delete_thread(thread_id)
 
 
+async def confirm_lock(config: RunnableConfig) -> None:
+    """`SessionLeaseLost` unless the run still holds its session's lock (if it holds one)."""
+    held: HeldLock | None = config["configurable"].get(LEASE_KEY)
+    if held is not None:
+        await held.confirm()
+
+
 class FencedShallowRedisSaver(AsyncShallowRedisSaver):
-    """The shallow saver, writing a turn's checkpoint only while the turn still holds its
-    session's lock (`graphs/runtime/session_lock.py`)."""
+    """The shallow saver, writing a turn's checkpoint and pending writes only while the turn
+    still holds its session's lock (`graphs/runtime/session_lock.py`)."""
 
     async def aput(
         self,
@@ -104,10 +112,18 @@ class FencedShallowRedisSaver(AsyncShallowRedisSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        lease: SessionLease | None = config["configurable"].get(LEASE_KEY)
-        if lease is not None:
-            await lease.confirm()
+        await confirm_lock(config)
         return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await confirm_lock(config)
+        await super().aput_writes(config, writes, task_id, task_path)
 
 
 async def build_checkpointer(

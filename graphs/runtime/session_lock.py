@@ -80,28 +80,50 @@ class SessionLocks(Protocol):
         """The session's lock, waiting up to `wait` seconds; None if it stayed busy."""
 
 
-@contextlib.asynccontextmanager
-async def kept(lease: SessionLease) -> AsyncIterator[None]:
-    """Renew `lease` while the block runs; release it however the block ends (cancellation
-    included: the release is shielded, and a failure there is healed by the lease)."""
+class HeldLock:
+    """A session lock held for one turn: its lease renewed from the moment it is taken (a
+    batch's later turns may wait longer than the lease before they run) until it is let go."""
 
-    async def renew() -> None:
+    def __init__(self, lease: SessionLease) -> None:
+        self._lease = lease
+        self._renewer = asyncio.create_task(self._renew())
+
+    async def _renew(self) -> None:
         while True:
-            await asyncio.sleep(lease.renew_every)
+            await asyncio.sleep(self._lease.renew_every)
             try:
-                await lease.confirm()
+                await self._lease.confirm()
             except SessionLeaseLost:
                 logger.warning("a session lock's lease expired while its turn ran")
                 return
             except (RedisError, OSError) as exc:  # try again next time; the lease is the bound
                 logger.warning("renewing a session lock failed: %s", type(exc).__name__)
 
-    renewer = asyncio.create_task(renew())
+    async def confirm(self) -> None:
+        """`SessionLeaseLost` if another turn has taken the lock; else the lease is extended."""
+        await self._lease.confirm()
+
+    async def let_go(self) -> None:
+        """Release the lock even from a cancelled task; a failure is healed by the lease."""
+        self._renewer.cancel()
+        with contextlib.suppress(RedisError, OSError):
+            await asyncio.shield(self._lease.release())
+
+
+@contextlib.asynccontextmanager
+async def kept(held: HeldLock) -> AsyncIterator[None]:
+    """Let `held` go however the block ends, cancellation included."""
     try:
         yield
     finally:
-        renewer.cancel()
-        await let_go(lease)
+        await held.let_go()
+
+
+async def let_go_all(held: list[HeldLock]) -> None:
+    """Release several locks at once, shielded as one: a second cancellation cannot strand
+    the ones not yet released."""
+    if held:
+        await asyncio.shield(asyncio.gather(*(lock.let_go() for lock in held)))
 
 
 class RedisSessionLease:
@@ -117,7 +139,8 @@ class RedisSessionLease:
         if not await self._locks.confirm_script(keys=[self._key], args=args):
             raise SessionLeaseLost(
                 "This turn's session lock expired and another turn took it; "
-                "the turn was not stored. Send it again."
+                "the turn was not stored. Send it again.",
+                retry_after=RETRY_AFTER_SECONDS,
             )
 
     async def release(self) -> None:
@@ -195,7 +218,8 @@ class LocalSessionLocks:
         try:
             if wait <= 0 and lock.locked():
                 raise TimeoutError
-            async with asyncio.timeout(wait if wait > 0 else None):
+            # timeout(0): take it if it is free now (no waiter ahead), else give up at once.
+            async with asyncio.timeout(max(0.0, wait)):
                 await lock.acquire()
         except TimeoutError:
             self._forget(thread_id)
@@ -216,20 +240,12 @@ class LocalSessionLocks:
             del self._locks[thread_id]
 
 
-async def let_go(lease: SessionLease) -> None:
-    """Release `lease` even from a cancelled task; a failure is healed by the lease."""
-    with contextlib.suppress(RedisError, OSError):
-        await asyncio.shield(lease.release())
-
-
-async def take_turn(
-    locks: SessionLocks, thread_id: str, conflict: str, wait: float
-) -> SessionLease:
+async def take_turn(locks: SessionLocks, thread_id: str, conflict: str, wait: float) -> HeldLock:
     """The session's lock for one turn: with `SESSION_CONFLICT=enqueue` wait up to `wait`
     seconds (then 503), with `reject` not at all (409); both `session_busy`."""
     lease = await locks.acquire(thread_id, wait if conflict == "enqueue" else 0.0)
     if lease is not None:
-        return lease
+        return HeldLock(lease)
     if conflict == "enqueue":
         raise SessionWaitExpired(
             "Earlier turns of this session kept it busy for all of QUEUE_TIMEOUT; "

@@ -10,6 +10,7 @@ starts, and they share the one `Turn` object.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -55,6 +56,21 @@ class Turn:
     params: ModelParams = field(default_factory=ModelParams)
     tools: ToolRequest = field(default_factory=ToolRequest)
     calls: list[ModelCall] = field(default_factory=list)
+    # The provider calls still running: each adds itself to `calls` when it ends.
+    _producers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def producing(self, producer: asyncio.Task[None]) -> None:
+        self._producers.add(producer)
+        producer.add_done_callback(self._producers.discard)
+
+    async def settle(self) -> None:
+        """Stop the provider calls still running (a turn cut short elsewhere than in them)
+        and wait until each has put itself in `calls`."""
+        running = list(self._producers)
+        for producer in running:
+            producer.cancel()
+        if running:
+            await asyncio.wait(running)
 
     def metadata(self) -> dict[str, Any]:
         """The reply's `response_metadata` for the whole turn: the last model that answered,

@@ -29,18 +29,18 @@ def app_client(clock: SetClock) -> AppClient:
 
     @asynccontextmanager
     async def open_client(**values: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = Settings(
-            app_env="test",
-            openai_base_url=None,
-            openai_api_key=None,
-            anthropic_api_key=None,
-            redis_url=None,
-            redis_host=None,
-            llm_model="gpt-4o-mini",
-            llm_fallback_model=None,
-            demo_tokens_per_second=0,
-            **values,
-        )
+        defaults: dict[str, Any] = {
+            "app_env": "test",
+            "openai_base_url": None,
+            "openai_api_key": None,
+            "anthropic_api_key": None,
+            "redis_url": None,
+            "redis_host": None,
+            "llm_model": "gpt-4o-mini",
+            "llm_fallback_model": None,
+            "demo_tokens_per_second": 0,
+        }
+        settings = Settings(**{**defaults, **values})
         app = create_app(settings, clock=clock)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

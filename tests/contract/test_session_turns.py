@@ -1,5 +1,5 @@
-"""The session lock holds for a run that does not come through HTTP: the runnable takes the
-lock itself, so concurrent turns of one session in one process all land in its history."""
+"""One turn at a time per session, in process: a busy session's 409 or 503 `session_busy`, and
+the lock taken by a run that does not come through HTTP."""
 
 from __future__ import annotations
 
@@ -9,6 +9,26 @@ from typing import Any
 from api.chat_runnable import ChatRunnable
 from graphs.runtime.settings import Settings
 from graphs.service import open_graphs
+from tests.contract.conftest import AppClient
+
+TURN = {"input": {"question": "Hello"}, "config": {"configurable": {"session_id": "s1"}}}
+
+
+async def test_a_second_turn_of_a_busy_session_is_409_with_reject_503_after_a_wait(
+    app_client: AppClient,
+) -> None:
+    for conflict, status in (("reject", 409), ("enqueue", 503)):
+        # The demo model takes about a second for its reply: the first turn holds the session.
+        async with app_client(
+            demo_tokens_per_second=30, session_conflict=conflict, queue_timeout=0.2
+        ) as client:
+            first, second = await asyncio.gather(
+                client.post("/chat/invoke", json=TURN), client.post("/chat/stream", json=TURN)
+            )
+        assert first.status_code == 200
+        assert second.status_code == status
+        assert second.json()["error"]["code"] == "session_busy"
+        assert second.headers["Retry-After"] == "1"
 
 
 async def test_concurrent_in_process_turns_of_one_session_all_land_in_its_history() -> None:
