@@ -2,13 +2,14 @@
 
 Without it, two turns of one session (two tabs, a retrying client) start from the same
 checkpoint and the last writer wins: the other turn is acknowledged and lost. In Redis the lock
-is a key holding a fencing token (a per-session counter, so every holder's token is new) and
-its holder (`host:pid`, for operators and drills), with a lease (`SESSION_LOCK_LEASE`) that the
-holder renews while its turn runs, so a worker that dies holding it delays the session by at
-most the lease. Just before the turn's checkpoint is written the holder confirms, in one script,
-that the key still holds its token; a holder that lost its lease (a pause longer than the
-lease) is refused rather than overwrite the turn of the one that took over. The check and the
-write are two steps, not one transaction: the window is the few milliseconds between them.
+is a key holding a fencing token (from a per-session counter that lives as long as the session)
+and its holder (`host:pid:uuid`: the uuid makes the value unique, the rest is for operators and
+drills), with a lease (`SESSION_LOCK_LEASE`) renewed from the moment the lock is taken until
+the turn ends, so a worker that dies holding it delays the session by at most the lease.
+Just before the turn's checkpoint is written the holder confirms, in one script, that the key
+still holds its token; a holder that lost its lease (a pause longer than the lease) is refused
+rather than overwrite the turn of the one that took over. The check and the write are two
+steps, not one transaction: the window is the few milliseconds between them.
 A waiter polls with jittered backoff, as redis-py's own lock does. In embedded mode one process
 is the whole service, and an `asyncio.Lock` per session does the same.
 """
