@@ -61,7 +61,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_redis_error(request: Request, exc: Exception) -> Response:
-    logger.error("redis failed: %s", type(exc).__name__)
+    logger.error("redis failed: %s: %s", type(exc).__name__, exc)
     message = "Session and limit storage is unavailable; try again shortly."
     return error_response(request.scope, Unavailable(message, retry_after=5))
 

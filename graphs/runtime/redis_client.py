@@ -4,12 +4,27 @@ redis-py's default pool raises "Too many connections" at its limit; under load a
 should wait briefly for a connection instead of failing. Connecting and every reply are
 bounded too: a Redis that stops answering (a partition, not a refusal) would otherwise hold a
 request forever; with the bounds it gets 503 `unavailable`.
+
+A command that fails with a connection error is sent once more on a fresh connection: a
+pooled connection can die under a command (a Redis restart or failover, a proxy's idle
+timeout), and the Redis drill saw such commands fail seconds after Redis was back. redis-py's
+own default client retries three times with backoff of up to seconds; one immediate retry
+keeps a refused or loading Redis a fast 503. A timeout is not retried, so a Redis that hangs
+costs one `REDIS_SOCKET_TIMEOUT`, not two. The scripts that take something (a session lock, a
+concurrency slot) are idempotent for their holder, so a retry after a lost reply takes it
+once; a counter's increment whose reply was lost may count twice.
 """
 
 from __future__ import annotations
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from urllib.parse import urlsplit
 
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from graphs.runtime.redis_connection import BY_SCHEME
 from graphs.runtime.settings import Settings
 
 
@@ -24,6 +39,8 @@ def build_redis(settings: Settings) -> Redis | None:
         timeout=settings.redis_pool_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
         socket_timeout=settings.redis_socket_timeout,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+        connection_class=BY_SCHEME[urlsplit(url).scheme],
     )
     return Redis(connection_pool=pool)
 

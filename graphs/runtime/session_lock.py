@@ -36,8 +36,13 @@ logger = logging.getLogger(__name__)
 POLL_FIRST, POLL_MAX = 0.01, 0.1
 RETRY_AFTER_SECONDS = 1.0
 
+# Taken by this holder already (a retry whose first reply was lost): its token again.
 ACQUIRE_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local held = redis.call('GET', KEYS[1])
+if held then
+  if string.sub(held, -string.len(ARGV[1])) == ARGV[1] then
+    return tonumber(string.match(held, '^(%d+):'))
+  end
   return 0
 end
 local token = redis.call('INCR', KEYS[2])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage
+from pydantic import ValidationError
 
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import trim_history
@@ -12,6 +13,7 @@ from graphs.nodes.guard import validate_turn
 from graphs.runtime.cache import CacheLookup
 from graphs.runtime.ratelimit import decide
 from graphs.runtime.semantic_cache import InMemorySemanticCache
+from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 
 
@@ -80,3 +82,9 @@ async def test_a_semantic_cache_miss_embeds_its_question_once() -> None:
     assert await cache.get(lookup) == {"content": "answer", "model": "m"}
     other_scope = CacheLookup("someone-else", "context", lookup.question)
     assert await cache.get(other_scope) is None
+
+
+def test_a_redis_url_of_another_scheme_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="redis://, rediss:// or unix://"):
+        Settings(redis_url="http://127.0.0.1:6379")
+    assert Settings(redis_url="rediss://cache.example:6380/0").redis_url is not None
