@@ -42,12 +42,12 @@ from graphs.errors import InputTooLong, InvalidInput, UpstreamError
 from graphs.identity import principal_of
 from graphs.models import ModelSpec
 from graphs.provider_calls import (
-    REFUSED_REQUEST,
     TOOL_KWARGS,
-    UPSTREAM_ERRORS,
     provider_kwargs,
     provider_messages,
     provider_stream,
+    refused_request,
+    upstream_errors,
 )
 from graphs.runtime.attempts import counting_attempts
 from graphs.runtime.cache import CacheLookup, cache_lookup
@@ -60,13 +60,19 @@ from graphs.runtime.metrics import (
     RETRIES,
     TIME_TO_FIRST_TOKEN,
     TOKENS,
+    UPSTREAM_ERRORS,
 )
-from graphs.runtime.metrics import UPSTREAM_ERRORS as UPSTREAM_ERRORS_METRIC
 from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
 
 logger = logging.getLogger(__name__)
 
-CACHE_ERRORS = (RedisError, OSError, *UPSTREAM_ERRORS)
+
+def cache_errors() -> tuple[type[Exception], ...]:
+    """What a cache lookup or store may fail with (Redis, or a remote embeddings model); the
+    turn goes on without the cache."""
+    return (RedisError, OSError, *upstream_errors())
+
+
 # Not a principal name (':' is not allowed in one), so no principal shares the global scope.
 GLOBAL_SCOPE = ":global"
 
@@ -215,7 +221,7 @@ class GatewayChatModel(BaseChatModel):
         cached = None
         try:
             cached = await self.runtime.cache.get(lookup)
-        except CACHE_ERRORS as exc:
+        except cache_errors() as exc:
             logger.warning("cache lookup failed (%s); answering fresh", type(exc).__name__)
         CACHE.labels("miss" if cached is None else "hit").inc()
         return cached
@@ -229,7 +235,7 @@ class GatewayChatModel(BaseChatModel):
             return
         try:
             await self.runtime.cache.put(lookup, {"content": reply.content, "model": model})
-        except CACHE_ERRORS as exc:
+        except cache_errors() as exc:
             logger.warning("cache store failed (%s)", type(exc).__name__)
 
     @staticmethod
@@ -379,12 +385,13 @@ class GatewayChatModel(BaseChatModel):
                         sent = True
                     emit(chunk)
                     chunks.append(chunk)
-            except UPSTREAM_ERRORS as exc:
-                UPSTREAM_ERRORS_METRIC.labels(spec.label, type(exc).__name__).inc()
-                if isinstance(exc, REFUSED_REQUEST):
+            except upstream_errors() as exc:
+                UPSTREAM_ERRORS.labels(spec.label, type(exc).__name__).inc()
+                if isinstance(exc, refused_request()):
                     # The request itself is at fault (a tool schema, a parameter the model
                     # does not take): another model would refuse it too, so say why.
-                    raise InvalidInput(f"{spec.label} refused the request: {exc.message}") from exc
+                    message = getattr(exc, "message", exc)  # the SDKs' APIError carry one
+                    raise InvalidInput(f"{spec.label} refused the request: {message}") from exc
                 if sent:
                     raise UpstreamError(
                         f"{spec.label} failed mid-reply: {type(exc).__name__}"

@@ -7,12 +7,9 @@ attempt. The fallback between models and the overall deadline live in the llm no
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
-import anthropic
 import openai
-from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
@@ -59,21 +56,6 @@ def configured_specs(settings: Settings) -> list[ModelSpec]:
     return specs
 
 
-class CountingChatAnthropic(ChatAnthropic):
-    """ChatAnthropic whose HTTP client counts attempts, as ChatOpenAI's does through its
-    `http_async_client`: langchain-anthropic takes no client, so this builds its own."""
-
-    @functools.cached_property
-    def _async_client(self) -> anthropic.AsyncClient:
-        params = dict(self._client_params)
-        http_client = anthropic.DefaultAsyncHttpxClient(
-            base_url=params["base_url"],
-            timeout=params.get("timeout"),
-            event_hooks={"request": [count_attempt]},
-        )
-        return anthropic.AsyncClient(**params, http_client=http_client)
-
-
 def build_chat_model(spec: ModelSpec, settings: Settings) -> BaseChatModel:
     """A chat model for `spec` with the configured retries and per-attempt timeout."""
     if spec.provider == "openai":
@@ -91,6 +73,9 @@ def build_chat_model(spec: ModelSpec, settings: Settings) -> BaseChatModel:
     if spec.provider == "anthropic":
         if settings.anthropic_api_key is None:
             raise ValueError(f"{spec.label} needs ANTHROPIC_API_KEY")
+        # Imported only when a model is Anthropic's: its SDK is a large import.
+        from graphs.anthropic_model import CountingChatAnthropic
+
         return CountingChatAnthropic(
             model=spec.name,
             api_key=settings.anthropic_api_key,

@@ -6,35 +6,38 @@ errors a misbehaving or refusing upstream raises."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anthropic
 import httpx
 import httpx2
-import openai
+import openai  # noqa: F401  (loaded for `sdk_errors`: graphgate always has it)
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
 
 from graphs.errors import UnsupportedParameter
 from graphs.models import ModelSpec
 
-# What a misbehaving upstream raises: the SDKs' errors, the HTTP clients' errors mid-stream
-# (openai 3.x uses httpx2, anthropic httpx), and a chunk that is not JSON.
-UPSTREAM_ERRORS = (
-    openai.APIError,
-    anthropic.APIError,
-    httpx.HTTPError,
-    httpx2.HTTPError,
-    json.JSONDecodeError,
-)
-# What a provider answers 400 or 422 with.
-REFUSED_REQUEST = (
-    openai.BadRequestError,
-    openai.UnprocessableEntityError,
-    anthropic.BadRequestError,
-    anthropic.UnprocessableEntityError,
-)
+
+def sdk_errors(*names: str) -> tuple[type[Exception], ...]:
+    """The provider SDKs' exception classes of these names. Anthropic's SDK is imported only
+    when a model uses it (`graphs/models.py`); until then it can raise nothing."""
+    sdks = [sys.modules[sdk] for sdk in ("openai", "anthropic") if sdk in sys.modules]
+    return tuple(getattr(sdk, name) for sdk in sdks for name in names)
+
+
+def upstream_errors() -> tuple[type[Exception], ...]:
+    """What a misbehaving upstream raises: the SDKs' errors, the HTTP clients' errors
+    mid-stream (openai 3.x uses httpx2, anthropic httpx), and a chunk that is not JSON."""
+    return (*sdk_errors("APIError"), httpx.HTTPError, httpx2.HTTPError, json.JSONDecodeError)
+
+
+def refused_request() -> tuple[type[Exception], ...]:
+    """What a provider answers 400 or 422 with."""
+    return sdk_errors("BadRequestError", "UnprocessableEntityError")
+
+
 TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls")
 # Keyword arguments a provider has no use for: Anthropic has no seed.
 UNSENT = {"anthropic": ("seed",)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
@@ -9,6 +12,7 @@ from langchain_openai import ChatOpenAI
 from graphs.demo_model import DemoChatModel
 from graphs.models import ModelSpec, build_chat_model, parse_model_spec
 from graphs.runtime.settings import Settings
+from scripts.processes import ROOT, child_env
 
 CONFIGURED = Settings(openai_base_url="http://127.0.0.1:9/v1", anthropic_api_key="k")
 
@@ -50,3 +54,29 @@ def test_providers_get_the_configured_retries_and_attempt_timeout() -> None:
     assert isinstance(anthropic, ChatAnthropic)
     assert (anthropic.max_retries, anthropic.default_request_timeout) == (4, 7)
     assert isinstance(build_chat_model(ModelSpec("demo", "demo"), settings), DemoChatModel)
+
+
+SDK_LOADED = """
+import sys
+import server
+from graphs.models import build_chat_model, parse_model_spec
+from graphs.runtime.settings import Settings
+settings = Settings(openai_base_url="http://127.0.0.1:9/v1", anthropic_api_key="k")
+build_chat_model(parse_model_spec(sys.argv[1], settings), settings)
+print("anthropic" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("model", "loaded"), [("gpt-4o-mini", "False"), ("claude-x", "True")])
+def test_the_anthropic_sdk_is_imported_only_for_an_anthropic_model(model: str, loaded: str) -> None:
+    """It takes seconds and tens of MB to import: a server without Claude does not pay."""
+    result = subprocess.run(
+        [sys.executable, "-c", SDK_LOADED, model],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == loaded

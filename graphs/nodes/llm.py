@@ -33,7 +33,7 @@ from graphs.history import fit_history
 from graphs.identity import principal_of
 from graphs.model_params import read_params
 from graphs.nodes.persist import record_unfinished
-from graphs.provider_calls import UPSTREAM_ERRORS
+from graphs.provider_calls import upstream_errors
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import ToolRequest, Turn, running_turn
 from graphs.state import ChatState
@@ -137,7 +137,7 @@ async def run_chain(
         raise UpstreamTimeout(
             f"The model did not answer within REQUEST_TIMEOUT={deadline:g} s."
         ) from exc
-    except UPSTREAM_ERRORS as exc:
+    except upstream_errors() as exc:
         # A chain's own upstream call (a retriever's embeddings) failed: not a bug.
         raise UpstreamError(
             f"The route's chain failed calling an upstream: {type(exc).__name__}"

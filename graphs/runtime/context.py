@@ -25,7 +25,7 @@ from graphs.runtime.concurrency import (
 from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
-from graphs.runtime.semantic_cache import InMemorySemanticCache, RedisSemanticCache
+from graphs.runtime.semantic_cache import InMemorySemanticCache
 from graphs.runtime.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
@@ -190,6 +190,8 @@ def build_cache(settings: Settings, redis: Redis | None) -> ReplyCache | None:
             settings.cache_ttl,
             settings.cache_max_entries,
         )
+    from graphs.runtime.redis_semantic_cache import RedisSemanticCache  # large: only if used
+
     return RedisSemanticCache(
         embeddings,
         redis_url=url,

@@ -4,22 +4,17 @@ scope and context, gets that answer.
 Closeness is the cosine distance between the questions' embeddings (0 = same direction, 2 =
 opposite); a cached answer is served when the distance is at most `SEMANTIC_CACHE_THRESHOLD`.
 `bench/semantic_threshold.py` measures where paraphrases and different questions fall for the
-configured embeddings model. In Redis the entries live in a RedisVL `SemanticCache` (a vector
-index) with the scope and context as tag filters; in memory, a bounded list searched exhaustively.
+configured embeddings model. In memory, a bounded list searched exhaustively; in Redis a RedisVL
+`SemanticCache` (`graphs/runtime/redis_semantic_cache.py`, imported only when configured).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import math
 import time
 from collections import OrderedDict
 
 from langchain_core.embeddings import Embeddings
-from redisvl.extensions.cache.llm import SemanticCache
-from redisvl.query.filter import Tag
-from redisvl.utils.vectorize import CustomTextVectorizer
 
 from graphs.runtime.cache import CachedReply, CacheLookup
 
@@ -103,76 +98,3 @@ class InMemorySemanticCache:
         del group[entry_id]
         if not group:
             del self._groups[key]
-
-
-def scope_tag(scope: str) -> str:
-    """The scope as a tag value: RediSearch compares tags case-insensitively, so the principal
-    `ALICE` would match `alice`'s entries; the hex digest of the scope cannot."""
-    return hashlib.sha256(scope.encode()).hexdigest()
-
-
-class RedisSemanticCache:
-    """RedisVL's `SemanticCache`, filtered by scope and context tags."""
-
-    def __init__(
-        self,
-        embeddings: Embeddings,
-        *,
-        redis_url: str,
-        name: str,
-        threshold: float,
-        ttl_seconds: int,
-    ) -> None:
-        self._vectors = QuestionVectors(embeddings)
-        self._redis_url = redis_url
-        self._name = name
-        self._threshold = threshold
-        self._ttl = ttl_seconds
-        self._cache: SemanticCache | None = None
-
-    async def prepare(self) -> None:
-        """Load the embeddings model and create the index (both block, so off the loop)."""
-        self._cache = await asyncio.to_thread(self._open)
-
-    def _open(self) -> SemanticCache:
-        embeddings = self._vectors.embeddings
-        vectorizer = CustomTextVectorizer(
-            embed=embeddings.embed_query, aembed=embeddings.aembed_query
-        )
-        return SemanticCache(
-            name=self._name,
-            distance_threshold=self._threshold,
-            ttl=self._ttl,
-            vectorizer=vectorizer,
-            filterable_fields=[
-                {"name": "scope", "type": "tag"},
-                {"name": "context", "type": "tag"},
-            ],
-            redis_url=self._redis_url,
-        )
-
-    def _opened(self) -> SemanticCache:
-        if self._cache is None:
-            raise RuntimeError("the semantic cache was used before prepare()")
-        return self._cache
-
-    async def get(self, lookup: CacheLookup) -> CachedReply | None:
-        hits = await self._opened().acheck(
-            vector=await self._vectors.of(lookup.question),
-            filter_expression=(Tag("scope") == scope_tag(lookup.scope))
-            & (Tag("context") == lookup.context),
-            return_fields=["response", "metadata"],
-        )
-        if not hits:
-            return None
-        metadata = hits[0].get("metadata") or {}
-        return {"content": hits[0]["response"], "model": metadata.get("model", "")}
-
-    async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
-        await self._opened().astore(
-            prompt=lookup.question,
-            response=str(reply["content"]),
-            vector=await self._vectors.of(lookup.question),
-            metadata={"model": reply["model"]},
-            filters={"scope": scope_tag(lookup.scope), "context": lookup.context},
-        )
