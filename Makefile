@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 # The browser test drives Debian's Chromium; a tool's own browser download cannot work offline.
 CHROMIUM := /usr/bin/chromium
+# The benchmark's load generator (Debian's wrk).
+WRK := /usr/bin/wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis bench langgraph-dev clean
+.PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis bench bench-semantic profile langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 install: $(STAMP)
@@ -65,7 +67,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: lint typecheck $(CHROMIUM) $(LANGGRAPH_STAMP) $(JS_DEPS)
+$(WRK):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk
+
+test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS)
 	$(BIN)/pytest
 
 # Everyday work, under a minute: lint, types, the pure functions' tests and the HTTP contract
@@ -85,7 +91,16 @@ soak: install-dev
 redis: install-dev
 	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly
 
-bench: install-dev
+# graphgate's request path beside four reference servers (about 6 minutes): bench/results/
+# and the README's table. The semantic cache's threshold has its own: `make bench-semantic`.
+bench: install-dev $(WRK)
+	$(BIN)/python -m bench.request_path --readme
+
+# Where the request path spends its CPU: py-spy on graphgate under wrk's load.
+profile: install-dev $(WRK)
+	$(BIN)/python -m bench.profile
+
+bench-semantic: install-dev
 	$(BIN)/python -m bench.semantic_threshold
 
 clean:

@@ -33,9 +33,8 @@ import redis.asyncio as aioredis
 
 from bench.soak_chart import draw
 from bench.soak_traffic import Sample, Traffic
+from scripts.processes import ManagedProcess, child_env, free_port, rss_mb, worker_pids
 from scripts.redis_stack import server_command, server_env
-from tests.processes import ManagedProcess, child_env, free_port
-from tests.reliability.drill import rss_mb, worker_pids
 
 SAMPLE_EVERY = 10.0
 WARM_UP = 120.0

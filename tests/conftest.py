@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port
 from scripts.redis_stack import server_command, server_env
-from tests.processes import ROOT, ManagedProcess, child_env, free_port
 from tests.upstream import Upstream
 
 PRIMARY_MODEL = "gpt-primary"

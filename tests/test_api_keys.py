@@ -19,8 +19,8 @@ import pytest
 import redis
 from langserve import RemoteRunnable
 
+from scripts.processes import ROOT, child_env
 from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
-from tests.processes import ROOT, child_env
 from tests.sse import post_stream
 
 

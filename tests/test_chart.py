@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from tests.processes import ROOT
+from scripts.processes import ROOT
 
 CHART = ROOT / "charts" / "graphgate"
 PRODUCTION = yaml.safe_load((CHART / "values-production.yaml").read_text())

@@ -10,8 +10,8 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langserve import RemoteRunnable
 
+from scripts.processes import ROOT
 from tests.conftest import FALLBACK_MODEL, PRIMARY_MODEL, Graphgate, StartGraphgate
-from tests.processes import ROOT
 from tests.upstream import Upstream
 
 ROUTES_FILE = str(ROOT / "examples" / "routes.toml")

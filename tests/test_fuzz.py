@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.processes import ROOT, child_env
 from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
-from tests.processes import ROOT, child_env
 
 REQUEST_TIMEOUT = 30
 EXAMPLES_PER_OPERATION = os.environ.get("FUZZ_EXAMPLES", "60")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port
 from tests.upstream import Upstream
 
 DOCKERFILE = ROOT / "Dockerfile"

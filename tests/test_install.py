@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port
 
 DEV_ONLY = ["torch", "sentence-transformers", "pytest", "mypy", "schemathesis", "playwright"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
+from scripts.processes import ROOT, child_env
 from tests.conftest import StartGraphgate
-from tests.processes import ROOT, child_env
 from tests.upstream import Upstream
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from auth.jwt_tokens import JWTVerifier
 from graphs.errors import Unauthenticated, Unavailable
+from scripts.processes import free_port
 from tests.jwks import (
     AUDIENCE,
     EC_KEY,
@@ -33,7 +34,6 @@ from tests.jwks import (
     sign,
     unsigned,
 )
-from tests.processes import free_port
 
 
 @pytest.fixture(scope="module")

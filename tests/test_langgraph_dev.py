@@ -11,7 +11,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from tests.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port
 from tests.upstream import Upstream
 
 LANGGRAPH = ROOT / ".venv-langgraph" / "bin" / "langgraph"

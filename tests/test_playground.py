@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from scripts.processes import ROOT
 from tests.conftest import StartGraphgate
-from tests.processes import ROOT
 from tests.upstream import Upstream
 
 CHROMIUM = "/usr/bin/chromium"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from scripts.processes import ROOT, child_env
 from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
-from tests.processes import ROOT, child_env
 from tests.test_playground import CHROMIUM, CHROMIUM_FLAGS
 from tests.upstream import Upstream
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.processes import ROOT, child_env
+from scripts.processes import ROOT, child_env
 
 
 def test_a_short_soak_sends_the_whole_mix_and_writes_its_results(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port
 from tests.upstream import Upstream
 
 UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]

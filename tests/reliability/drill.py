@@ -4,7 +4,6 @@ of every request a drill sent, and the processes of a gunicorn server."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from collections import Counter
@@ -14,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from scripts.processes import ROOT, ManagedProcess, free_port
 from scripts.redis_stack import server_command, server_env
-from tests.processes import ROOT, ManagedProcess, free_port
 
 REPORTS = ROOT / "tests" / "artifacts" / "drills"
 
@@ -108,27 +107,6 @@ def error_code(response: httpx.Response) -> str | None:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def worker_pids(master_pid: int) -> set[int]:
-    """The pids of a gunicorn master's workers."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return {int(pid) for pid in children}
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ValueError(f"no VmRSS for {pid}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def report(drill: str, figures: dict[str, Any]) -> None:

@@ -8,8 +8,9 @@ import asyncio
 
 import httpx
 
+from scripts.processes import rss_mb, worker_pids
 from tests.conftest import StartGraphgate
-from tests.reliability.drill import Record, report, rss_mb, worker_pids
+from tests.reliability.drill import Record, report
 from tests.upstream import Upstream
 
 LIMIT, QUEUE_TIMEOUT, LATENCY = 5, 2.0, 1.5

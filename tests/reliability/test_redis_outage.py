@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from scripts.processes import rss_mb, worker_pids
 from tests.conftest import StartGraphgate
-from tests.reliability.drill import DurableRedis, Record, report, rss_mb, worker_pids
+from tests.reliability.drill import DurableRedis, Record, report
 from tests.upstream import Upstream
 
 CLIENTS, DURATION, KILL_AT, DOWN_FOR = 20, 60.0, 20.0, 8.0

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from scripts.processes import rss_mb, worker_pids
 from tests.conftest import Graphgate, StartGraphgate
-from tests.reliability.drill import report, rss_mb, worker_pids
+from tests.reliability.drill import report
 from tests.upstream import Upstream
 
 STREAMS, TOKENS, TOKENS_PER_SECOND = 100, 30, 10  # each stream lasts 3 s

@@ -14,8 +14,9 @@ import httpx
 import redis.asyncio as aioredis
 from httpx_sse import aconnect_sse
 
+from scripts.processes import alive, rss_mb, worker_pids
 from tests.conftest import PRIMARY_MODEL, StartGraphgate
-from tests.reliability.drill import alive, report, rss_mb, worker_pids
+from tests.reliability.drill import report
 from tests.upstream import Upstream
 
 CLIENTS, ROUNDS = 50, 2

@@ -23,7 +23,7 @@ from graphs.runtime.context import semantic_index_name
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.runtime.turn import ModelCall, Turn
-from tests.processes import ROOT
+from scripts.processes import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from graphs.runtime.settings import Settings
-from tests.processes import ROOT
+from scripts.processes import ROOT
 
 
 def test_every_setting_has_a_row_in_the_readme_table() -> None:

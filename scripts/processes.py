@@ -1,4 +1,5 @@
-"""Real processes for the tests: started, awaited on their own ready line, stopped."""
+"""Real processes for the tests and the benchmarks: started, awaited on their own ready line,
+stopped, and what /proc says of them."""
 
 from __future__ import annotations
 
@@ -113,3 +114,30 @@ def child_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(NO_PROXY="127.0.0.1,localhost", PYTHONUNBUFFERED="1", **overrides)
     return env
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    """The pids of a gunicorn master's workers."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,18 @@
+"""The one model every server of the benchmark uses: graphgate's offline demo model, unpaced
+(in process, instant) and cut to a 20-token reply, as graphgate itself runs it with
+`LLM_MODEL=demo`, `DEMO_TOKENS_PER_SECOND=0` and `MAX_OUTPUT_TOKENS=20`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
+
+from graphs.demo_model import DemoChatModel
+
+REPLY_TOKENS = 20
+
+
+def instant_model() -> Runnable[Any, BaseMessage]:
+    return DemoChatModel(tokens_per_second=0).bind(max_tokens=REPLY_TOKENS)

@@ -1,0 +1,107 @@
+"""Where graphgate's request path spends its CPU: graphgate as `make bench` runs it, wrk's
+invoke load at c=64 on the other core, and py-spy sampling the worker. Prints the functions
+with the largest share of samples (inclusive and self) and writes py-spy's flame graph.
+
+    make profile                          # 20 s; bench/results/profile.svg (not committed)
+    .venv/bin/python -m bench.profile --seconds 10 --path /chat/stream
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import wrk
+from bench.request_path import (
+    LOAD_CORE,
+    RESULTS,
+    issue_keys,
+    load,
+    servers,
+    start_redis,
+    start_server,
+)
+
+
+def frame_name(frame: str) -> str:
+    """`function (path/to/module.py:12)` as `function module.py:12`."""
+    function, _, where = frame.partition(" (")
+    return f"{function} {where.rsplit('/', 1)[-1].rstrip(')')}"
+
+
+def shares(raw: Path, top: int) -> str:
+    """The `top` functions by inclusive and by self share of py-spy's collapsed stacks, in
+    the samples where the worker was running (not its executors' idle threads)."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [frame_name(f) for f in stack.split(";")]
+        if frames[-1].startswith("_worker thread.py"):
+            continue  # an executor's thread waiting for work
+        samples = int(count)
+        total += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+    lines = [f"{total} samples", "", "inclusive:"]
+    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    lines += ["", "self:"]
+    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--path", default="/chat/invoke")
+    parser.add_argument("--top", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="graphgate-profile-") as name, ExitStack() as stack:
+        workdir = Path(name)
+        keys = issue_keys(workdir / "keys")
+        redis_url = start_redis(stack, workdir)
+        graphgate = next(s for s in servers(workdir / "keys", keys) if s.name == "graphgate")
+        process, base = start_server(graphgate, redis_url, workdir)
+        stack.callback(process.stop)
+        assert process.process is not None
+        requests = load(keys)
+        wrk.run(f"{base}{args.path}", requests, 8, 2, workdir, LOAD_CORE)
+        loader = threading.Thread(
+            target=wrk.run,
+            args=(
+                f"{base}{args.path}",
+                requests,
+                args.concurrency,
+                args.seconds + 4,
+                workdir,
+                LOAD_CORE,
+            ),
+        )
+        loader.start()
+        raw, svg = RESULTS / "profile.txt", RESULTS / "profile.svg"
+        for output, form in ((raw, "raw"), (svg, "flamegraph")):
+            subprocess.run(
+                [
+                    *(str(Path(sys.executable).parent / "py-spy"), "record"),
+                    *("-p", str(process.process.pid)),
+                    *("-d", str(args.seconds // 2), "-f", form, "-o", str(output)),
+                ],
+                check=True,
+                capture_output=True,
+            )
+        loader.join()
+        print(shares(raw, args.top))
+        print(f"\nflame graph: {svg}; py-spy's stacks: {raw}")
+
+
+if __name__ == "__main__":
+    main()

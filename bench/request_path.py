@@ -1,0 +1,273 @@
+"""`make bench`: what graphgate's request path costs, beside four reference servers measured
+with the same load in the same run (`bench/anchors/`): a bare Starlette endpoint, a LangServe
+chain, a tutorial-style FastAPI app and a naive LangServe + LangGraph graph with the stock
+Redis saver. Every server is one uvicorn worker pinned to core 1 and uses the same instant
+in-process model with a 20-token reply; wrk, the stream client, Redis and this harness run
+on core 0. graphgate runs its whole pipeline: API keys, rate limit, token and spend budgets,
+usage ledger, metrics, the JSON access line at INFO, sessions in Redis.
+
+    make bench                                    # about 6 minutes; bench/results/ and README
+    .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
+
+The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from auth.api_keys import KeyRecord, key_hash, key_line, new_key
+from bench import wrk
+from bench.request_path_report import chart, readme_table, targets
+from scripts.processes import ROOT, ManagedProcess, child_env, cpu_seconds, free_port, rss_mb
+from scripts.redis_stack import server_command, server_env
+
+SERVER_CORE, LOAD_CORE = 1, 0
+USERS, SESSIONS = 100, 1_000
+QUESTION = "please tell me a short story about the sea and the stars tonight my friend number"
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long each point runs, and at which concurrencies invoke is measured."""
+
+    seconds: float
+    concurrencies: tuple[int, ...]
+    streams: int = 64
+    warm_up: float = 2.0
+
+
+FULL = Plan(seconds=10.0, concurrencies=(1, 8, 32, 64))
+QUICK = Plan(seconds=3.0, concurrencies=(1, 8), streams=16, warm_up=1.0)
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    app: str
+    health: str = "/health"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def servers(keys_file: Path, keys: list[str]) -> list[Server]:
+    graphgate = {
+        "APP_ENV": "development",
+        "ENABLE_PLAYGROUND": "false",
+        "LOG_LEVEL": "INFO",
+        "AUTH_MODE": "api_key",
+        "API_KEYS_FILE": str(keys_file),
+        "LLM_MODEL": "demo",
+        "DEMO_TOKENS_PER_SECOND": "0",
+        "MAX_OUTPUT_TOKENS": "20",
+        "RATE_LIMIT_MAX": "1000000000",
+        "TOKENS_PER_MINUTE": "1000000000000",
+        "DAILY_BUDGET_USD": "1000000000",
+        "MAX_CONCURRENCY": "512",
+    }
+    return [
+        Server("bare", "bench.anchors.bare:app"),
+        Server("langserve_chain", "bench.anchors.langserve_chain:app"),
+        Server("tutorial", "bench.anchors.tutorial:app", env={"BENCH_API_KEYS": ",".join(keys)}),
+        Server("naive_graph", "bench.anchors.naive_graph:app"),
+        Server("graphgate", "server:app", health="/health/ready", env=graphgate),
+    ]
+
+
+def issue_keys(path: Path) -> list[str]:
+    """One API key per user, in a keys file graphgate reads (only their hashes are stored)."""
+    keys = [new_key() for _ in range(USERS)]
+    records = [KeyRecord(f"user{i}", key_hash(key)) for i, key in enumerate(keys)]
+    path.write_text("".join(key_line(record) + "\n" for record in records))
+    return keys
+
+
+def load(keys: list[str]) -> list[dict[str, Any]]:
+    """The requests every server is sent: turn after turn of 1,000 sessions of 100 users."""
+    requests = []
+    for i in range(SESSIONS):
+        user, session = i % USERS, f"s{i}"
+        requests.append(
+            {
+                "body": {
+                    "input": {"question": f"{QUESTION} {i}"},
+                    "config": {"configurable": {"session_id": session}},
+                },
+                "headers": {
+                    "Authorization": f"Bearer {keys[user]}",
+                    "X-Session-Id": f"user{user}:{session}",
+                },
+            }
+        )
+    return requests
+
+
+def streams(url: str, plan: Plan, requests_file: Path) -> dict[str, Any]:
+    command = [
+        *("taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "bench.stream_load"),
+        *("--url", url, "--concurrency", str(plan.streams), "--seconds", str(plan.seconds)),
+        *("--requests", str(requests_file)),
+    ]
+    output = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=plan.seconds + 120
+    )
+    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def start_server(server: Server, redis_url: str, workdir: Path) -> tuple[ManagedProcess, str]:
+    """`server` under uvicorn, one worker on the server's core, listening: it and its URL."""
+    port = free_port()
+    command = [
+        *("taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn", server.app),
+        *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
+    ]
+    process = ManagedProcess(
+        command,
+        env=child_env(REDIS_URL=redis_url, **server.env),
+        ready_text="Uvicorn running on",  # listening: startup completes before the bind
+        log_path=workdir / f"{server.name}.log",
+    )
+    process.start()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def start_redis(stack: ExitStack, workdir: Path) -> str:
+    """A throwaway Redis Stack on the load's core, stopped with `stack`: its URL."""
+    port = free_port()
+    process = ManagedProcess(
+        ["taskset", "-c", str(LOAD_CORE), *server_command(port, workdir, appendonly=False)],
+        env=server_env(),
+        ready_text="Ready to accept connections",
+        log_path=workdir / "redis.log",
+    )
+    process.start()
+    stack.callback(process.stop)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def measure(
+    server: Server, redis_url: str, requests: list[dict[str, Any]], plan: Plan, workdir: Path
+) -> dict[str, Any]:
+    began = time.perf_counter()
+    process, base = start_server(server, redis_url, workdir)
+    started_in = time.perf_counter() - began
+    assert process.process is not None
+    pid = process.process.pid
+    try:
+        rss_at_start = rss_mb(pid)
+        wrk.run(f"{base}/chat/invoke", requests, 8, plan.warm_up, workdir, LOAD_CORE)
+        invoke = {}
+        for concurrency in plan.concurrencies:
+            cpu = cpu_seconds(pid)
+            figures = wrk.run(
+                f"{base}/chat/invoke", requests, concurrency, plan.seconds, workdir, LOAD_CORE
+            )
+            spent = cpu_seconds(pid) - cpu
+            figures["requests_per_second"] = figures["requests"] / figures["seconds"]
+            figures["cpu_ms_per_request"] = 1000 * spent / max(1, figures["requests"])
+            invoke[str(concurrency)] = figures
+        stream = streams(f"{base}/chat/stream", plan, workdir / "requests.json")
+        return {
+            "startup_seconds": started_in,
+            "rss_mb_at_start": rss_at_start,
+            "rss_mb_after_load": rss_mb(pid),
+            "invoke": invoke,
+            "streams": stream,
+        }
+    finally:
+        process.stop()
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def commit() -> str:
+    output = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return output.stdout.strip() or "unknown"
+
+
+def run(plan: Plan, workdir: Path) -> dict[str, Any]:
+    os.sched_setaffinity(0, {LOAD_CORE})  # this harness and what it starts, but the servers
+    keys = issue_keys(workdir / "keys")
+    requests = load(keys)
+    results: dict[str, Any] = {}
+    with ExitStack() as stack:
+        redis_url = start_redis(stack, workdir)
+        store = stack.enter_context(redis.Redis.from_url(redis_url))
+        requests_file = workdir / "requests.json"
+        requests_file.write_text(json.dumps(requests))
+        for server in servers(workdir / "keys", keys):
+            print(f"measuring {server.name}", file=sys.stderr, flush=True)
+            store.flushall()
+            results[server.name] = measure(server, redis_url, requests, plan, workdir)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine(),
+        "plan": {
+            "seconds_per_point": plan.seconds,
+            "concurrencies": list(plan.concurrencies),
+            "streams": plan.streams,
+        },
+        "servers": results,
+        "targets": targets(results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few seconds per point")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="graphgate-bench-") as workdir:
+        result = run(QUICK if args.quick else FULL, Path(workdir))
+    (args.out / "request_path.json").write_text(json.dumps(result, indent=2) + "\n")
+    chart(result, args.out / "request_path.png")
+    table = readme_table(result)
+    (args.out / "request_path.md").write_text(table)
+    if args.readme:
+        readme = ROOT / "README.md"
+        readme.write_text(replace_marked(readme.read_text(), table))
+    print(table)
+
+
+START, END = "<!-- bench:request-path -->", "<!-- /bench:request-path -->"
+
+
+def replace_marked(text: str, table: str) -> str:
+    """`text` with what lies between the benchmark markers replaced by `table`."""
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{table}{END}{tail}"
+
+
+if __name__ == "__main__":
+    main()

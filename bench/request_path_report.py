@@ -1,0 +1,143 @@
+"""What a `make bench` run says: the targets of issue #11 as ratios, the README table and the
+charts (throughput by concurrency, latency, time to first token, memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+NAMES = {
+    "bare": "bare Starlette endpoint",
+    "langserve_chain": "LangServe chain (prompt, model, parser)",
+    "tutorial": "tutorial-style FastAPI app (Redis limit, Redis history, chain)",
+    "naive_graph": "LangServe + naive 4-node graph, stock AsyncRedisSaver",
+    "graphgate": "**graphgate** (full pipeline)",
+}
+
+
+def top(server: dict[str, Any]) -> dict[str, Any]:
+    """The invoke figures at the highest concurrency measured."""
+    invoke: dict[str, dict[str, Any]] = server["invoke"]
+    return invoke[max(invoke, key=int)]
+
+
+def single(server: dict[str, Any]) -> dict[str, Any]:
+    invoke: dict[str, dict[str, Any]] = server["invoke"]
+    return invoke[min(invoke, key=int)]
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def target(value: float | None, bound: float, at_least: bool) -> dict[str, Any]:
+    met = None if value is None else (value >= bound if at_least else value <= bound)
+    return {"value": value, "bound": bound, "at_least": at_least, "met": met}
+
+
+def targets(servers: dict[str, Any]) -> dict[str, Any]:
+    """Each target of #11 that this run measures, as a ratio against its anchor."""
+    gg, chain = servers["graphgate"], servers["langserve_chain"]
+    rps = {name: top(s)["requests_per_second"] for name, s in servers.items()}
+    return {
+        "T1 invoke vs naive graph (must)": target(
+            ratio(rps["graphgate"], rps["naive_graph"]), 3.0, True
+        ),
+        "T1 invoke vs LangServe chain (stretch)": target(
+            ratio(rps["graphgate"], rps["langserve_chain"]), 0.5, True
+        ),
+        "T1 invoke vs tutorial app (aim)": target(
+            ratio(rps["graphgate"], rps["tutorial"]), 0.8, True
+        ),
+        "T2 c=1 p50 vs LangServe chain": target(
+            ratio(single(gg)["p50_ms"], single(chain)["p50_ms"]), 2.0, False
+        ),
+        "T3 streams/s vs LangServe chain": target(
+            ratio(gg["streams"]["streams_per_second"], chain["streams"]["streams_per_second"]),
+            0.7,
+            True,
+        ),
+        "T3 TTFT p50 vs LangServe chain": target(
+            ratio(gg["streams"]["ttft_p50_ms"], chain["streams"]["ttft_p50_ms"]), 1.5, False
+        ),
+        "T4 RSS at start vs LangServe chain": target(
+            ratio(gg["rss_mb_at_start"], chain["rss_mb_at_start"]), 1.5, False
+        ),
+        "T4 start-up seconds": target(gg["startup_seconds"], 3.0, False),
+    }
+
+
+def row(name: str, server: dict[str, Any]) -> str:
+    high, low, stream = top(server), single(server), server["streams"]
+    ttft = stream["ttft_p50_ms"]
+    cells = [
+        NAMES.get(name, name),
+        f"{high['requests_per_second']:,.0f}",
+        f"{high['cpu_ms_per_request']:.2f}",
+        f"{low['p50_ms']:.2f} ms",
+        f"{stream['streams_per_second']:,.0f}, " + ("-" if ttft is None else f"{ttft:.0f} ms"),
+        f"{server['rss_mb_at_start']:.0f} MB",
+        f"{server['startup_seconds']:.1f} s",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def readme_table(result: dict[str, Any]) -> str:
+    servers = result["servers"]
+    concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
+    streams = result.get("plan", {}).get("streams", 64)
+    lines = [
+        f"Measured {result['date']} at commit {result['commit']} on {result['machine']['cpu']}"
+        f" ({result['machine']['cores']} cores), {result['plan']['seconds_per_point']:.0f} s"
+        " per point:",
+        "",
+        f"| server | invoke req/s, c={concurrency} | CPU ms/request | c=1 p50 |"
+        f" {streams} concurrent streams: streams/s, TTFT p50 | RSS at start | start-up |",
+        "|---|---|---|---|---|---|---|",
+        *(row(name, server) for name, server in servers.items()),
+        "",
+        "| target | ratio | bound | met |",
+        "|---|---|---|---|",
+    ]
+    for name, t in result["targets"].items():
+        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        bound = ("≥ " if t["at_least"] else "≤ ") + f"{t['bound']:g}"
+        met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
+        lines.append(f"| {name} | {value} | {bound} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    servers = result["servers"]
+    names = list(servers)
+    figure, ((rps, latency), (ttft, memory)) = plt.subplots(2, 2, figsize=(13, 9))
+    for name, server in servers.items():
+        points = sorted((int(c), f["requests_per_second"]) for c, f in server["invoke"].items())
+        rps.plot([c for c, _ in points], [r for _, r in points], marker="o", label=name)
+    rps.set(title="invoke throughput", xlabel="concurrent clients", ylabel="requests/s")
+    rps.set_yscale("log")
+    rps.legend(fontsize=8)
+    x = range(len(names))
+    for offset, share in ((-0.27, "p50_ms"), (0.0, "p90_ms"), (0.27, "p99_ms")):
+        latency.bar(
+            [i + offset for i in x], [top(servers[n])[share] for n in names], 0.27, label=share
+        )
+    latency.set(title="invoke latency at the highest concurrency", ylabel="ms")
+    latency.set_xticks(list(x), names, rotation=20, fontsize=8)
+    latency.legend(fontsize=8)
+    ttft.bar(names, [servers[n]["streams"]["ttft_p50_ms"] or 0 for n in names])
+    ttft.set(title="time to first token, p50 (64 concurrent streams)", ylabel="ms")
+    ttft.tick_params(axis="x", rotation=20, labelsize=8)
+    memory.bar([i - 0.2 for i in x], [servers[n]["rss_mb_at_start"] for n in names], 0.4)
+    memory.bar([i + 0.2 for i in x], [servers[n]["rss_mb_after_load"] for n in names], 0.4)
+    memory.set(title="RSS: at start, after the load", ylabel="MB")
+    memory.set_xticks(list(x), names, rotation=20, fontsize=8)
+    figure.suptitle(f"graphgate request path, {result['date']}, commit {result['commit']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

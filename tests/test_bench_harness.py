@@ -1,0 +1,37 @@
+"""`make bench`'s harness in its quick mode, so that it cannot rot: every server of the
+comparison starts, answers invoke and streams under load without an error, and the run writes
+its figures, table and chart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.processes import ROOT, child_env
+
+SERVERS = {"bare", "langserve_chain", "tutorial", "naive_graph", "graphgate"}
+
+
+def test_the_quick_benchmark_measures_every_server_without_errors(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "bench.request_path", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=child_env(),
+        check=True,
+        timeout=600,
+    )
+    result = json.loads((tmp_path / "request_path.json").read_text())
+    assert set(result["servers"]) == SERVERS
+    for name, server in result["servers"].items():
+        for concurrency, figures in server["invoke"].items():
+            assert figures["requests"] > 0, (name, concurrency)
+            assert figures["errors"] == 0, (name, concurrency, figures)
+            assert figures["cpu_ms_per_request"] > 0, (name, concurrency)
+        assert server["streams"]["completed"] > 0, name
+        assert server["streams"]["failed"] == 0, (name, server["streams"])
+        assert server["streams"]["tokens_per_stream"] >= 20, (name, server["streams"])
+    assert all(t["value"] is not None for t in result["targets"].values())
+    assert (tmp_path / "request_path.png").stat().st_size > 10_000
+    assert "graphgate" in (tmp_path / "request_path.md").read_text()
