@@ -40,8 +40,9 @@ def build_redis(settings: Settings) -> Redis | None:
         socket_connect_timeout=settings.redis_connect_timeout,
         socket_timeout=settings.redis_socket_timeout,
         retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
-        connection_class=BY_SCHEME[urlsplit(url).scheme],
     )
+    # Set after `from_url`, whose URL options (TLS, unix socket) override a class passed in.
+    pool.connection_class = BY_SCHEME[urlsplit(url).scheme]
     return Redis(connection_pool=pool)
 
 

@@ -6,8 +6,9 @@ Python 3.11 `wait_for` swallows a cancellation that arrives as the send complete
 then runs on as if never cancelled: a turn past its deadline or whose client left, a lock's
 renewal after its turn let the lock go (the Redis drill caught those renewals). Measured here:
 5 of 60 cancellations at successive points of a `SET` were lost. These connections send without
-`wait_for`: a send only waits when the socket's buffer is full, and every reply stays bounded
-by the socket timeout, which redis-py applies to reads with `asyncio.timeout`.
+`wait_for`: every reply stays bounded by the socket timeout, which redis-py applies to reads
+with `asyncio.timeout`. A send only waits when the socket's buffer is full (a Redis that
+stopped reading a large write); that wait is bounded by the turn's deadline, not the timeout.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ class CancellableSend(AbstractConnection):
         if not self.is_connected:
             # Connect (and its handshake) with every timeout in force.
             await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]  # PING if asked
         timeout, self.socket_timeout = self.socket_timeout, None
         try:
-            await super().send_packed_command(command, check_health)
+            await super().send_packed_command(command, check_health=False)
         finally:
             self.socket_timeout = timeout
 

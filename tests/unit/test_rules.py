@@ -12,6 +12,8 @@ from graphs.history import trim_history
 from graphs.nodes.guard import validate_turn
 from graphs.runtime.cache import CacheLookup
 from graphs.runtime.ratelimit import decide
+from graphs.runtime.redis_client import build_redis
+from graphs.runtime.redis_connection import TcpConnection, TlsConnection, UnixConnection
 from graphs.runtime.semantic_cache import InMemorySemanticCache
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
@@ -88,3 +90,19 @@ def test_a_redis_url_of_another_scheme_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="redis://, rediss:// or unix://"):
         Settings(redis_url="http://127.0.0.1:6379")
     assert Settings(redis_url="rediss://cache.example:6380/0").redis_url is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:6379/0", TcpConnection),
+        ("rediss://cache.example:6380/0", TlsConnection),
+        ("unix:///run/redis.sock", UnixConnection),
+    ],
+)
+def test_every_redis_scheme_gets_the_connection_whose_commands_stay_cancellable(
+    url: str, kind: type
+) -> None:
+    redis = build_redis(Settings(redis_url=url))
+    assert redis is not None
+    assert type(redis.connection_pool.make_connection()) is kind  # type: ignore[no-untyped-call]
