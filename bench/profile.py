@@ -9,6 +9,7 @@ with the largest share of samples (inclusive and self) and writes py-spy's flame
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--path", default="/chat/invoke")
     parser.add_argument("--top", type=int, default=60)
     args = parser.parse_args()
+    os.sched_setaffinity(0, {LOAD_CORE})  # this process and py-spy stay off the server's core
     with tempfile.TemporaryDirectory(prefix="graphgate-profile-") as name, ExitStack() as stack:
         workdir = Path(name)
         keys = issue_keys(workdir / "keys")
@@ -74,18 +76,17 @@ def main() -> None:
         stack.callback(process.stop)
         assert process.process is not None
         requests = load(keys)
-        wrk.run(f"{base}{args.path}", requests, 8, 2, workdir, LOAD_CORE)
-        loader = threading.Thread(
-            target=wrk.run,
-            args=(
-                f"{base}{args.path}",
-                requests,
-                args.concurrency,
-                args.seconds + 4,
-                workdir,
-                LOAD_CORE,
-            ),
-        )
+        url = f"{base}{args.path}"
+        wrk.run(url, requests, 8, 2, workdir, LOAD_CORE)
+        failures: list[Exception] = []
+
+        def loaded() -> None:
+            try:
+                wrk.run(url, requests, args.concurrency, args.seconds + 4, workdir, LOAD_CORE)
+            except (RuntimeError, subprocess.SubprocessError, OSError) as exc:  # raised below
+                failures.append(exc)
+
+        loader = threading.Thread(target=loaded)
         loader.start()
         raw, svg = RESULTS / "profile.txt", RESULTS / "profile.svg"
         for output, form in ((raw, "raw"), (svg, "flamegraph")):
@@ -99,6 +100,8 @@ def main() -> None:
                 capture_output=True,
             )
         loader.join()
+        if failures:
+            raise failures[0]
         print(shares(raw, args.top))
         print(f"\nflame graph: {svg}; py-spy's stacks: {raw}")
 

@@ -9,7 +9,10 @@ usage ledger, metrics, the JSON access line at INFO, sessions in Redis.
     make bench                                    # about 6 minutes; bench/results/ and README
     .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
 
-The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one.
+The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one;
+every phase (each concurrency, the streams) starts sessions of its own, and waits until the
+server is idle. CPU per request is the server's CPU time during the phase over the requests
+wrk completed: the requests still in flight at its end (up to c) make it a few % high.
 """
 
 from __future__ import annotations
@@ -96,11 +99,13 @@ def issue_keys(path: Path) -> list[str]:
     return keys
 
 
-def load(keys: list[str]) -> list[dict[str, Any]]:
-    """The requests every server is sent: turn after turn of 1,000 sessions of 100 users."""
+def load(keys: list[str], phase: str = "") -> list[dict[str, Any]]:
+    """The requests every server is sent: turn after turn of 1,000 sessions of 100 users. Each
+    phase of a measurement has sessions of its own, so a faster server's longer histories from
+    one phase do not weigh on the next."""
     requests = []
     for i in range(SESSIONS):
-        user, session = i % USERS, f"s{i}"
+        user, session = i % USERS, f"{phase}s{i}"
         requests.append(
             {
                 "body": {
@@ -160,8 +165,19 @@ def start_redis(stack: ExitStack, workdir: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def settle(pid: int, quiet: float = 0.002, most: float = 15.0) -> None:
+    """Wait until the server has finished what a phase left in flight (it spends under
+    `quiet` CPU seconds in 0.1 s), so that no phase pays for the one before."""
+    until = time.monotonic() + most
+    while time.monotonic() < until:
+        before = cpu_seconds(pid)
+        time.sleep(0.1)  # sampling the CPU clock: there is no event to await
+        if cpu_seconds(pid) - before < quiet:
+            return
+
+
 def measure(
-    server: Server, redis_url: str, requests: list[dict[str, Any]], plan: Plan, workdir: Path
+    server: Server, redis_url: str, keys: list[str], plan: Plan, workdir: Path
 ) -> dict[str, Any]:
     began = time.perf_counter()
     process, base = start_server(server, redis_url, workdir)
@@ -170,18 +186,22 @@ def measure(
     pid = process.process.pid
     try:
         rss_at_start = rss_mb(pid)
-        wrk.run(f"{base}/chat/invoke", requests, 8, plan.warm_up, workdir, LOAD_CORE)
+        invoke_url = f"{base}/chat/invoke"
+        wrk.run(invoke_url, load(keys, "warm"), 8, plan.warm_up, workdir, LOAD_CORE)
         invoke = {}
         for concurrency in plan.concurrencies:
+            settle(pid)
             cpu = cpu_seconds(pid)
-            figures = wrk.run(
-                f"{base}/chat/invoke", requests, concurrency, plan.seconds, workdir, LOAD_CORE
-            )
+            phase = load(keys, f"c{concurrency}-")
+            figures = wrk.run(invoke_url, phase, concurrency, plan.seconds, workdir, LOAD_CORE)
             spent = cpu_seconds(pid) - cpu
             figures["requests_per_second"] = figures["requests"] / figures["seconds"]
             figures["cpu_ms_per_request"] = 1000 * spent / max(1, figures["requests"])
             invoke[str(concurrency)] = figures
-        stream = streams(f"{base}/chat/stream", plan, workdir / "requests.json")
+        settle(pid)
+        requests_file = workdir / "streams.json"
+        requests_file.write_text(json.dumps(load(keys, "stream-")))
+        stream = streams(f"{base}/chat/stream", plan, requests_file)
         return {
             "startup_seconds": started_in,
             "rss_mb_at_start": rss_at_start,
@@ -215,17 +235,14 @@ def commit() -> str:
 def run(plan: Plan, workdir: Path) -> dict[str, Any]:
     os.sched_setaffinity(0, {LOAD_CORE})  # this harness and what it starts, but the servers
     keys = issue_keys(workdir / "keys")
-    requests = load(keys)
     results: dict[str, Any] = {}
     with ExitStack() as stack:
         redis_url = start_redis(stack, workdir)
         store = stack.enter_context(redis.Redis.from_url(redis_url))
-        requests_file = workdir / "requests.json"
-        requests_file.write_text(json.dumps(requests))
         for server in servers(workdir / "keys", keys):
             print(f"measuring {server.name}", file=sys.stderr, flush=True)
             store.flushall()
-            results[server.name] = measure(server, redis_url, requests, plan, workdir)
+            results[server.name] = measure(server, redis_url, keys, plan, workdir)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),

@@ -6,7 +6,8 @@ gap between tokens. Run as a module so `taskset` can pin it to its own core:
         --seconds 10 --requests requests.json
 
 It prints one JSON object. `requests.json` holds the requests to cycle through, each with its
-`body` and `headers`. A token is an SSE `data` event after the first non-metadata event.
+`body` and `headers`. A token is an SSE `data` event; the gap between two tokens is the time
+between the reads that brought them (tokens read together have a gap of 0).
 """
 
 from __future__ import annotations

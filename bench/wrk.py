@@ -22,7 +22,10 @@ end
 
 
 def lua_string(text: str) -> str:
-    """A Lua string literal: JSON's escapes of ASCII text are Lua's too."""
+    """A Lua string literal. JSON's escapes of quotes, backslashes and \\n are Lua's too; the
+    harness sends only printable ASCII (`\\uXXXX`, JSON's escape for the rest, is not Lua's)."""
+    if not text.isascii() or not text.isprintable():
+        raise ValueError(f"not printable ASCII: {text!r}")
     return json.dumps(text, ensure_ascii=True)
 
 
