@@ -70,5 +70,7 @@ async def test_ten_times_the_global_limit_at_once_queues_then_sheds_with_retry_a
     assert record.statuses() == {"200": stats["requests"], "503 unavailable": len(shed)}
     assert LIMIT <= stats["requests"] < 3 * LIMIT  # at most two rounds fit in QUEUE_TIMEOUT
     assert all(r.headers["Retry-After"] == "1" for r in shed)
-    assert all(QUEUE_TIMEOUT <= o.seconds < QUEUE_TIMEOUT + 1 for o in shed_outcomes)
+    # Shed once QUEUE_TIMEOUT is over, not before; the slack after it is this 2-core machine's
+    # (two workers, the load, the upstream and Redis share it): CI has taken up to 3.2 s.
+    assert all(QUEUE_TIMEOUT <= o.seconds < QUEUE_TIMEOUT + 2 for o in shed_outcomes)
     assert all(rss_after[pid] - rss_before[pid] < RSS_GROWTH_MB for pid in workers)

@@ -26,13 +26,16 @@ GRACEFUL_TIMEOUT = 15
 
 
 class LoadBalancer:
-    """Round robin over the servers; a server that refuses the connection or answers 503
-    `shutting_down` is skipped for that request, as Kubernetes' endpoints would."""
+    """Round robin over the servers; a server that refuses the connection, answers 503
+    `shutting_down`, or closes a kept-alive connection before answering (the signalled
+    server closing its idle connections as it exits, while a request was on its way) is
+    skipped for that request, as an ingress's next-upstream retry would."""
 
     def __init__(self, servers: list[Graphgate]) -> None:
         self.servers = servers
         self._next = itertools.cycle(range(len(servers)))
         self.redirected = 0
+        self.closed_before_answer = 0
 
     async def post(self, client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
         first = next(self._next)
@@ -42,6 +45,9 @@ class LoadBalancer:
                 response = await client.post(f"{server.url}{path}", **kwargs)
             except httpx.ConnectError:
                 self.redirected += 1
+                continue
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                self.closed_before_answer += 1
                 continue
             if response.status_code == 503 and "shutting_down" in response.text:
                 self.redirected += 1
@@ -141,6 +147,7 @@ async def test_a_rolling_restart_breaks_no_stream_and_loses_no_turn(
             "turns_acknowledged": sum(len(q) for q in acknowledged),
             "turns_lost": lost,
             "requests_redirected_by_the_balancer": balancer.redirected,
+            "connections_closed_before_an_answer": balancer.closed_before_answer,
             "drained_in_seconds": round(drained_in, 2),
             "exit_code": exit_code,
             "staying_worker_rss_mb": rss,
