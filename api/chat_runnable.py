@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
+from langserve.callbacks import AsyncEventAggregatorCallback
 from pydantic import (
     BaseModel,
     Field,
@@ -27,6 +28,7 @@ from pydantic import (
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
+from graphs.nodes.llm import REPLY_ONLY_KEY
 from graphs.runtime.checkpoint import LEASE_KEY
 from graphs.runtime.session_lock import kept, take_turn
 from graphs.service import RouteGraphs
@@ -115,12 +117,21 @@ class ChatRequest(BaseModel):
 
 
 def graph_config(config: RunnableConfig | None, thread_route: str | None) -> RunnableConfig:
-    """The run's config with a `thread_id` when it continues a session."""
+    """The run's config with a `thread_id` when it continues a session, without LangServe's
+    event aggregator."""
     configurable = dict((config or {}).get("configurable", {}))
     session = configurable.get(SESSION_ID)
     if session and "thread_id" not in configurable:
         configurable["thread_id"] = thread_id(principal_of(config or {}), session, thread_route)
-    return {**(config or {}), "configurable": configurable}
+    graph_run: RunnableConfig = {**(config or {}), "configurable": configurable}
+    callbacks = graph_run.get("callbacks")
+    if isinstance(callbacks, list):
+        # LangServe hands every invoke, batch and stream an aggregator of the run's callback
+        # events, and returns them only on routes added with `include_callback_events`, which
+        # ours are not. Each of its events runs as a task of its own: 16 a turn, and one a token.
+        kept = [c for c in callbacks if not isinstance(c, AsyncEventAggregatorCallback)]
+        graph_run["callbacks"] = kept
+    return graph_run
 
 
 def run_options(config: RunnableConfig) -> dict[str, Any]:
@@ -229,6 +240,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
         config = graph_config(config, self._thread_route)
+        config["configurable"][REPLY_ONLY_KEY] = True  # nobody reads this run's stream
         run = asyncio.create_task(self._run(input, config))
         client_gone = cancel_when_client_goes(config, run)
         try:

@@ -3,6 +3,7 @@ the budgets that cap it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,7 @@ from langchain_core.messages import AIMessageChunk
 from langserve import RemoteRunnable
 from redis.asyncio import Redis
 
-from graphs.runtime.usage import RedisUsageLedger, Usage
+from graphs.runtime.usage import RedisUsageLedger, Spending, Usage
 from tests.clock import SetClock
 from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
 from tests.upstream import Upstream
@@ -123,7 +124,7 @@ def test_the_request_after_the_daily_budget_is_spent_gets_429_budget_exceeded(
     assert 0 < int(response.headers["Retry-After"]) <= 86_400
 
 
-async def test_the_redis_ledger_counts_a_minutes_tokens_until_the_minute_turns(
+async def test_the_redis_ledger_counts_a_minutes_tokens_and_the_days_spend(
     redis_url: str, user: str
 ) -> None:
     """The server-level refusal is in the contract tier, on a clock it sets; here the Redis
@@ -131,10 +132,17 @@ async def test_the_redis_ledger_counts_a_minutes_tokens_until_the_minute_turns(
     clock = SetClock(1_764_115_259.0)  # 2025-11-26T00:00:59Z
     redis = Redis.from_url(redis_url)
     ledger = RedisUsageLedger(redis, "graphgate:", retention_days=1, clock=clock)
-    await ledger.record(user, "m", Usage(total_tokens=30))
-    await ledger.record(user, "m", Usage(total_tokens=12))
-    assert await ledger.tokens_this_minute(user) == 42
+    await ledger.record(user, "m", Usage(total_tokens=30, cost_usd=0.25))
+    await ledger.record(user, "m", Usage(total_tokens=12, cost_usd=0.5, cache_hits=1))
+    assert await ledger.spending(user) == Spending(tokens_this_minute=42, cost_today_usd=0.75)
     clock.now += 1
-    assert await ledger.tokens_this_minute(user) == 0
+    assert await ledger.spending(user) == Spending(tokens_this_minute=0, cost_today_usd=0.75)
+    day = (await ledger.days(user, [clock.today()]))[clock.today().isoformat()]
+    # Zero increments are not written; the ledger still reads every counter, as 0.
+    assert day["m"] == {
+        **asdict(Usage(total_tokens=42, cost_usd=0.75)),
+        "requests": 2,
+        "cache_hits": 1,
+    }
     assert 0 < await redis.ttl(f"graphgate:tpm:{{{user}}}:{int((clock.now - 1) // 60)}") <= 120
     await redis.aclose()

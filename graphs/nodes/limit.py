@@ -11,7 +11,7 @@ from graphs.errors import BudgetExceeded, RateLimited
 from graphs.identity import Quota, principal_of
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.ratelimit import RateLimitDecision
-from graphs.runtime.usage import SECONDS_PER_DAY, spent_today
+from graphs.runtime.usage import SECONDS_PER_DAY
 from graphs.state import ChatState
 
 
@@ -50,17 +50,20 @@ async def check_budgets(
     runtime: ChatRuntime, principal: str, tokens_per_minute: int, daily_budget_usd: float
 ) -> None:
     """Raise `BudgetExceeded` when the principal has used up this minute's tokens or today's
-    spend; it may retry when that minute or UTC day is over."""
+    spend (read in one round trip); it may retry when that minute or UTC day is over."""
+    if not tokens_per_minute and not daily_budget_usd:
+        return
     now = runtime.clock.time()
+    spending = await runtime.usage.spending(principal)
     if tokens_per_minute:
-        used = await runtime.usage.tokens_this_minute(principal)
+        used = spending.tokens_this_minute
         if used >= tokens_per_minute:
             raise BudgetExceeded(
                 f"TOKENS_PER_MINUTE={tokens_per_minute} used up ({used} this minute).",
                 retry_after=60 - now % 60,
             )
     if daily_budget_usd:
-        spent = await spent_today(runtime.usage, principal, runtime.clock)
+        spent = spending.cost_today_usd
         if spent >= daily_budget_usd:
             raise BudgetExceeded(
                 f"DAILY_BUDGET_USD={daily_budget_usd:g} spent (${spent:.6f} today).",

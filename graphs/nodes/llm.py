@@ -40,6 +40,9 @@ from graphs.state import ChatState
 
 # The configurable key under which the `/v1` route hands a turn's tools to the graph.
 TOOLS_KEY = "graphgate_tools"
+# Set (True) by a caller that reads only the reply, not the stream (invoke, batch): the chain
+# then runs with `ainvoke`, without LangChain's per-token callbacks and chunk objects.
+REPLY_ONLY_KEY = "graphgate_reply_only"
 
 
 def as_chunk(output: Any) -> AIMessageChunk:
@@ -68,9 +71,12 @@ async def stream_chain(
     config: RunnableConfig,
     write: StreamWriter,
 ) -> AIMessageChunk:
-    """The chain's whole reply; each chunk is written as it comes."""
+    """The chain's whole reply; each chunk is written as it comes, unless the caller reads
+    only the reply."""
     if isinstance(chain, Pregel):
         return await stream_graph(chain, chain_input, config, write)
+    if config.get("configurable", {}).get(REPLY_ONLY_KEY) is True:
+        return as_chunk(await chain.ainvoke(chain_input, config))
     chunks: list[AIMessageChunk] = []
     async for output in chain.astream(chain_input, config):
         chunk = as_chunk(output)

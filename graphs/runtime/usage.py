@@ -29,6 +29,16 @@ class Usage:
 
 
 DayUsage = dict[str, dict[str, float]]  # model (and "total") -> counter -> value
+COUNTERS = tuple(Usage.__dataclass_fields__)
+COST_FIELD = f"{TOTAL}|cost_usd"
+
+
+@dataclass(frozen=True)
+class Spending:
+    """What the budgets weigh: a principal's tokens this minute and spend today."""
+
+    tokens_this_minute: int
+    cost_today_usd: float
 
 
 def counter_value(counter: str, value: float) -> float:
@@ -41,7 +51,7 @@ class UsageLedger(Protocol):
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]: ...
 
-    async def tokens_this_minute(self, principal: str) -> int: ...
+    async def spending(self, principal: str) -> Spending: ...
 
 
 def last_days(count: int, clock: Clock) -> list[date]:
@@ -77,8 +87,41 @@ class InMemoryUsageLedger:
             if (principal, day) in self._days
         }
 
-    async def tokens_this_minute(self, principal: str) -> int:
-        return self._minutes.get((principal, self._clock.minute()), 0)
+    async def spending(self, principal: str) -> Spending:
+        today = self._days.get((principal, self._clock.today()), {})
+        return Spending(
+            self._minutes.get((principal, self._clock.minute()), 0),
+            float(today[TOTAL]["cost_usd"]) if TOTAL in today else 0.0,
+        )
+
+
+# One turn's usage in one round trip, atomically: `model|counter` increments of the day's hash
+# (ARGV[4:], as field/value pairs; zero increments are not sent), its retention, and the
+# minute's token counter. KEYS share the principal's hash tag, so one slot on Redis Cluster.
+RECORD_LUA = """
+local day, minute = KEYS[1], KEYS[2]
+for i = 4, #ARGV, 2 do
+  if string.sub(ARGV[i], -9) == '|cost_usd' then
+    redis.call('HINCRBYFLOAT', day, ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HINCRBY', day, ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', day, ARGV[1])
+redis.call('INCRBY', minute, ARGV[3])
+redis.call('EXPIRE', minute, ARGV[2])
+"""
+MINUTE_KEY_TTL = 120
+
+
+def increments(model: str, usage: Usage) -> list[str | int | float]:
+    """The day hash's field/value pairs of `usage` under `model` and the total, zeros left out
+    (`days` reads a missing counter as 0)."""
+    pairs: list[str | int | float] = []
+    for counter, value in asdict(usage).items():
+        if value:
+            pairs += [f"{model}|{counter}", value, f"{TOTAL}|{counter}", value]
+    return pairs
 
 
 class RedisUsageLedger:
@@ -92,6 +135,7 @@ class RedisUsageLedger:
         self._clock = clock
         self._prefix = prefix
         self._retention = retention_days * SECONDS_PER_DAY
+        self._record = redis.register_script(RECORD_LUA)
 
     def _day_key(self, principal: str, day: date) -> str:
         return f"{self._prefix}usage:{{{principal}}}:{day.isoformat()}"
@@ -102,18 +146,8 @@ class RedisUsageLedger:
     async def record(self, principal: str, model: str, usage: Usage) -> None:
         day_key = self._day_key(principal, self._clock.today())
         minute_key = self._minute_key(principal, self._clock.minute())
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for counter, value in asdict(usage).items():
-                for name in (model, TOTAL):
-                    field = f"{name}|{counter}"
-                    if isinstance(value, float):
-                        pipe.hincrbyfloat(day_key, field, value)
-                    else:
-                        pipe.hincrby(day_key, field, value)
-            pipe.expire(day_key, self._retention)
-            pipe.incrby(minute_key, usage.total_tokens)
-            pipe.expire(minute_key, 120)
-            await pipe.execute()
+        args = [self._retention, MINUTE_KEY_TTL, usage.total_tokens, *increments(model, usage)]
+        await self._record(keys=[day_key, minute_key], args=args)
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -124,19 +158,16 @@ class RedisUsageLedger:
         for day, fields in zip(days, hashes, strict=True):
             if not fields:
                 continue
-            usage: DayUsage = defaultdict(dict)
+            usage: DayUsage = defaultdict(lambda: {c: counter_value(c, 0) for c in COUNTERS})
             for field, value in fields.items():
                 name, _, counter = field.decode().rpartition("|")
                 usage[name][counter] = counter_value(counter, float(value))
             result[day.isoformat()] = dict(usage)
         return result
 
-    async def tokens_this_minute(self, principal: str) -> int:
-        value = await self._redis.get(self._minute_key(principal, self._clock.minute()))
-        return int(value or 0)
-
-
-async def spent_today(ledger: UsageLedger, principal: str, clock: Clock) -> float:
-    day = clock.today()
-    usage = (await ledger.days(principal, [day])).get(day.isoformat(), {})
-    return float(usage.get(TOTAL, {}).get("cost_usd", 0.0))
+    async def spending(self, principal: str) -> Spending:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._minute_key(principal, self._clock.minute()))
+            pipe.hget(self._day_key(principal, self._clock.today()), COST_FIELD)
+            tokens, cost = await pipe.execute()
+        return Spending(int(tokens or 0), float(cost or 0.0))

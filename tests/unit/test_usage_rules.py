@@ -13,9 +13,9 @@ async def test_the_tokens_of_a_minute_reset_when_the_minute_turns() -> None:
     clock = SetClock(NOV_26_2025 + 59)
     ledger = InMemoryUsageLedger(clock)
     await ledger.record("p", "m", Usage(total_tokens=30))
-    assert await ledger.tokens_this_minute("p") == 30
+    assert (await ledger.spending("p")).tokens_this_minute == 30
     clock.now += 1
-    assert await ledger.tokens_this_minute("p") == 0
+    assert (await ledger.spending("p")).tokens_this_minute == 0
 
 
 async def test_usage_is_kept_per_utc_day() -> None:
