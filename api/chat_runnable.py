@@ -29,8 +29,7 @@ from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
 from graphs.nodes.llm import REPLY_ONLY_KEY
-from graphs.runtime.checkpoint import LEASE_KEY
-from graphs.runtime.session_lock import kept, take_turn
+from graphs.runtime.session_lock import LEASE_KEY, kept, take_turn
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from middleware.context import ClientGone, RequestContext, RunFacts, context_of_run

@@ -111,7 +111,9 @@ async def open_graphs(
             await base.cache.prepare()
         checkpointer = None
         if with_checkpointer:
-            checkpointer = await build_checkpointer(redis, ttl_seconds=settings.session_ttl)
+            checkpointer = await build_checkpointer(
+                redis, prefix=settings.redis_prefix, ttl_seconds=settings.session_ttl
+            )
         specs = await asyncio.to_thread(load_route_specs, settings)
         routes = await asyncio.to_thread(build_routes, base, specs, redis, checkpointer)
         service = GraphService(routes, checkpointer, redis)

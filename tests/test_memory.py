@@ -112,7 +112,7 @@ def test_a_turn_without_a_session_stores_no_checkpoint(
     client.invoke({"question": "one-off"})
     keys = [key.decode() for key in redis.Redis.from_url(redis_url).scan_iter(match=f"*{user}*")]
     assert keys
-    assert not [key for key in keys if key.startswith("checkpoint")]
+    assert not [key for key in keys if key.startswith("graphgate:checkpoint:")]
 
 
 @pytest.mark.parametrize("mode", ["redis"])
@@ -123,7 +123,7 @@ def test_every_key_a_session_leaves_in_redis_expires(
     client = redis.Redis.from_url(redis_url)
     ttls = {key.decode(): client.ttl(key) for key in client.scan_iter(match=f"*{user}*")}
     assert all(ttl > 0 for ttl in ttls.values()), ttls
-    checkpoints = [ttl for key, ttl in ttls.items() if key.startswith("checkpoint")]
+    checkpoints = [ttl for key, ttl in ttls.items() if key.startswith("graphgate:checkpoint:")]
     assert checkpoints, ttls
     assert all(ttl <= 3600 for ttl in checkpoints), ttls  # SESSION_TTL
     assert any(key.startswith("graphgate:ratelimit:") for key in ttls), ttls

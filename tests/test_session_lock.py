@@ -188,7 +188,7 @@ async def test_a_turn_whose_lock_was_taken_over_is_not_stored(
     graphgate_factory: StartGraphgate, upstream: Upstream, redis_url: str, user: str, marker: str
 ) -> None:
     """A holder paused past its lease must not overwrite the session: the checkpointer
-    confirms the lock's token before it writes."""
+    checks the lock's token in the script that writes."""
     server = graphgate_factory("redis")
     upstream.behave(marker, latency_ms=1000)
     store = redis.Redis.from_url(redis_url, decode_responses=True)

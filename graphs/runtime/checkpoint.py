@@ -1,4 +1,5 @@
-"""Session memory: a latest-only checkpointer with an idle TTL, in Redis or in memory.
+"""Session memory: a latest-only checkpointer with an idle TTL, in Redis
+(`graphs/runtime/redis_saver.py`) or in memory.
 
 A chat session needs its latest state, not time travel, so both savers keep one checkpoint per
 thread: Redis memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -21,17 +21,13 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
 from redis.asyncio import Redis
 
-from graphs.runtime.session_lock import HeldLock
-
-# Under this name a session's turn carries its lock's lease in `configurable`.
-LEASE_KEY = "session_lease"
+from graphs.runtime.redis_saver import LatestRedisSaver
 
 
 class LatestOnlyMemorySaver(InMemorySaver):
-    """Embedded twin of `AsyncShallowRedisSaver`: latest checkpoint per thread, idle expiry."""
+    """Embedded twin of `LatestRedisSaver`: latest checkpoint per thread, idle expiry."""
 
     def __init__(self, ttl_seconds: float) -> None:
         super().__init__()
@@ -94,51 +90,10 @@ class LatestOnlyMemorySaver(InMemorySaver):
             self.delete_thread(thread_id)
 
 
-async def confirm_lock(config: RunnableConfig) -> None:
-    """`SessionLeaseLost` unless the run still holds its session's lock (if it holds one)."""
-    held: HeldLock | None = config["configurable"].get(LEASE_KEY)
-    if held is not None:
-        await held.confirm()
-
-
-class FencedShallowRedisSaver(AsyncShallowRedisSaver):
-    """The shallow saver, writing a turn's checkpoint and pending writes only while the turn
-    still holds its session's lock (`graphs/runtime/session_lock.py`)."""
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        await confirm_lock(config)
-        return await super().aput(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await confirm_lock(config)
-        await super().aput_writes(config, writes, task_id, task_path)
-
-
 async def build_checkpointer(
-    redis: Redis | None, *, ttl_seconds: float
+    redis: Redis | None, *, prefix: str, ttl_seconds: float
 ) -> BaseCheckpointSaver[Any]:
-    """The shallow Redis saver (indexes created) when Redis is configured, else the memory twin.
-
-    The saver keeps its own key prefixes (`checkpoint:`, `checkpoint_write:`): with a custom
-    `checkpoint_prefix`, langgraph-checkpoint-redis 0.5.2's `adelete_thread` leaves the
-    checkpoint in place (tested here), so sessions could not be deleted.
-    """
+    """The latest-only Redis saver when Redis is configured, else its memory twin."""
     if redis is None:
         return LatestOnlyMemorySaver(ttl_seconds)
-    saver = FencedShallowRedisSaver(
-        redis_client=redis, ttl={"default_ttl": ttl_seconds / 60, "refresh_on_read": True}
-    )
-    await saver.asetup()
-    return saver
+    return LatestRedisSaver(redis, prefix, ttl_seconds)

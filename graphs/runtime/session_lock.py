@@ -6,10 +6,10 @@ is a key holding a fencing token (from a per-session counter that lives as long 
 and its holder (`host:pid:uuid`: the uuid makes the value unique, the rest is for operators and
 drills), with a lease (`SESSION_LOCK_LEASE`) renewed from the moment the lock is taken until
 the turn ends, so a worker that dies holding it delays the session by at most the lease.
-Just before the turn's checkpoint is written the holder confirms, in one script, that the key
-still holds its token; a holder that lost its lease (a pause longer than the lease) is refused
-rather than overwrite the turn of the one that took over. The check and the write are two
-steps, not one transaction: the window is the few milliseconds between them.
+The turn's checkpoint is written by a script that first checks that the key still holds the
+holder's token (`fence`, `graphs/runtime/redis_saver.py`): a holder that lost its lease (a
+pause longer than the lease) is refused rather than overwrite the turn of the one that took
+over, and the check and the write are one step.
 A waiter polls with jittered backoff, as redis-py's own lock does. In embedded mode one process
 is the whole service, and an `asyncio.Lock` per session does the same.
 """
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 POLL_FIRST, POLL_MAX = 0.01, 0.1
 RETRY_AFTER_SECONDS = 1.0
+# Under this name a session's turn carries its `HeldLock` in `configurable`.
+LEASE_KEY = "session_lease"
 
 # Taken by this holder already (a retry whose first reply was lost): its token again.
 ACQUIRE_LUA = """
@@ -70,10 +72,22 @@ return 0
 """
 
 
+def lease_lost() -> SessionLeaseLost:
+    return SessionLeaseLost(
+        "This turn's session lock expired and another turn took it; "
+        "the turn was not stored. Send it again.",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
 class SessionLease(Protocol):
-    """A held session lock."""
+    """A held session lock; `fence` is its Redis key and value, which the checkpoint write
+    checks (None for an in-process lock, which cannot be lost)."""
 
     renew_every: float
+
+    @property
+    def fence(self) -> tuple[str, str] | None: ...
 
     async def confirm(self) -> None:
         """Extend the lease, or `SessionLeaseLost` if another turn has taken the lock."""
@@ -105,9 +119,9 @@ class HeldLock:
             except (RedisError, OSError) as exc:  # try again next time; the lease is the bound
                 logger.warning("renewing a session lock failed: %s", type(exc).__name__)
 
-    async def confirm(self) -> None:
-        """`SessionLeaseLost` if another turn has taken the lock; else the lease is extended."""
-        await self._lease.confirm()
+    @property
+    def fence(self) -> tuple[str, str] | None:
+        return self._lease.fence
 
     async def let_go(self) -> None:
         """Release the lock even from a cancelled task; a failure is healed by the lease."""
@@ -139,15 +153,12 @@ class RedisSessionLease:
         self._holder = holder
         self._value = f"{token}{holder}"
         self.renew_every = locks.lease_ms / 3000
+        self.fence = (key, self._value)
 
     async def confirm(self) -> None:
         args: list[str | int] = [self._value, self._locks.lease_ms]
         if not await self._locks.confirm_script(keys=[self._key], args=args):
-            raise SessionLeaseLost(
-                "This turn's session lock expired and another turn took it; "
-                "the turn was not stored. Send it again.",
-                retry_after=RETRY_AFTER_SECONDS,
-            )
+            raise lease_lost()
 
     async def release(self) -> None:
         await self._locks.release_script(keys=[self._key], args=[self._holder])
@@ -196,6 +207,7 @@ class RedisSessionLocks:
 
 class LocalSessionLease:
     renew_every = 3600.0
+    fence = None
 
     def __init__(self, locks: LocalSessionLocks, thread_id: str) -> None:
         self._locks = locks

@@ -1,0 +1,280 @@
+"""graphgate's Redis checkpointer: each thread's latest checkpoint in one hash, plain Redis.
+
+A chat session needs its latest state, not time travel. One hash per thread,
+`<prefix>checkpoint:{<thread>}` (the thread's hash slot, shared with its session lock), holds
+for each checkpoint namespace the checkpoint with its metadata and parent, each channel's
+value (written only when its version moves) and the pending writes of the latest checkpoint.
+A turn reads it in one round trip (`HGETALL`, and the idle TTL renewed in the same pipeline)
+and writes it in one script that first checks that the turn still holds its session's lock,
+so the check and the write are one step. It needs no module (the stock saver of
+langgraph-checkpoint-redis needs the Query Engine and JSON, and spent about 4 of the 13 ms of
+CPU a turn cost in `make bench`), and deleting a thread deletes one key.
+
+Field names join their parts with NUL, which neither a namespace nor a channel holds:
+`c|ns` the checkpoint, `v|ns|channel` a channel's value, `w|ns|checkpoint id|task|index` a
+write. Values are LangGraph's typed serialisation (`<type>NUL<bytes>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from redis.asyncio import Redis
+
+from graphs.runtime.session_lock import LEASE_KEY, HeldLock, lease_lost
+
+SEP = "\x00"
+
+# KEYS: the thread's hash, the session lock (or the hash again). ARGV: the lock's value ('' for
+# no lock), the TTL in ms, the namespace, the new checkpoint's id and record, the count of live
+# channels and their names, then field/value pairs. Returns 0 when the lock is not ours.
+PUT_LUA = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+local sep = '\\0'
+local ns = ARGV[3]
+local live = {}
+local count = tonumber(ARGV[6])
+for i = 1, count do
+  live['v' .. sep .. ns .. sep .. ARGV[6 + i]] = true
+end
+local values = 'v' .. sep .. ns .. sep
+local writes = 'w' .. sep .. ns .. sep
+local current = writes .. ARGV[4] .. sep
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local stale_value = string.sub(field, 1, #values) == values and not live[field]
+  local stale_write = string.sub(field, 1, #writes) == writes
+    and string.sub(field, 1, #current) ~= current
+  if stale_value or stale_write then
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('HSET', KEYS[1], 'c' .. sep .. ns, ARGV[5])
+for i = 7 + count, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS and ARGV[1], ARGV[2] as above; ARGV[3]: 1 to overwrite (special writes), then pairs.
+PUT_WRITES_LUA = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+for i = 4, #ARGV, 2 do
+  if ARGV[3] == '1' then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+def field(*parts: str) -> str:
+    return SEP.join(parts)
+
+
+def decoded(stored: dict[Any, Any]) -> dict[str, bytes]:
+    """A thread's hash as `HGETALL` returns it, with its field names as text."""
+    return {bytes(name).decode(): bytes(value) for name, value in stored.items()}
+
+
+class LatestRedisSaver(BaseCheckpointSaver[int]):
+    """LangGraph's checkpointer contract over one Redis hash per thread, latest only, with an
+    idle TTL, writing only while the turn holds its session's lock."""
+
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: float) -> None:
+        super().__init__()
+        self._redis = redis
+        self._prefix = f"{prefix}checkpoint:"
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._put = redis.register_script(PUT_LUA)
+        self._put_writes = redis.register_script(PUT_WRITES_LUA)
+
+    def key(self, thread_id: str) -> str:
+        return f"{self._prefix}{{{thread_id}}}"
+
+    def _dump(self, value: Any) -> bytes:
+        kind, data = self.serde.dumps_typed(value)
+        return kind.encode() + SEP.encode() + data
+
+    def _load(self, stored: bytes) -> Any:
+        kind, _, data = stored.partition(SEP.encode())
+        return self.serde.loads_typed((kind.decode(), data))
+
+    def _fence(self, config: RunnableConfig, key: str) -> tuple[list[str], str]:
+        """The script's KEYS and lock value: the turn's session lock, if it holds one."""
+        held: HeldLock | None = config["configurable"].get(LEASE_KEY)
+        fence = held.fence if held is not None else None
+        if fence is None:
+            return [key, key], ""
+        return [key, fence[0]], fence[1]
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        namespace = configurable.get("checkpoint_ns", "")
+        key = self.key(thread_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            pipe.pexpire(key, self._ttl_ms)
+            stored, _ = await pipe.execute()
+        return self._tuple(thread_id, namespace, decoded(stored), get_checkpoint_id(config))
+
+    def _tuple(
+        self, thread_id: str, namespace: str, fields: dict[str, bytes], wanted: str | None
+    ) -> CheckpointTuple | None:
+        record = fields.get(field("c", namespace))
+        if record is None:
+            return None
+        checkpoint, metadata, parent_id = self._load(record)
+        if wanted is not None and wanted != checkpoint["id"]:
+            return None  # latest only: an older checkpoint is gone
+        values = field("v", namespace, "")
+        channels = {
+            name[len(values) :]: self._load(value)
+            for name, value in fields.items()
+            if name.startswith(values)
+        }
+        checkpoint["channel_values"] = {
+            channel: value
+            for channel, (version, value) in channels.items()
+            if checkpoint["channel_versions"].get(channel) == version
+        }
+        configurable = {"thread_id": thread_id, "checkpoint_ns": namespace}
+        return CheckpointTuple(
+            config={"configurable": {**configurable, "checkpoint_id": checkpoint["id"]}},
+            checkpoint=checkpoint,
+            metadata=metadata,
+            parent_config=(
+                {"configurable": {**configurable, "checkpoint_id": parent_id}}
+                if parent_id
+                else None
+            ),
+            pending_writes=self._pending(fields, field("w", namespace, checkpoint["id"], "")),
+        )
+
+    def _pending(self, fields: dict[str, bytes], prefix: str) -> list[PendingWrite]:
+        """The checkpoint's pending writes, in the order the run applies them."""
+        writes = [
+            (task_id, *self._load(value), int(index))
+            for name, value in fields.items()
+            if name.startswith(prefix)
+            for task_id, index in [name[len(prefix) :].split(SEP)]
+        ]
+        writes.sort(key=lambda w: writes_sort_key(w[3], w[0], w[4]))
+        return [(task_id, channel, value) for task_id, channel, value, _, _ in writes]
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """The latest checkpoint of each namespace of the thread (of every thread when `config`
+        is None) whose metadata matches `filter`."""
+        if config is not None:
+            threads: Iterable[str] = [str(config["configurable"]["thread_id"])]
+        else:
+            threads = [
+                bytes(key).decode()[len(self._prefix) + 1 : -1]
+                async for key in self._redis.scan_iter(match=f"{self._prefix}*")
+            ]
+        wanted_ns = (config or {}).get("configurable", {}).get("checkpoint_ns")
+        cutoff = str(get_checkpoint_id(before) or "") if before else ""
+        listed = 0
+        for thread_id in threads:
+            fields = decoded(await self._redis.hgetall(self.key(thread_id)))
+            for name in sorted(fields):
+                kind, _, namespace = name.partition(SEP)
+                if kind != "c" or (wanted_ns is not None and namespace != wanted_ns):
+                    continue
+                found = self._tuple(thread_id, namespace, fields, None)
+                if found is None or (cutoff and found.checkpoint["id"] >= cutoff):
+                    continue
+                if filter and any(found.metadata.get(k) != v for k, v in filter.items()):
+                    continue
+                if limit is not None and listed >= limit:
+                    return
+                listed += 1
+                yield found
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        namespace = configurable.get("checkpoint_ns", "")
+        stored = {**checkpoint, "channel_values": {}}
+        values = checkpoint["channel_values"]
+        record = (
+            stored,
+            get_serializable_checkpoint_metadata(config, metadata),
+            configurable.get("checkpoint_id"),
+        )
+        live = list(checkpoint["channel_versions"])
+        changed: list[str | bytes] = []
+        for channel, version in new_versions.items():
+            if channel in values:
+                changed += [field("v", namespace, channel), self._dump((version, values[channel]))]
+        key = self.key(thread_id)
+        keys, holder = self._fence(config, key)
+        args = [holder, self._ttl_ms, namespace, checkpoint["id"], self._dump(record)]
+        if not await self._put(keys=keys, args=[*args, len(live), *live, *changed]):
+            raise lease_lost()
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": namespace,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        configurable = config["configurable"]
+        namespace = configurable.get("checkpoint_ns", "")
+        checkpoint_id = str(configurable["checkpoint_id"])
+        special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        pairs: list[str | bytes] = []
+        for index, (channel, value) in enumerate(writes):
+            position = WRITES_IDX_MAP.get(channel, index)
+            name = field("w", namespace, checkpoint_id, task_id, str(position))
+            pairs += [name, self._dump((channel, value, task_path))]
+        key = self.key(str(configurable["thread_id"]))
+        keys, holder = self._fence(config, key)
+        if not await self._put_writes(keys=keys, args=[holder, self._ttl_ms, int(special), *pairs]):
+            raise lease_lost()
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._redis.delete(self.key(thread_id))

@@ -1,0 +1,165 @@
+"""The latest-only Redis saver keeps LangGraph's checkpointer contract on plain Redis: a real
+graph's state survives, channels written turns ago are still there, pending writes come back in
+order, namespaces stay apart, an older checkpoint is gone, a thread is deleted whole, the idle
+TTL holds, and a turn that lost its session lock writes nothing."""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.graph import END, START, StateGraph
+from redis.asyncio import Redis
+from typing_extensions import TypedDict
+
+from graphs.errors import SessionLeaseLost
+from graphs.runtime.redis_saver import LatestRedisSaver
+from graphs.runtime.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
+
+PREFIX = "test-saver:"
+TTL = 600.0
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def saver(redis: Redis) -> LatestRedisSaver:
+    return LatestRedisSaver(redis, PREFIX, TTL)
+
+
+def thread() -> RunnableConfig:
+    return {"configurable": {"thread_id": f"t-{uuid.uuid4().hex[:10]}", "checkpoint_ns": ""}}
+
+
+class Counted(TypedDict, total=False):
+    items: Annotated[list[str], operator.add]
+    note: str
+
+
+def counting_graph(saver: LatestRedisSaver) -> Any:
+    """`items` grows every turn; `note` is written on the first turn only."""
+
+    def step(state: Counted) -> dict[str, Any]:
+        update: dict[str, Any] = {"items": [f"turn {len(state.get('items', []))}"]}
+        if not state.get("note"):
+            update["note"] = "first"
+        return update
+
+    builder = StateGraph(Counted)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    return builder.compile(checkpointer=saver)
+
+
+async def test_a_graphs_state_carries_over_turns_with_channels_written_only_once(
+    saver: LatestRedisSaver,
+) -> None:
+    graph, config = counting_graph(saver), thread()
+    for _ in range(3):
+        state = await graph.ainvoke({"items": []}, config)
+    assert state == {"items": ["turn 0", "turn 1", "turn 2"], "note": "first"}
+    stored = await saver.aget_tuple(config)
+    assert stored is not None
+    assert stored.checkpoint["channel_values"]["note"] == "first"
+    assert stored.parent_config is not None
+
+
+async def test_only_the_latest_checkpoint_is_kept(saver: LatestRedisSaver) -> None:
+    graph, config = counting_graph(saver), thread()
+    await graph.ainvoke({"items": []}, config)
+    first = await saver.aget_tuple(config)
+    await graph.ainvoke({"items": []}, config)
+    assert first is not None
+    assert await saver.aget_tuple(first.config) is None
+    listed = [found async for found in saver.alist(config)]
+    assert len(listed) == 1
+    assert listed[0].checkpoint["id"] != first.checkpoint["id"]
+
+
+async def test_pending_writes_come_back_in_order_and_go_with_the_next_checkpoint(
+    saver: LatestRedisSaver,
+) -> None:
+    config = thread()
+    saved = await saver.aput(config, empty_checkpoint(), {"step": -1}, {})
+    await saver.aput_writes(saved, [("b", 2), ("a", 1)], task_id="task-2", task_path="~1")
+    await saver.aput_writes(saved, [("c", 3)], task_id="task-1", task_path="~0")
+    await saver.aput_writes(saved, [("c", 99)], task_id="task-1", task_path="~0")  # kept first
+    stored = await saver.aget_tuple(saved)
+    assert stored is not None
+    assert stored.pending_writes == [("task-1", "c", 3), ("task-2", "b", 2), ("task-2", "a", 1)]
+    after = await saver.aput(saved, empty_checkpoint(), {"step": 0}, {})
+    newer = await saver.aget_tuple(after)
+    assert newer is not None
+    assert newer.pending_writes == []
+
+
+async def test_namespaces_that_share_a_prefix_stay_apart(saver: LatestRedisSaver) -> None:
+    config = thread()
+    thread_id = config["configurable"]["thread_id"]
+    for namespace, value in (("a", "outer"), ("a:b", "inner")):
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {"x": value}
+        checkpoint["channel_versions"] = {"x": 1}
+        at: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace}}
+        await saver.aput(at, checkpoint, {}, {"x": 1})
+    outer: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "a"}}
+    stored = await saver.aget_tuple(outer)
+    assert stored is not None
+    assert stored.checkpoint["channel_values"] == {"x": "outer"}
+    checkpoint = empty_checkpoint()
+    await saver.aput(outer, checkpoint, {}, {})  # "x" is no longer a channel of "a"
+    inner = await saver.aget_tuple(
+        {"configurable": {"thread_id": thread_id, "checkpoint_ns": "a:b"}}
+    )
+    assert inner is not None
+    assert inner.checkpoint["channel_values"] == {"x": "inner"}
+
+
+async def test_a_thread_is_deleted_whole_and_idles_out_on_its_ttl(
+    saver: LatestRedisSaver, redis: Redis
+) -> None:
+    graph, config = counting_graph(saver), thread()
+    await graph.ainvoke({"items": []}, config)
+    key = saver.key(config["configurable"]["thread_id"])
+    assert 0 < await redis.ttl(key) <= TTL
+    await redis.expire(key, 5)
+    assert await saver.aget_tuple(config) is not None
+    assert await redis.ttl(key) > 5  # a read renews the idle TTL
+    await saver.adelete_thread(config["configurable"]["thread_id"])
+    assert await redis.exists(key) == 0
+    assert await saver.aget_tuple(config) is None
+
+
+async def test_a_turn_that_lost_its_session_lock_writes_nothing(
+    saver: LatestRedisSaver, redis: Redis
+) -> None:
+    config = thread()
+    thread_id = config["configurable"]["thread_id"]
+    locks = RedisSessionLocks(redis, PREFIX, lease_seconds=30, fence_ttl=60)
+    lease = await locks.acquire(thread_id, wait=0)
+    assert lease is not None
+    held = HeldLock(lease)
+    fenced: RunnableConfig = {"configurable": {**config["configurable"], LEASE_KEY: held}}
+    saved = await saver.aput(fenced, empty_checkpoint(), {}, {})
+    await redis.set(locks.lock_key(thread_id), "999:elsewhere:x")  # another turn took over
+    with pytest.raises(SessionLeaseLost):
+        await saver.aput(fenced, empty_checkpoint(), {}, {})
+    at: RunnableConfig = {"configurable": {**saved["configurable"], LEASE_KEY: held}}
+    with pytest.raises(SessionLeaseLost):
+        await saver.aput_writes(at, [("x", 1)], task_id="t")
+    stored = await saver.aget_tuple(config)
+    assert stored is not None
+    assert stored.checkpoint["id"] == saved["configurable"]["checkpoint_id"]
+    assert stored.pending_writes == []
+    await held.let_go()
