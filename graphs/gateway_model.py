@@ -28,10 +28,9 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.language_models.chat_models import generate_from_stream
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, message_chunk_to_message
 from langchain_core.messages.ai import add_ai_message_chunks
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, ensure_config
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -146,10 +145,13 @@ class GatewayChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        # Merged here, not in an executor thread as `agenerate_from_stream` does: one merge of a
-        # reply's chunks costs less than the thread hop.
-        chunks = [chunk async for chunk in self._astream(messages, stop, run_manager, **kwargs)]
-        return generate_from_stream(iter(chunks))
+        # One merge here, not chunk by chunk in an executor thread as `agenerate_from_stream`
+        # does: the thread hop and a generation object per token cost more than the merge.
+        chunks = [chunk async for chunk in self._reply(messages, stop, kwargs)]
+        if not chunks:
+            raise UpstreamError("The model's reply was empty.")
+        reply = message_chunk_to_message(add_ai_message_chunks(*chunks))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
 
     async def _astream(
         self,
@@ -158,6 +160,13 @@ class GatewayChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self._reply(messages, stop, kwargs):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _reply(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]:
+        """One answer's chunks: from the cache, or from the first model that answers."""
         turn = current_turn() or Turn(principal_of(ensure_config()))
         call_kwargs = self._call_kwargs(turn, stop, kwargs)
         prompt_tokens = self._check_size(messages, call_kwargs.get("tools"))
@@ -165,7 +174,7 @@ class GatewayChatModel(BaseChatModel):
         cached = await self._cached(lookup)
         if cached is not None:
             for chunk in self._replay(cached):
-                yield ChatGenerationChunk(message=chunk)
+                yield chunk
             turn.calls.append(ModelCall(str(cached["model"]), dict(NO_USAGE), 0.0, cache_hit=True))
             return
         chunks: list[AIMessageChunk] = []
@@ -173,7 +182,7 @@ class GatewayChatModel(BaseChatModel):
         async for chunk in self._answer(messages, call_kwargs, finished, (turn, prompt_tokens)):
             if lookup is not None:
                 chunks.append(chunk)
-            yield ChatGenerationChunk(message=chunk)
+            yield chunk
         if lookup is not None and chunks and finished:
             await self._store(lookup, add_ai_message_chunks(*chunks), finished[0].model)
 

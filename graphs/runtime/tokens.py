@@ -56,7 +56,10 @@ class TokenCounter:
         """Text, and the names and arguments of tool calls, with the per-message framing."""
         total = 0
         for message in messages:
-            total += TOKENS_PER_MESSAGE + self.count_text(message.text)
+            # Plain text content is counted as it is: `.text` builds a new string each time.
+            content = message.content
+            text = content if isinstance(content, str) else message.text
+            total += TOKENS_PER_MESSAGE + self.count_text(text)
             if isinstance(message, AIMessage) and message.tool_calls:
                 calls = [[call["name"], call["args"]] for call in message.tool_calls]
                 total += self.count_text(json.dumps(calls))
