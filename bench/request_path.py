@@ -4,9 +4,12 @@ chain, a tutorial-style FastAPI app and a naive LangServe + LangGraph graph with
 Redis saver. Every server is one uvicorn worker pinned to core 1 and uses the same instant
 in-process model with a 20-token reply; wrk, the stream client, Redis and this harness run
 on core 0. graphgate runs its whole pipeline: API keys, rate limit, token and spend budgets,
-usage ledger, metrics, the JSON access line at INFO, sessions in Redis.
+usage ledger, metrics, the JSON access line at INFO, sessions in Redis. Then the LangServe
+chain and graphgate start again with the model paced at 20 tokens/s for T3's concurrent
+streams (`bench/paced_streams.py`), graphgate with its exact cache for T6's hits; T5 plays
+sessions of 200 turns on graphgate (`bench/long_session.py`).
 
-    make bench                                    # about 6 minutes; bench/results/ and README
+    make bench                                    # about 9 minutes; bench/results/ and README
     .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
 
 The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one;
@@ -18,6 +21,7 @@ wrk completed: the requests still in flight at its end (up to c) make it a few %
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -35,6 +39,8 @@ import redis
 
 from auth.api_keys import KeyRecord, key_hash, key_line, new_key
 from bench import wrk
+from bench.long_session import turn_costs
+from bench.paced_streams import TOKENS_PER_SECOND, capacity
 from bench.request_path_report import chart, readme_table, targets
 from scripts.processes import ROOT, ManagedProcess, child_env, cpu_seconds, free_port, rss_mb
 from scripts.redis_stack import server_command, server_env
@@ -53,10 +59,29 @@ class Plan:
     concurrencies: tuple[int, ...]
     streams: int = 64
     warm_up: float = 2.0
+    paced_levels: tuple[int, ...] = (64, 128, 256, 512)
+    paced_seconds: float = 5.0
+    long_sessions: int = 5
+    long_turns: int = 200
 
 
 FULL = Plan(seconds=10.0, concurrencies=(1, 8, 32, 64))
-QUICK = Plan(seconds=3.0, concurrencies=(1, 8), streams=16, warm_up=1.0)
+QUICK = Plan(
+    seconds=3.0,
+    concurrencies=(1, 8),
+    streams=16,
+    warm_up=1.0,
+    paced_levels=(8,),
+    paced_seconds=2.0,
+    long_sessions=2,
+    long_turns=10,
+)
+# The servers T3's paced streams compare, with their model paced (and, for T6, graphgate's
+# exact cache on: a hit never reaches the model, so the pace does not weigh on it).
+PACED = {
+    "langserve_chain": {"BENCH_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND)},
+    "graphgate": {"DEMO_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND), "CACHE_MODE": "exact"},
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +134,7 @@ def load(keys: list[str], phase: str = "") -> list[dict[str, Any]]:
         requests.append(
             {
                 "body": {
-                    "input": {"question": f"{QUESTION} {i}"},
+                    "input": {"question": f"{QUESTION} {phase}{i}"},
                     "config": {"configurable": {"session_id": session}},
                 },
                 "headers": {
@@ -202,15 +227,62 @@ def measure(
         requests_file = workdir / "streams.json"
         requests_file.write_text(json.dumps(load(keys, "stream-")))
         stream = streams(f"{base}/chat/stream", plan, requests_file)
-        return {
+        figures = {
             "startup_seconds": started_in,
             "rss_mb_at_start": rss_at_start,
             "rss_mb_after_load": rss_mb(pid),
             "invoke": invoke,
             "streams": stream,
         }
+        if server.name == "graphgate":
+            settle(pid)
+            figures["long_session"] = turn_costs(base, keys[0], plan.long_sessions, plan.long_turns)
+        return figures
     finally:
         process.stop()
+
+
+def measure_paced(
+    server: Server, redis_url: str, keys: list[str], plan: Plan, workdir: Path
+) -> dict[str, Any]:
+    """T3's paced streams (and T6's cache hits, for graphgate) on the server with its model
+    paced at `TOKENS_PER_SECOND`."""
+    paced = dataclasses.replace(server, env={**server.env, **PACED[server.name]})
+    process, base = start_server(paced, redis_url, workdir)
+    assert process.process is not None
+    pid = process.process.pid
+    try:
+        requests_file = workdir / "paced.json"
+        requests_file.write_text(json.dumps(load(keys, "paced-")))
+        figures: dict[str, Any] = {
+            "streams": capacity(
+                f"{base}/chat/stream",
+                pid,
+                plan.paced_levels,
+                plan.paced_seconds,
+                requests_file,
+                LOAD_CORE,
+                ROOT,
+                settle,
+            )
+        }
+        if server.name == "graphgate":
+            settle(pid)
+            figures["cache_hit_c1"] = cache_hits(f"{base}/chat/invoke", keys[0], plan, workdir)
+        return figures
+    finally:
+        process.stop()
+
+
+def cache_hits(url: str, key: str, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """One client asking one one-off question again and again: after the first, exact-cache
+    hits."""
+    ask = {
+        "body": {"input": {"question": QUESTION}},
+        "headers": {"Authorization": f"Bearer {key}"},
+    }
+    wrk.run(url, [ask], 1, plan.warm_up, workdir, LOAD_CORE)
+    return wrk.run(url, [ask], 1, plan.seconds, workdir, LOAD_CORE)
 
 
 def machine() -> dict[str, Any]:
@@ -243,6 +315,13 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
             print(f"measuring {server.name}", file=sys.stderr, flush=True)
             store.flushall()
             results[server.name] = measure(server, redis_url, keys, plan, workdir)
+        for server in servers(workdir / "keys", keys):
+            if server.name in PACED:
+                print(f"measuring {server.name}, paced", file=sys.stderr, flush=True)
+                store.flushall()
+                results[server.name]["paced"] = measure_paced(
+                    server, redis_url, keys, plan, workdir
+                )
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
@@ -251,6 +330,9 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
             "seconds_per_point": plan.seconds,
             "concurrencies": list(plan.concurrencies),
             "streams": plan.streams,
+            "paced_levels": list(plan.paced_levels),
+            "paced_tokens_per_second": TOKENS_PER_SECOND,
+            "long_session": [plan.long_sessions, plan.long_turns],
         },
         "servers": results,
         "targets": targets(results),

@@ -31,6 +31,12 @@ def single(server: dict[str, Any]) -> dict[str, Any]:
     return invoke[min(invoke, key=int)]
 
 
+def paced(server: dict[str, Any]) -> dict[str, Any]:
+    """The paced streams' capacity (T3)."""
+    streams: dict[str, Any] = server["paced"]["streams"]
+    return streams
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
@@ -65,10 +71,20 @@ def targets(servers: dict[str, Any]) -> dict[str, Any]:
         "T3 TTFT p50 vs LangServe chain": target(
             ratio(gg["streams"]["ttft_p50_ms"], chain["streams"]["ttft_p50_ms"]), 1.5, False
         ),
+        "T3 paced streams carried vs LangServe chain": target(
+            ratio(paced(gg)["capacity"], paced(chain)["capacity"]), 0.7, True
+        ),
+        "T3 KB of RSS per open paced stream": target(paced(gg)["kb_per_stream"], 100, False),
         "T4 RSS at start vs LangServe chain": target(
             ratio(gg["rss_mb_at_start"], chain["rss_mb_at_start"]), 1.5, False
         ),
         "T4 start-up seconds": target(gg["startup_seconds"], 3.0, False),
+        "T5 late turns vs turns 2-6 of a session": target(
+            gg["long_session"]["late_over_early"], 1.1, False
+        ),
+        "T6 exact-cache hit c=1 p50 vs LangServe chain c=1 p50": target(
+            ratio(gg["paced"]["cache_hit_c1"]["p50_ms"], single(chain)["p50_ms"]), 1.0, False
+        ),
     }
 
 

@@ -42,6 +42,13 @@ def test_the_quick_benchmark_measures_every_server_without_errors(tmp_path: Path
         assert server["streams"]["completed"] > 0, name
         assert server["streams"]["failed"] == 0, (name, server["streams"])
         assert server["streams"]["tokens_per_stream"] >= 20, (name, server["streams"])
+    graphgate = result["servers"]["graphgate"]
+    assert graphgate["long_session"]["late_turns_ms"] > 0
+    assert graphgate["paced"]["cache_hit_c1"]["errors"] == 0
+    for name in ("langserve_chain", "graphgate"):
+        assert all(
+            level["failed"] == 0 for level in result["servers"][name]["paced"]["streams"]["levels"]
+        )
     assert all(t["value"] is not None for t in result["targets"].values())
     assert (tmp_path / "request_path.png").stat().st_size > 10_000
     assert "graphgate" in (tmp_path / "request_path.md").read_text()
