@@ -41,7 +41,9 @@ def validate_turn(
 
 
 def make_guard(runtime: ChatRuntime) -> Any:
-    def guard(state: ChatState) -> dict[str, Any]:
+    # A coroutine although it never waits: LangGraph runs a plain function node of an async
+    # run in an executor thread, a hop that cost more than the guard itself.
+    async def guard(state: ChatState) -> dict[str, Any]:
         turn = validate_turn(
             state.get("question", ""),
             state.get("messages", []),
