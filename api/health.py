@@ -1,4 +1,5 @@
-"""Liveness (the process answers) and readiness (Redis with its modules, a model configured)."""
+"""Liveness (the process answers) and readiness (Redis reachable, with the modules the
+configured features need, a model configured)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from graphs.runtime.redis_client import missing_modules
+from graphs.runtime.redis_client import describe_missing, missing_modules, required_modules
 from graphs.service import GraphService
 from middleware.drain import DRAIN
 
@@ -22,11 +23,13 @@ async def redis_check(service: GraphService) -> tuple[bool, str]:
     if service.redis is None:
         return True, "embedded: in-memory state, single process"
     try:
-        missing = await missing_modules(service.redis)
+        await service.redis.ping()
+        needed = required_modules(service.chat.runtime.settings)
+        missing = await missing_modules(service.redis, needed)
     except (RedisError, OSError) as exc:
         return False, f"unreachable: {type(exc).__name__}"
     if missing:
-        return False, f"missing modules: {', '.join(missing)}"
+        return False, f"missing {describe_missing(missing)}"
     return True, "ok"
 
 

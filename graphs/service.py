@@ -22,7 +22,12 @@ from graphs.routes import CHAT, RouteSpec, load_route_specs
 from graphs.runtime.checkpoint import build_checkpointer
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.context import ChatRuntime, build_runtime, route_runtime
-from graphs.runtime.redis_client import build_redis, missing_modules
+from graphs.runtime.redis_client import (
+    build_redis,
+    describe_missing,
+    missing_modules,
+    required_modules,
+)
 from graphs.runtime.settings import Settings
 
 logger = logging.getLogger("graphgate")
@@ -50,12 +55,13 @@ class GraphService:
         return self.routes[CHAT]
 
 
-async def require_redis_modules(redis: Redis) -> None:
-    missing = await missing_modules(redis)
+async def require_redis_modules(redis: Redis, settings: Settings) -> None:
+    """Refuse a configuration whose features need a module this Redis lacks."""
+    missing = await missing_modules(redis, required_modules(settings))
     if missing:
         raise RuntimeError(
-            f"Redis lacks the modules {', '.join(missing)}: graphgate needs Redis 8 or "
-            "Redis Stack 7.4 (Query Engine and JSON). `make redis` starts one locally."
+            f"Redis lacks what the configuration needs ({describe_missing(missing)}): use "
+            "Redis 8 or Redis Stack 7.4, or turn the feature off. `make redis` starts one."
         )
 
 
@@ -105,7 +111,7 @@ async def open_graphs(
     redis = build_redis(settings)
     try:
         if redis is not None:
-            await require_redis_modules(redis)
+            await require_redis_modules(redis, settings)
         base = await asyncio.to_thread(build_runtime, settings, redis, clock)
         if base.cache is not None:
             await base.cache.prepare()

@@ -68,12 +68,42 @@ def test_an_api_key_checked_while_redis_is_away_is_503_not_500(
         redis.process.stop()
 
 
-def test_a_redis_without_search_and_json_is_refused_at_start_up(
+def test_a_plain_redis_without_modules_serves_sessions_and_is_ready(
+    graphgate_factory: StartGraphgate, tmp_path: Path, user: str
+) -> None:
+    """Managed Redis (ElastiCache, Memorystore, Valkey) has no modules: everything but the
+    semantic cache runs on it, session memory included."""
+    plain = start_redis(tmp_path, tmp_path / "redis.log", with_modules=False)
+    server = graphgate_factory(fresh=True, REDIS_URL=plain.url, CACHE_MODE="exact")
+    try:
+        ready = httpx.get(f"{server.url}/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["redis"] == "ok"
+        headers = {"X-User-Id": user}
+        config = {"configurable": {"session_id": "plain"}}
+        for question in ("first", "second"):
+            body = {"input": {"question": question}, "config": config}
+            turn = httpx.post(f"{server.url}/chat/invoke", json=body, headers=headers, timeout=30)
+            assert turn.status_code == 200
+        history = httpx.get(f"{server.url}/chat/sessions/plain", headers=headers)
+        assert [m["content"] for m in history.json()["messages"]][::2] == ["first", "second"]
+    finally:
+        server.process.stop()
+        plain.process.stop()
+
+
+def test_the_semantic_cache_on_a_redis_without_search_is_refused_at_start_up(
     graphgate_factory: StartGraphgate, tmp_path: Path
 ) -> None:
     plain = start_redis(tmp_path, tmp_path / "redis.log", with_modules=False)
     try:
-        with pytest.raises(RuntimeError, match="Redis lacks the modules search, ReJSON"):
-            graphgate_factory(fresh=True, REDIS_URL=plain.url)
+        with pytest.raises(RuntimeError, match=r"module search, for the semantic cache"):
+            graphgate_factory(
+                fresh=True,
+                REDIS_URL=plain.url,
+                CACHE_MODE="semantic",
+                EMBEDDINGS_MODEL="local:all-MiniLM-L6-v2",
+                HF_HUB_OFFLINE="1",
+            )
     finally:
         plain.process.stop()

@@ -46,10 +46,22 @@ def build_redis(settings: Settings) -> Redis | None:
     return Redis(connection_pool=pool)
 
 
-REQUIRED_MODULES = ("search", "ReJSON")
+def required_modules(settings: Settings) -> dict[str, str]:
+    """The Redis modules the configured features need, each with the feature: only the
+    semantic cache (RedisVL's vector index) needs one. Sessions, limits, budgets, usage, the
+    exact cache and the leases run on any Redis 7 or later, managed offerings included."""
+    if settings.cache_mode == "semantic":
+        return {"search": "the semantic cache (CACHE_MODE=semantic)"}
+    return {}
 
 
-async def missing_modules(redis: Redis) -> list[str]:
-    """The Redis modules graphgate needs (Query Engine, JSON) that this server lacks."""
+async def missing_modules(redis: Redis, needed: dict[str, str]) -> dict[str, str]:
+    """Which of the `needed` modules (name -> the feature that needs it) this Redis lacks."""
+    if not needed:
+        return {}
     loaded = {bytes(module[b"name"]).decode() for module in await redis.module_list()}
-    return [name for name in REQUIRED_MODULES if name not in loaded]
+    return {name: feature for name, feature in needed.items() if name not in loaded}
+
+
+def describe_missing(missing: dict[str, str]) -> str:
+    return "; ".join(f"module {name}, for {feature}" for name, feature in missing.items())
