@@ -23,6 +23,8 @@ COPY graphs/ graphs/
 COPY auth/ auth/
 COPY api/ api/
 COPY middleware/ middleware/
+# The app's bytecode is compiled here (pip compiled the venv's): at run time nothing writes it.
+RUN python -m compileall -q /app
 # hadolint ignore=DL3064
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

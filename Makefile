@@ -19,19 +19,21 @@ LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 .PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis bench bench-semantic profile langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
+# Bytecode is compiled at install: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
+# set nothing ever caches it, so every start compiled ~2,300 modules (7.6 -> 2.9 s of import).
 install: $(STAMP)
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv>=0.13,<0.14"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	touch $(STAMP)
 
 # Serving plus the tests' tools, local embeddings (torch) and the local Redis Stack.
 install-dev: $(DEV_STAMP)
 
 $(DEV_STAMP): $(STAMP) requirements-dev.lock scripts/redis_stack.py
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r requirements-dev.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -r requirements-dev.lock
 	$(BIN)/python -m scripts.redis_stack prepare
 	touch $(DEV_STAMP)
 
@@ -52,7 +54,7 @@ typecheck: install-dev
 # langgraph-api needs sse-starlette>=3, LangServe <2: the LangGraph dev server gets its own venv.
 $(LANGGRAPH_STAMP): requirements-langgraph.lock $(DEV_STAMP)
 	test -x $(LANGGRAPH_VENV)/bin/python || $(PYTHON) -m venv $(LANGGRAPH_VENV)
-	$(BIN)/uv pip install --quiet --python $(LANGGRAPH_VENV)/bin/python -r requirements-langgraph.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(LANGGRAPH_VENV)/bin/python -r requirements-langgraph.lock
 	touch $@
 
 langgraph-dev: $(LANGGRAPH_STAMP)
