@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base import WRITES_IDX_MAP, empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 from redis.asyncio import Redis
 from typing_extensions import TypedDict
@@ -22,6 +22,7 @@ from graphs.runtime.redis_saver import LatestRedisSaver
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
 
 PREFIX = "test-saver:"
+ERROR = "__error__"
 TTL = 600.0
 
 
@@ -35,6 +36,10 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 @pytest.fixture
 def saver(redis: Redis) -> LatestRedisSaver:
     return LatestRedisSaver(redis, PREFIX, TTL)
+
+
+def decoded_names(fields: dict[Any, Any]) -> list[bytes]:
+    return [bytes(name) for name in fields]
 
 
 def thread() -> RunnableConfig:
@@ -163,3 +168,34 @@ async def test_a_turn_that_lost_its_session_lock_writes_nothing(
     assert stored.checkpoint["id"] == saved["configurable"]["checkpoint_id"]
     assert stored.pending_writes == []
     await held.let_go()
+
+
+async def test_a_special_write_replaces_its_predecessor_even_beside_regular_ones(
+    saver: LatestRedisSaver,
+) -> None:
+    """LangGraph hands one list that mixes the graph's input with an interrupt or resume."""
+    assert ERROR in WRITES_IDX_MAP
+    saved = await saver.aput(thread(), empty_checkpoint(), {}, {})
+    await saver.aput_writes(saved, [("x", "first"), (ERROR, "old")], task_id="t")
+    await saver.aput_writes(saved, [("x", "second"), (ERROR, "new")], task_id="t")
+    stored = await saver.aget_tuple(saved)
+    assert stored is not None
+    assert sorted(stored.pending_writes or []) == [("t", ERROR, "new"), ("t", "x", "first")]
+
+
+async def test_a_newer_checkpoints_writes_survive_and_a_cleared_channel_leaves_no_value(
+    saver: LatestRedisSaver, redis: Redis
+) -> None:
+    config = thread()
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"x": "kept"}
+    checkpoint["channel_versions"] = {"x": 1}
+    saved = await saver.aput(config, checkpoint, {}, {"x": 1})
+    newer: RunnableConfig = {"configurable": {**saved["configurable"], "checkpoint_id": "~later"}}
+    await saver.aput_writes(newer, [("y", 1)], task_id="t")  # arrives before its checkpoint
+    cleared = empty_checkpoint()
+    cleared["channel_versions"] = {"x": 2}  # the channel's version moved, with no value
+    await saver.aput(saved, cleared, {}, {"x": 2})
+    fields = await redis.hgetall(saver.key(config["configurable"]["thread_id"]))
+    kinds = sorted(name.split(b"\0")[0] for name in decoded_names(fields))
+    assert kinds == [b"c", b"w"]

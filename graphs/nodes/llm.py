@@ -56,9 +56,12 @@ def as_chunk(output: Any) -> AIMessageChunk:
         return AIMessageChunk(
             content=output.content,
             id=output.id,
+            name=output.name,
             tool_calls=output.tool_calls,
+            invalid_tool_calls=output.invalid_tool_calls,
             usage_metadata=output.usage_metadata,
             response_metadata=output.response_metadata,
+            additional_kwargs=output.additional_kwargs,
         )
     raise InternalError(
         f"The route's chain produced a {type(output).__name__}; it must produce a message or text."

@@ -41,7 +41,9 @@ SEP = "\x00"
 
 # KEYS: the thread's hash, the session lock (or the hash again). ARGV: the lock's value ('' for
 # no lock), the TTL in ms, the namespace, the new checkpoint's id and record, the count of live
-# channels and their names, then field/value pairs. Returns 0 when the lock is not ours.
+# channels and their names, then field/value pairs. Values of channels no longer live and the
+# writes of older checkpoints go (a newer checkpoint's writes may arrive first). Returns 0 when
+# the lock is not ours.
 PUT_LUA = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
@@ -55,12 +57,15 @@ for i = 1, count do
 end
 local values = 'v' .. sep .. ns .. sep
 local writes = 'w' .. sep .. ns .. sep
-local current = writes .. ARGV[4] .. sep
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local stale_value = string.sub(field, 1, #values) == values and not live[field]
-  local stale_write = string.sub(field, 1, #writes) == writes
-    and string.sub(field, 1, #current) ~= current
-  if stale_value or stale_write then
+  local stale = false
+  if string.sub(field, 1, #values) == values then
+    stale = not live[field]
+  elseif string.sub(field, 1, #writes) == writes then
+    local id = string.match(string.sub(field, #writes + 1), '^[^%z]*')
+    stale = id < ARGV[4]
+  end
+  if stale then
     redis.call('HDEL', KEYS[1], field)
   end
 end
@@ -72,16 +77,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS and ARGV[1], ARGV[2] as above; ARGV[3]: 1 to overwrite (special writes), then pairs.
+# KEYS and ARGV[1], ARGV[2] as above; then triples: 1 to overwrite (a special write, which
+# replaces the one before it) or 0 to keep the first, the field, the value.
 PUT_WRITES_LUA = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
 end
-for i = 4, #ARGV, 2 do
-  if ARGV[3] == '1' then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+for i = 3, #ARGV, 3 do
+  if ARGV[i] == '1' then
+    redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
   else
-    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('HSETNX', KEYS[1], ARGV[i + 1], ARGV[i + 2])
   end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -237,7 +243,12 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
             get_serializable_checkpoint_metadata(config, metadata),
             configurable.get("checkpoint_id"),
         )
-        live = list(checkpoint["channel_versions"])
+        # A channel whose version moved without a value (cleared) keeps no stale value.
+        live = [
+            channel
+            for channel in checkpoint["channel_versions"]
+            if channel in values or channel not in new_versions
+        ]
         changed: list[str | bytes] = []
         for channel, version in new_versions.items():
             if channel in values:
@@ -265,15 +276,20 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
         configurable = config["configurable"]
         namespace = configurable.get("checkpoint_ns", "")
         checkpoint_id = str(configurable["checkpoint_id"])
-        special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        pairs: list[str | bytes] = []
+        triples: list[str | bytes | int] = []
         for index, (channel, value) in enumerate(writes):
             position = WRITES_IDX_MAP.get(channel, index)
             name = field("w", namespace, checkpoint_id, task_id, str(position))
-            pairs += [name, self._dump((channel, value, task_path))]
+            # A special write (error, interrupt, resume) replaces the one before it; a regular
+            # one is kept as first written, as LangGraph's own savers do.
+            triples += [
+                int(channel in WRITES_IDX_MAP),
+                name,
+                self._dump((channel, value, task_path)),
+            ]
         key = self.key(str(configurable["thread_id"]))
         keys, holder = self._fence(config, key)
-        if not await self._put_writes(keys=keys, args=[holder, self._ttl_ms, int(special), *pairs]):
+        if not await self._put_writes(keys=keys, args=[holder, self._ttl_ms, *triples]):
             raise lease_lost()
 
     async def adelete_thread(self, thread_id: str) -> None:
