@@ -7,7 +7,8 @@ on core 0. graphgate runs its whole pipeline: API keys, rate limit, token and sp
 usage ledger, metrics, the JSON access line at INFO, sessions in Redis. Then the LangServe
 chain and graphgate start again with the model paced at 20 tokens/s for T3's concurrent
 streams (`bench/paced_streams.py`), graphgate with its exact cache for T6's hits; T5 plays
-sessions of 200 turns on graphgate (`bench/long_session.py`).
+sessions of 200 turns on graphgate (`bench/long_session.py`), and the session savers'
+CPU per turn is compared in process (`bench/savers.py`).
 
     make bench                                    # about 9 minutes; bench/results/ and README
     .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
@@ -43,6 +44,7 @@ from bench import wrk
 from bench.long_session import turn_costs
 from bench.paced_streams import TOKENS_PER_SECOND, capacity
 from bench.request_path_report import chart, readme_table, targets
+from bench.savers import saver_costs
 from scripts.processes import ROOT, ManagedProcess, child_env, cpu_seconds, free_port, rss_mb
 from scripts.redis_stack import server_command, server_env
 
@@ -65,6 +67,8 @@ class Plan:
     paced_seconds: float = 5.0
     long_sessions: int = 5
     long_turns: int = 200
+    saver_threads: int = 10
+    saver_turns: int = 30
 
 
 FULL = Plan(seconds=10.0, concurrencies=(1, 8, 32, 64))
@@ -77,6 +81,8 @@ QUICK = Plan(
     paced_seconds=2.0,
     long_sessions=2,
     long_turns=10,
+    saver_threads=2,
+    saver_turns=3,
 )
 # The servers T3's paced streams compare, with their model paced (and, for T6, graphgate's
 # exact cache on: a hit never reaches the model, so the pace does not weigh on it).
@@ -328,6 +334,9 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
                 results[server.name]["paced"] = measure_paced(
                     server, redis_url, keys, plan, workdir
                 )
+        print("measuring the session savers", file=sys.stderr, flush=True)
+        store.flushall()
+        savers = saver_costs(redis_url, plan.saver_threads, plan.saver_turns)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
@@ -341,6 +350,7 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
             "long_session": [plan.long_sessions, plan.long_turns],
         },
         "servers": results,
+        "savers": savers,
         "targets": targets(results),
     }
 

@@ -125,6 +125,9 @@ def readme_table(result: dict[str, Any]) -> str:
         bound = ("≥ " if t["at_least"] else "≤ ") + f"{t['bound']:g}"
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
         lines.append(f"| {name} | {value} | {bound} | {met} |")
+    if savers := result.get("savers"):
+        costs = ", ".join(f"{n} {ms:.2f} ms" for n, ms in savers["cpu_ms_per_turn"].items())
+        lines += ["", f"Session savers, CPU per turn in process: {costs}."]
     return "\n".join(lines) + "\n"
 
 

@@ -45,6 +45,7 @@ def test_the_quick_benchmark_measures_every_server_without_errors(tmp_path: Path
     graphgate = result["servers"]["graphgate"]
     assert graphgate["long_session"]["late_turns_ms"] > 0
     assert graphgate["paced"]["cache_hit_c1"]["errors"] == 0
+    assert all(ms > 0 for ms in result["savers"]["cpu_ms_per_turn"].values())
     for name in ("langserve_chain", "graphgate"):
         assert all(
             level["failed"] == 0 for level in result["servers"][name]["paced"]["streams"]["levels"]
