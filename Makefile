@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis bench bench-semantic profile langgraph-dev clean
+.PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis redis-cluster bench bench-semantic profile langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 # Bytecode is compiled at install: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
@@ -92,6 +92,11 @@ soak: install-dev
 
 redis: install-dev
 	$(BIN)/python -m scripts.redis_stack serve --port $(REDIS_STACK_PORT) --dir .redis-data --appendonly
+
+# A throwaway local Redis Cluster (3 masters, 1 replica each) from the same binaries; it prints
+# the REDIS_URL to use with REDIS_CLUSTER=true.
+redis-cluster: install-dev
+	$(BIN)/python -m scripts.redis_cluster
 
 # graphgate's request path beside four reference servers (about 6 minutes): bench/results/
 # and the README's table. The semantic cache's threshold has its own: `make bench-semantic`.

@@ -24,7 +24,9 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     field_validator,
 )
+from redis.exceptions import RedisClusterException, RedisError
 
+from api.errors import storage_unavailable
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
@@ -315,5 +317,10 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
             if request := request_of(config):
                 request.stream_failure = exc
             raise
+        except (RedisError, RedisClusterException) as exc:
+            unavailable = storage_unavailable(exc)
+            if request := request_of(config):
+                request.stream_failure = unavailable
+            raise unavailable from None
         finally:
             cancel_once(run)

@@ -9,7 +9,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -60,10 +60,15 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, from_http_exception(exc))
 
 
-async def on_redis_error(request: Request, exc: Exception) -> Response:
+def storage_unavailable(exc: Exception) -> Unavailable:
+    """A Redis failure, as the client sees it (logged here, without the command's data)."""
     logger.error("redis failed: %s: %s", type(exc).__name__, exc)
     message = "Session and limit storage is unavailable; try again shortly."
-    return error_response(request.scope, Unavailable(message, retry_after=5))
+    return Unavailable(message, retry_after=5)
+
+
+async def on_redis_error(request: Request, exc: Exception) -> Response:
+    return error_response(request.scope, storage_unavailable(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -71,3 +76,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RedisError, on_redis_error)
+    app.add_exception_handler(RedisClusterException, on_redis_error)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 
-from graphs.runtime.redis_client import describe_missing, missing_modules, required_modules
+from graphs.runtime.redis_client import (
+    REDIS_FAILURES,
+    describe_missing,
+    missing_modules,
+    required_modules,
+)
 from graphs.service import GraphService
 from middleware.drain import DRAIN
 
@@ -26,7 +30,7 @@ async def redis_check(service: GraphService) -> tuple[bool, str]:
         await service.redis.ping()
         needed = required_modules(service.chat.runtime.settings)
         missing = await missing_modules(service.redis, needed)
-    except (RedisError, OSError) as exc:
+    except REDIS_FAILURES as exc:
         return False, f"unreachable: {type(exc).__name__}"
     if missing:
         return False, f"missing {describe_missing(missing)}"

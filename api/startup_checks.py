@@ -33,11 +33,30 @@ def configuration_problem(settings: Settings) -> str | None:
         settings.api_keys_file or settings.resolved_redis_url
     ):
         return "AUTH_MODE=api_key needs API_KEYS_FILE or Redis (REDIS_URL) to hold the keys."
+    if settings.redis_cluster:
+        problem = cluster_problem(settings)
+        if problem:
+            return problem
     if settings.api_keys_file is not None:
         try:
             read_keys_file(settings.api_keys_file)
         except (OSError, ValueError) as exc:
             return f"API_KEYS_FILE: {exc}"
+    return None
+
+
+def cluster_problem(settings: Settings) -> str | None:
+    """What a Redis Cluster cannot do: reach a node by unix socket, or search across shards
+    (the semantic cache's index would live on one shard and see only its entries)."""
+    if settings.resolved_redis_url is None:
+        return "REDIS_CLUSTER=true needs a node of the cluster: set REDIS_URL."
+    if settings.resolved_redis_url.startswith("unix:"):
+        return "REDIS_CLUSTER=true needs a redis:// or rediss:// REDIS_URL, not a unix socket."
+    if settings.cache_mode == "semantic":
+        return (
+            "CACHE_MODE=semantic does not run on a Redis Cluster (its search index would see "
+            "one shard): use CACHE_MODE=exact, or a single Redis with the search module."
+        )
     return None
 
 

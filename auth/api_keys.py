@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from graphs.errors import Unavailable
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
+from graphs.runtime.redis_client import REDIS_FAILURES, RedisClient
 
 KEY_PREFIX = "gg_"
 SHA256_HEX = frozenset("0123456789abcdef")
@@ -175,7 +174,7 @@ class RedisKeyStore:
     ids (`<prefix>apikeys`) for listing and revoking. Single-key commands only, so the layout
     holds on Redis Cluster."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 
@@ -189,7 +188,7 @@ class RedisKeyStore:
     async def find(self, hash: str) -> KeyRecord | None:
         try:
             fields = await self._redis.hgetall(self._key(hash))
-        except RedisError as exc:
+        except REDIS_FAILURES as exc:
             # Authentication runs before the routes' Redis error handler: say 503 here.
             logger.error("API key store (redis) failed: %s", type(exc).__name__)
             message = "The key store is unavailable; try again shortly."

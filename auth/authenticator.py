@@ -7,13 +7,13 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from redis.asyncio import Redis
 from starlette.datastructures import Headers
 
 from auth.api_keys import KeysFile, KeyStore, RedisKeyStore, key_hash
 from auth.jwt_tokens import JWTVerifier
 from graphs.errors import InvalidInput, Unauthenticated
 from graphs.identity import ANONYMOUS, PRINCIPAL_RULE, Principal, is_principal_name
+from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.settings import Settings
 
 USER_HEADER = "x-user-id"
@@ -118,7 +118,7 @@ class TrustedHeader:
         return None
 
 
-def key_stores(settings: Settings, redis: Redis | None) -> list[KeyStore]:
+def key_stores(settings: Settings, redis: RedisClient | None) -> list[KeyStore]:
     stores: list[KeyStore] = []
     if settings.api_keys_file is not None:
         stores.append(KeysFile(settings.api_keys_file))
@@ -127,7 +127,7 @@ def key_stores(settings: Settings, redis: Redis | None) -> list[KeyStore]:
     return stores
 
 
-def build_authenticator(settings: Settings, redis: Redis | None) -> Authenticator:
+def build_authenticator(settings: Settings, redis: RedisClient | None) -> Authenticator:
     if settings.auth_mode == "api_key":
         return ApiKeys(key_stores(settings, redis))
     if settings.auth_mode == "jwt":

@@ -35,7 +35,6 @@ from langchain_core.runnables import Runnable, ensure_config
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
-from redis.exceptions import RedisError
 
 from graphs.errors import InputTooLong, InvalidInput, UpstreamError
 from graphs.identity import principal_of
@@ -61,6 +60,7 @@ from graphs.runtime.metrics import (
     TOKENS,
     UPSTREAM_ERRORS,
 )
+from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ logger = logging.getLogger(__name__)
 def cache_errors() -> tuple[type[Exception], ...]:
     """What a cache lookup or store may fail with (Redis, or a remote embeddings model); the
     turn goes on without the cache."""
-    return (RedisError, OSError, *upstream_errors())
+    return (*REDIS_FAILURES, *upstream_errors())
 
 
 # Not a principal name (':' is not allowed in one), so no principal shares the global scope.

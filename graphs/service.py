@@ -23,6 +23,7 @@ from graphs.runtime.checkpoint import build_checkpointer
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.context import ChatRuntime, build_runtime, route_runtime
 from graphs.runtime.redis_client import (
+    RedisClient,
     build_redis,
     describe_missing,
     missing_modules,
@@ -48,14 +49,14 @@ class RouteGraphs:
 class GraphService:
     routes: dict[str, RouteGraphs]
     checkpointer: BaseCheckpointSaver[Any] | None
-    redis: Redis | None
+    redis: RedisClient | None
 
     @property
     def chat(self) -> RouteGraphs:
         return self.routes[CHAT]
 
 
-async def require_redis_modules(redis: Redis, settings: Settings) -> None:
+async def require_redis_modules(redis: RedisClient, settings: Settings) -> None:
     """Refuse a configuration whose features need a module this Redis lacks."""
     missing = await missing_modules(redis, required_modules(settings))
     if missing:
@@ -68,7 +69,7 @@ async def require_redis_modules(redis: Redis, settings: Settings) -> None:
 def build_routes(
     base: ChatRuntime,
     specs: list[RouteSpec],
-    redis: Redis | None,
+    redis: RedisClient | None,
     checkpointer: BaseCheckpointSaver[Any] | None,
 ) -> dict[str, RouteGraphs]:
     """Each route's runtime and graphs; imports the routes' chain modules."""
@@ -128,4 +129,5 @@ async def open_graphs(
     finally:
         if redis is not None:
             await redis.aclose()
-            await redis.connection_pool.disconnect()
+            if isinstance(redis, Redis):  # its pool was built apart, so it outlives aclose
+                await redis.connection_pool.disconnect()

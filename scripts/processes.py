@@ -93,6 +93,9 @@ class ManagedProcess:
                 raise TimeoutError(f"no such line within {timeout} s:\n{self.log_tail()}")
             return found[0]
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self, timeout: float = 15) -> int | None:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode

@@ -11,14 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
+from graphs.runtime.redis_client import RedisClient, build_redis
+from graphs.runtime.settings import Settings
 from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.redis_cluster import LocalCluster
 from scripts.redis_stack import server_command, server_env
 from tests.upstream import Upstream
 
 PRIMARY_MODEL = "gpt-primary"
 FALLBACK_MODEL = "gpt-fallback"
 MODES = ["embedded", "redis"]
+# The Redis flavours graphgate runs on: Redis Stack, a Redis with no modules (as most managed
+# offerings are) and a Redis Cluster of three masters with a replica each.
+REDIS_FLAVOURS = ["redis", "plain", "cluster"]
+ALL_MODES = ["embedded", *REDIS_FLAVOURS]
 UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
 
@@ -101,6 +109,75 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Itera
     redis.process.stop()
 
 
+class RedisFlavours:
+    """The Redis Stack of `redis_url`, and a plain Redis and a Redis Cluster started on first
+    use, with the settings that point graphgate at each and a client to look inside."""
+
+    def __init__(self, stack_url: str, root: Path, logs_dir: Path) -> None:
+        self._stack_url = stack_url
+        self._root = root
+        self._logs_dir = logs_dir
+        self._plain: RedisServer | None = None
+        self._cluster: LocalCluster | None = None
+
+    def settings(self, flavour: str) -> dict[str, str]:
+        if flavour == "redis":
+            return {"REDIS_URL": self._stack_url}
+        if flavour == "plain":
+            if self._plain is None:
+                (data_dir := self._root / "plain").mkdir()
+                log_path = self._logs_dir / "redis-plain.log"
+                self._plain = start_redis(data_dir, log_path, with_modules=False)
+            return {"REDIS_URL": self._plain.url}
+        if flavour == "cluster":
+            return {"REDIS_URL": self.cluster.url, "REDIS_CLUSTER": "true"}
+        raise ValueError(f"no Redis flavour {flavour!r}")
+
+    @property
+    def cluster(self) -> LocalCluster:
+        if self._cluster is None:
+            self._cluster = LocalCluster(self._root / "cluster", self._logs_dir)
+            self._cluster.start()
+        return self._cluster
+
+    def client(self, flavour: str) -> redis.Redis | redis.RedisCluster:
+        """A synchronous client of that flavour, to look at the keys graphgate left (as text)."""
+        settings = self.settings(flavour)
+        if "REDIS_CLUSTER" in settings:
+            return redis.RedisCluster.from_url(settings["REDIS_URL"], decode_responses=True)
+        return redis.Redis.from_url(settings["REDIS_URL"], decode_responses=True)
+
+    def async_client(self, flavour: str) -> RedisClient:
+        """graphgate's own asyncio client for that flavour, as a server builds it."""
+        settings = self.settings(flavour)
+        client = build_redis(
+            Settings(redis_url=settings["REDIS_URL"], redis_cluster="REDIS_CLUSTER" in settings)
+        )
+        assert client is not None
+        return client
+
+    def stop(self) -> None:
+        if self._plain is not None:
+            self._plain.process.stop()
+        if self._cluster is not None:
+            self._cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_flavours(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path
+) -> Iterator[RedisFlavours]:
+    flavours = RedisFlavours(redis_url, tmp_path_factory.mktemp("flavours"), logs_dir)
+    yield flavours
+    flavours.stop()
+
+
+@pytest.fixture
+def redis_store(redis_flavours: RedisFlavours, mode: str) -> redis.Redis | redis.RedisCluster:
+    """A client of the Redis this test's server uses (a Redis mode only)."""
+    return redis_flavours.client(mode)
+
+
 @pytest.fixture(scope="session")
 def upstream(logs_dir: Path) -> Iterator[Upstream]:
     port = free_port()
@@ -117,7 +194,7 @@ def upstream(logs_dir: Path) -> Iterator[Upstream]:
 
 @pytest.fixture(scope="session")
 def graphgate_factory(
-    upstream: Upstream, redis_url: str, logs_dir: Path
+    upstream: Upstream, redis_flavours: RedisFlavours, logs_dir: Path
 ) -> Iterator[Callable[..., Graphgate]]:
     """`start(mode, **settings)`: a graphgate server for that configuration, started once."""
     servers: dict[tuple[str, tuple[tuple[str, str], ...]], Graphgate] = {}
@@ -132,8 +209,8 @@ def graphgate_factory(
             # The limit has its own tests with its own servers; here it must not get in the way.
             "RATE_LIMIT_MAX": "1000",
         }
-        if mode == "redis":
-            base["REDIS_URL"] = redis_url
+        if mode != "embedded":
+            base.update(redis_flavours.settings(mode))
         return {**base, **settings}
 
     def launch(mode: str, settings: dict[str, str], name: str, workers: int) -> Graphgate:

@@ -1,4 +1,5 @@
-"""Guard and limit refuse with an HTTP status before any stream begins, in both modes."""
+"""Guard and limit refuse with an HTTP status before any stream begins, in both modes; the
+rate limit on every Redis flavour (Stack, no modules, Cluster) too."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.conftest import ALL_MODES, Graphgate, StartGraphgate
 from tests.sse import post_stream
 
 LIMIT = 3
@@ -46,6 +47,7 @@ def test_empty_input_is_400_invalid_input(server: Graphgate, user: str) -> None:
     assert response.json()["error"]["code"] == "invalid_input"
 
 
+@pytest.mark.parametrize("mode", ALL_MODES)
 def test_fourth_invoke_in_window_gets_429_with_retry_after(
     strict_server: Graphgate, user: str
 ) -> None:
@@ -63,6 +65,7 @@ def test_fourth_invoke_in_window_gets_429_with_retry_after(
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
 
 
+@pytest.mark.parametrize("mode", ALL_MODES)
 def test_fourth_stream_in_window_gets_429_before_streaming(
     strict_server: Graphgate, user: str
 ) -> None:
@@ -84,6 +87,7 @@ def batch(server: Graphgate, user: str, body: dict[str, Any]) -> httpx.Response:
     )
 
 
+@pytest.mark.parametrize("mode", ALL_MODES)
 def test_a_batch_counts_each_input_against_the_limit(strict_server: Graphgate, user: str) -> None:
     assert invoke(strict_server, user, {"input": {"question": "first"}}).status_code == 200
     inputs = [{"question": f"q{i}"} for i in range(LIMIT)]
@@ -107,6 +111,7 @@ def test_a_batch_of_turns_of_one_session_is_400(server: Graphgate, user: str) ->
     assert response.json()["error"]["code"] == "invalid_input"
 
 
+@pytest.mark.parametrize("mode", ALL_MODES)
 def test_principals_have_separate_windows(strict_server: Graphgate, user: str) -> None:
     for turn in range(LIMIT):
         assert invoke(strict_server, user, {"input": {"question": f"q{turn}"}}).status_code == 200

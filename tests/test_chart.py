@@ -100,6 +100,14 @@ def test_the_bundled_redis_is_reached_through_its_own_service() -> None:
     assert server_selector["app.kubernetes.io/component"] == "server"
 
 
+def test_a_redis_cluster_is_named_to_the_pods() -> None:
+    values = {"redis": {"url": "rediss://clustercfg.example:6379", "cluster": True}}
+    config = one(render(values), "ConfigMap")["data"]
+    assert config["REDIS_URL"] == "rediss://clustercfg.example:6379"
+    assert config["REDIS_CLUSTER"] == "true"
+    assert "REDIS_CLUSTER" not in one(render({}), "ConfigMap")["data"]
+
+
 def test_values_outside_the_schema_are_refused() -> None:
     with pytest.raises(helm_python.HelmValuesError, match="workers"):
         render({"workers": 0})

@@ -1,5 +1,6 @@
-"""GLOBAL_MAX_CONCURRENCY holds across gunicorn workers, and a killed worker's slots come back
-within CONCURRENCY_LEASE_TTL."""
+"""GLOBAL_MAX_CONCURRENCY holds across gunicorn workers on every Redis flavour (on Redis Cluster
+too, where the slots are spread over the shards), and a killed worker's slots come back within
+CONCURRENCY_LEASE_TTL."""
 
 from __future__ import annotations
 
@@ -13,17 +14,23 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.conftest import REDIS_FLAVOURS, Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 GLOBAL_LIMIT = 5
 LEASE_TTL = 3.0
 
 
-@pytest.fixture(scope="module")
-def cluster(graphgate_factory: StartGraphgate) -> Graphgate:
+@pytest.fixture(params=REDIS_FLAVOURS)
+def mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture
+def cluster(graphgate_factory: StartGraphgate, mode: str) -> Graphgate:
     return graphgate_factory(
-        "redis",
+        mode,
         workers=4,
         GLOBAL_MAX_CONCURRENCY=str(GLOBAL_LIMIT),
         CONCURRENCY_LEASE_TTL=str(LEASE_TTL),
@@ -51,15 +58,22 @@ async def test_forty_requests_over_four_workers_never_exceed_the_global_limit(
     assert stats["peak_in_flight"] == GLOBAL_LIMIT
 
 
-def lease_owners(redis_url: str) -> Counter[int]:
-    """The pid of each lease holder, from the lease ids (`host:pid:uuid`)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    members = client.zrange("graphgate:concurrency", 0, -1)
-    return Counter(int(str(member).split(":")[1]) for member in members)
+def lease_owners(store: redis.Redis | redis.RedisCluster) -> Counter[int]:
+    """The pid of each lease holder, from the lease ids (`host:pid:uuid`) in every stripe."""
+    members = [
+        str(member)
+        for key in store.scan_iter(match="graphgate:concurrency:*")
+        for member in store.zrange(key, 0, -1)
+    ]
+    return Counter(int(member.split(":")[1]) for member in members)
 
 
 async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
-    cluster: Graphgate, upstream: Upstream, redis_url: str, user: str, marker: str
+    cluster: Graphgate,
+    upstream: Upstream,
+    redis_store: redis.Redis | redis.RedisCluster,
+    user: str,
+    marker: str,
 ) -> None:
     upstream.behave(f"hang {marker}", hang=True)
     headers = {"X-User-Id": user}
@@ -71,7 +85,7 @@ async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
             asyncio.create_task(ask(client, f"hang {marker} {i}")) for i in range(GLOBAL_LIMIT)
         ]
         assert await upstream.wait_for(f"hang {marker}", "in_flight", GLOBAL_LIMIT) is not None
-        victim, held = lease_owners(redis_url).most_common(1)[0]
+        victim, held = lease_owners(redis_store).most_common(1)[0]
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         # Only the victim's slots can free up: the other hanging calls keep theirs.
@@ -87,9 +101,9 @@ async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
 
 
 async def test_waiting_longer_than_queue_timeout_for_a_slot_is_503_with_retry_after(
-    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
-    server = graphgate_factory("redis", GLOBAL_MAX_CONCURRENCY="1", QUEUE_TIMEOUT="1")
+    server = graphgate_factory(mode, GLOBAL_MAX_CONCURRENCY="1", QUEUE_TIMEOUT="1")
     upstream.behave(f"hold {marker}", hang=True)
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-User-Id": user}, timeout=30

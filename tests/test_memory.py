@@ -1,4 +1,6 @@
-"""Session memory in both modes: turns see earlier turns, sessions are apart, history is bounded."""
+"""Session memory in embedded mode and on every Redis flavour (Stack, no modules, Cluster):
+turns see earlier turns, sessions are apart, history is bounded, sessions expire and are
+deleted for real."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ import redis
 from langchain_core.runnables import Runnable
 from langserve import RemoteRunnable
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate
 from tests.upstream import Upstream
+
+
+@pytest.fixture(params=ALL_MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
 
 
 def session(server: Graphgate, user: str, session_id: str) -> Runnable[Any, Any]:
@@ -81,7 +89,18 @@ def test_deleting_a_session_forgets_it(server: Graphgate, upstream: Upstream, us
     assert httpx.get(f"{server.url}/chat/sessions/gone", headers=headers).status_code == 404
 
 
-@pytest.mark.parametrize("mode", ["redis"])
+@pytest.mark.parametrize("mode", REDIS_FLAVOURS)
+def test_a_deleted_session_leaves_no_checkpoint_in_redis(
+    server: Graphgate, redis_store: redis.Redis | redis.RedisCluster, user: str
+) -> None:
+    session(server, user, "gone").invoke({"question": "remember me"})
+    pattern = f"graphgate:checkpoint:{{{user}:gone}}"
+    assert list(redis_store.scan_iter(match=pattern)) == [pattern]
+    httpx.delete(f"{server.url}/chat/sessions/gone", headers={"X-User-Id": user})
+    assert list(redis_store.scan_iter(match=pattern)) == []
+
+
+@pytest.mark.parametrize("mode", REDIS_FLAVOURS)
 def test_redis_sessions_survive_a_server_restart(
     graphgate_factory: StartGraphgate, mode: str, upstream: Upstream, user: str, marker: str
 ) -> None:
@@ -102,26 +121,26 @@ def test_redis_sessions_survive_a_server_restart(
     ]
 
 
-@pytest.mark.parametrize("mode", ["redis"])
+@pytest.mark.parametrize("mode", REDIS_FLAVOURS)
 def test_a_turn_without_a_session_stores_no_checkpoint(
-    server: Graphgate, redis_url: str, user: str
+    server: Graphgate, redis_store: redis.Redis | redis.RedisCluster, user: str
 ) -> None:
     client: RemoteRunnable[Any, Any] = RemoteRunnable(
         server.chat_url, headers={"X-User-Id": user}, timeout=30
     )
     client.invoke({"question": "one-off"})
-    keys = [key.decode() for key in redis.Redis.from_url(redis_url).scan_iter(match=f"*{user}*")]
+    keys = [str(key) for key in redis_store.scan_iter(match=f"*{user}*")]
     assert keys
     assert not [key for key in keys if key.startswith("graphgate:checkpoint:")]
 
 
-@pytest.mark.parametrize("mode", ["redis"])
+@pytest.mark.parametrize("mode", REDIS_FLAVOURS)
 def test_every_key_a_session_leaves_in_redis_expires(
-    server: Graphgate, redis_url: str, user: str
+    server: Graphgate, redis_store: redis.Redis | redis.RedisCluster, user: str
 ) -> None:
     session(server, user, "s1").invoke({"question": "hello"})
-    client = redis.Redis.from_url(redis_url)
-    ttls = {key.decode(): client.ttl(key) for key in client.scan_iter(match=f"*{user}*")}
+    keys = redis_store.scan_iter(match=f"*{user}*")
+    ttls = {str(key): redis_store.ttl(key) for key in keys}
     assert all(ttl > 0 for ttl in ttls.values()), ttls
     checkpoints = [ttl for key, ttl in ttls.items() if key.startswith("graphgate:checkpoint:")]
     assert checkpoints, ttls

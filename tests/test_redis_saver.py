@@ -14,27 +14,31 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import WRITES_IDX_MAP, empty_checkpoint
 from langgraph.graph import END, START, StateGraph
-from redis.asyncio import Redis
 from typing_extensions import TypedDict
 
 from graphs.errors import SessionLeaseLost
+from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.redis_saver import LatestRedisSaver
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
+from tests.conftest import REDIS_FLAVOURS, RedisFlavours
 
 PREFIX = "test-saver:"
 ERROR = "__error__"
 TTL = 600.0
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
+@pytest.fixture(params=REDIS_FLAVOURS)
+async def redis(
+    redis_flavours: RedisFlavours, request: pytest.FixtureRequest
+) -> AsyncIterator[RedisClient]:
+    """graphgate's own client of each Redis flavour: Stack, no modules, Cluster."""
+    client = redis_flavours.async_client(request.param)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-def saver(redis: Redis) -> LatestRedisSaver:
+def saver(redis: RedisClient) -> LatestRedisSaver:
     return LatestRedisSaver(redis, PREFIX, TTL)
 
 
@@ -132,7 +136,7 @@ async def test_namespaces_that_share_a_prefix_stay_apart(saver: LatestRedisSaver
 
 
 async def test_a_thread_is_deleted_whole_and_idles_out_on_its_ttl(
-    saver: LatestRedisSaver, redis: Redis
+    saver: LatestRedisSaver, redis: RedisClient
 ) -> None:
     graph, config = counting_graph(saver), thread()
     await graph.ainvoke({"items": []}, config)
@@ -147,7 +151,7 @@ async def test_a_thread_is_deleted_whole_and_idles_out_on_its_ttl(
 
 
 async def test_a_turn_that_lost_its_session_lock_writes_nothing(
-    saver: LatestRedisSaver, redis: Redis
+    saver: LatestRedisSaver, redis: RedisClient
 ) -> None:
     config = thread()
     thread_id = config["configurable"]["thread_id"]
@@ -184,7 +188,7 @@ async def test_a_special_write_replaces_its_predecessor_even_beside_regular_ones
 
 
 async def test_a_newer_checkpoints_writes_survive_and_a_cleared_channel_leaves_no_value(
-    saver: LatestRedisSaver, redis: Redis
+    saver: LatestRedisSaver, redis: RedisClient
 ) -> None:
     config = thread()
     checkpoint = empty_checkpoint()

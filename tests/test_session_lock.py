@@ -14,8 +14,16 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate
 from tests.upstream import Upstream
+
+
+@pytest.fixture(params=REDIS_FLAVOURS)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every Redis flavour: Stack, no modules, Cluster."""
+    mode: str = request.param
+    return mode
+
 
 LEASE = 2.0
 
@@ -55,11 +63,11 @@ async def ten_turns(server: Graphgate, user: str, session: str, marker: str) -> 
         )
 
 
-@pytest.mark.parametrize("mode", ["redis", "embedded"])
+@pytest.mark.parametrize("mode", ALL_MODES)
 async def test_ten_simultaneous_turns_of_one_session_all_land_in_its_history(
     graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
-    workers = 2 if mode == "redis" else 0
+    workers = 0 if mode == "embedded" else 2
     server = graphgate_factory(mode, workers=workers, QUEUE_TIMEOUT="30")
     upstream.behave(marker, latency_ms=100)
     responses = await ten_turns(server, user, "s1", marker)
@@ -77,9 +85,9 @@ def questions_in(prompt: list[dict[str, Any]], marker: str) -> list[str]:
 
 
 async def test_with_reject_the_extra_turns_get_409_and_the_history_holds_the_accepted(
-    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
-    server = graphgate_factory("redis", workers=2, SESSION_CONFLICT="reject")
+    server = graphgate_factory(mode, workers=2, SESSION_CONFLICT="reject")
     upstream.behave(marker, latency_ms=1000)
     responses = await ten_turns(server, user, "s1", marker)
     statuses = sorted(r.status_code for r in responses)
@@ -94,9 +102,9 @@ async def test_with_reject_the_extra_turns_get_409_and_the_history_holds_the_acc
 
 
 async def test_enqueued_turns_that_wait_past_queue_timeout_get_503_session_busy(
-    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
-    server = graphgate_factory("redis", QUEUE_TIMEOUT="0.5")
+    server = graphgate_factory(mode, QUEUE_TIMEOUT="0.5")
     upstream.behave(marker, latency_ms=2000)
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-User-Id": user}, timeout=60
@@ -123,9 +131,9 @@ async def stream_turn(client: httpx.AsyncClient, session: str, question: str) ->
 
 
 async def test_streams_batches_and_v1_turns_of_one_session_queue_behind_each_other(
-    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
-    server = graphgate_factory("redis", workers=2, QUEUE_TIMEOUT="30")
+    server = graphgate_factory(mode, workers=2, QUEUE_TIMEOUT="30")
     upstream.behave(marker, latency_ms=100)
     config = {"configurable": {"session_id": "s1"}}
     headers = {"X-User-Id": user, "X-Session-Id": "s1"}
@@ -158,13 +166,18 @@ async def test_streams_batches_and_v1_turns_of_one_session_queue_behind_each_oth
 
 
 async def test_a_worker_killed_holding_a_session_lock_delays_the_next_turn_by_at_most_the_lease(
-    graphgate_factory: StartGraphgate, upstream: Upstream, redis_url: str, user: str, marker: str
+    graphgate_factory: StartGraphgate,
+    upstream: Upstream,
+    redis_store: redis.Redis | redis.RedisCluster,
+    user: str,
+    marker: str,
+    mode: str,
 ) -> None:
     server = graphgate_factory(
-        "redis", fresh=True, workers=2, SESSION_LOCK_LEASE=str(LEASE), QUEUE_TIMEOUT="30"
+        mode, fresh=True, workers=2, SESSION_LOCK_LEASE=str(LEASE), QUEUE_TIMEOUT="30"
     )
     upstream.behave(f"hang {marker}", hang=True)
-    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = redis_store
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-User-Id": user}, timeout=60
     ) as client:
@@ -185,13 +198,18 @@ async def test_a_worker_killed_holding_a_session_lock_delays_the_next_turn_by_at
 
 
 async def test_a_turn_whose_lock_was_taken_over_is_not_stored(
-    graphgate_factory: StartGraphgate, upstream: Upstream, redis_url: str, user: str, marker: str
+    graphgate_factory: StartGraphgate,
+    upstream: Upstream,
+    redis_store: redis.Redis | redis.RedisCluster,
+    user: str,
+    marker: str,
+    mode: str,
 ) -> None:
     """A holder paused past its lease must not overwrite the session: the checkpointer
     checks the lock's token in the script that writes."""
-    server = graphgate_factory("redis")
+    server = graphgate_factory(mode)
     upstream.behave(marker, latency_ms=1000)
-    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = redis_store
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-User-Id": user}, timeout=60
     ) as client:
@@ -206,10 +224,10 @@ async def test_a_turn_whose_lock_was_taken_over_is_not_stored(
 
 
 async def test_deleting_a_session_while_its_turn_runs_waits_for_the_turn(
-    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
     """Else the running turn would write the deleted session back."""
-    server = graphgate_factory("redis")
+    server = graphgate_factory(mode)
     upstream.behave(marker, latency_ms=1000)
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-User-Id": user}, timeout=60
@@ -224,13 +242,13 @@ async def test_deleting_a_session_while_its_turn_runs_waits_for_the_turn(
 
 
 async def test_a_batch_turn_waiting_its_slot_keeps_its_session_locked_past_the_lease(
-    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
     """The lock is renewed from admission on: a batch's second turn waits behind the first
     (BATCH_MAX_CONCURRENCY=1) longer than the lease, and nobody takes its session meanwhile."""
     lease = 1.0
     server = graphgate_factory(
-        "redis",
+        mode,
         SESSION_CONFLICT="reject",
         SESSION_LOCK_LEASE=str(lease),
         BATCH_MAX_CONCURRENCY="1",

@@ -11,11 +11,17 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessageChunk
 from langserve import RemoteRunnable
-from redis.asyncio import Redis
 
 from graphs.runtime.usage import RedisUsageLedger, Spending, Usage
 from tests.clock import SetClock
-from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.conftest import (
+    ALL_MODES,
+    PRIMARY_MODEL,
+    REDIS_FLAVOURS,
+    Graphgate,
+    RedisFlavours,
+    StartGraphgate,
+)
 from tests.upstream import Upstream
 
 INPUT_PRICE, OUTPUT_PRICE = Decimal("1.5"), Decimal("6")  # USD per million tokens
@@ -29,6 +35,12 @@ def pricing_file(tmp_path_factory: pytest.TempPathFactory) -> str:
         '[models."gpt-budget"]\ninput = 0\noutput = 100\n'
     )
     return str(path)
+
+
+@pytest.fixture(params=ALL_MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
 
 
 @pytest.fixture
@@ -97,7 +109,7 @@ def test_usage_endpoint_sums_the_callers_calls_by_day_and_model(
     assert model["cost_usd"] == pytest.approx(sum(expected_cost(u) for u in mine), rel=1e-9)
 
 
-@pytest.mark.parametrize("mode", ["redis"])
+@pytest.mark.parametrize("mode", REDIS_FLAVOURS)
 def test_the_request_after_the_daily_budget_is_spent_gets_429_budget_exceeded(
     graphgate_factory: StartGraphgate,
     mode: str,
@@ -124,13 +136,14 @@ def test_the_request_after_the_daily_budget_is_spent_gets_429_budget_exceeded(
     assert 0 < int(response.headers["Retry-After"]) <= 86_400
 
 
+@pytest.mark.parametrize("flavour", REDIS_FLAVOURS)
 async def test_the_redis_ledger_counts_a_minutes_tokens_and_the_days_spend(
-    redis_url: str, user: str
+    redis_flavours: RedisFlavours, flavour: str, user: str
 ) -> None:
     """The server-level refusal is in the contract tier, on a clock it sets; here the Redis
     ledger's minute counter, on the same kind of clock."""
     clock = SetClock(1_764_115_259.0)  # 2025-11-26T00:00:59Z
-    redis = Redis.from_url(redis_url)
+    redis = redis_flavours.async_client(flavour)
     ledger = RedisUsageLedger(redis, "graphgate:", retention_days=1, clock=clock)
     await ledger.record(user, "m", Usage(total_tokens=30, cost_usd=0.25))
     await ledger.record(user, "m", Usage(total_tokens=12, cost_usd=0.5, cache_hits=1))

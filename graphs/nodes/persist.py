@@ -11,11 +11,11 @@ from typing import Any
 from langchain_core.messages import RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
-from redis.exceptions import RedisError
 
 from graphs.history import trim_history
 from graphs.identity import principal_of
 from graphs.runtime.context import ChatRuntime
+from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.turn import Turn
 from graphs.runtime.usage import Usage
 from graphs.state import ChatState
@@ -49,7 +49,7 @@ async def record_unfinished(runtime: ChatRuntime, principal: str, turn: Turn) ->
     usage = usage_of(metadata, partial=True)
     try:
         await asyncio.shield(runtime.usage.record(principal, metadata["model"], usage))
-    except (RedisError, OSError) as exc:
+    except REDIS_FAILURES as exc:
         logger.warning("recording an unfinished turn's usage failed: %s", type(exc).__name__)
 
 

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from redis.asyncio import Redis
+
+from graphs.runtime.redis_client import RedisClient
 
 CachedReply = dict[str, Any]
 
@@ -92,7 +93,7 @@ class InMemoryReplyCache:
 class RedisReplyCache:
     """Exact matches as Redis strings with a TTL."""
 
-    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, ttl_seconds: int) -> None:
         self._redis = redis
         self._prefix = f"{prefix}cache:"
         self._ttl = ttl_seconds

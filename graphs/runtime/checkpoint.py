@@ -2,7 +2,7 @@
 (`graphs/runtime/redis_saver.py`) or in memory.
 
 A chat session needs its latest state, not time travel, so both savers keep one checkpoint per
-thread: Redis memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
+thread: RedisClient memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
 seconds disappears.
 """
 
@@ -21,8 +21,8 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.memory import InMemorySaver
-from redis.asyncio import Redis
 
+from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.redis_saver import LatestRedisSaver
 
 
@@ -91,7 +91,7 @@ class LatestOnlyMemorySaver(InMemorySaver):
 
 
 async def build_checkpointer(
-    redis: Redis | None, *, prefix: str, ttl_seconds: float
+    redis: RedisClient | None, *, prefix: str, ttl_seconds: float
 ) -> BaseCheckpointSaver[Any]:
     """The latest-only Redis saver when Redis is configured, else its memory twin."""
     if redis is None:

@@ -1,10 +1,15 @@
 """Slots for upstream calls: `MAX_CONCURRENCY` per process and, when set,
 `GLOBAL_MAX_CONCURRENCY` across every worker and replica.
 
-The global slots are leases in a Redis sorted set scored by expiry: taken and checked in one Lua
+The global slots are leases in Redis sorted sets scored by expiry: taken and checked in one Lua
 script on the server's clock, renewed while the call runs, removed when it ends, fails or is
 cancelled, and reclaimed by expiry (`CONCURRENCY_LEASE_TTL`) when a worker dies holding one.
 A waiter polls with jittered backoff, as redis-py's own lock does, until `QUEUE_TIMEOUT`.
+
+The limit is split over `GLOBAL_CONCURRENCY_STRIPES` sets, each with its own hash tag, so on
+Redis Cluster the slots live on several shards instead of pinning one. A caller tries the
+stripes from a random one: the shares add up to the limit, and a caller that finds one stripe
+full takes a slot from another, so the whole limit is used and never exceeded.
 """
 
 from __future__ import annotations
@@ -17,12 +22,11 @@ import random
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from graphs.errors import Unavailable
+from graphs.runtime.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +55,28 @@ return renewed
 """
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A held slot: the sorted set it is in and its member there."""
+
+    key: str
+    member: str
+
+
 class LeasePool(Protocol):
-    async def acquire(self, within: float) -> str | None: ...
+    async def acquire(self, within: float) -> Lease | None: ...
 
-    async def release(self, lease: str) -> None: ...
+    async def release(self, lease: Lease) -> None: ...
 
-    async def renew(self, lease: str) -> None: ...
+    async def renew(self, lease: Lease) -> None: ...
 
     renew_every: float
+
+
+def stripe_shares(limit: int, stripes: int) -> list[int]:
+    """`limit` split over at most `stripes` stripes, as evenly as it goes (none empty)."""
+    count = min(limit, stripes)
+    return [limit // count + (index < limit % count) for index in range(count)]
 
 
 class LocalLeasePool:
@@ -69,26 +87,30 @@ class LocalLeasePool:
     def __init__(self, limit: int) -> None:
         self._semaphore = asyncio.Semaphore(limit)
 
-    async def acquire(self, within: float) -> str | None:
+    async def acquire(self, within: float) -> Lease | None:
         try:
             async with asyncio.timeout(within):
                 await self._semaphore.acquire()
         except TimeoutError:
             return None
-        return "local"
+        return Lease("local", "local")
 
-    async def release(self, lease: str) -> None:
+    async def release(self, lease: Lease) -> None:
         self._semaphore.release()
 
-    async def renew(self, lease: str) -> None:
+    async def renew(self, lease: Lease) -> None:
         return None
 
 
 class RedisLeasePool:
-    def __init__(self, redis: Redis, prefix: str, limit: int, ttl_seconds: float) -> None:
+    def __init__(
+        self, redis: RedisClient, prefix: str, limit: int, ttl_seconds: float, stripes: int
+    ) -> None:
         self._redis = redis
-        self._key = f"{prefix}concurrency"
-        self._limit = limit
+        self._stripes = [
+            (f"{prefix}concurrency:{{{index}}}", share)
+            for index, share in enumerate(stripe_shares(limit, stripes))
+        ]
         self._ttl_ms = int(ttl_seconds * 1000)
         self.renew_every = ttl_seconds / 3
         self._acquire = redis.register_script(ACQUIRE_LUA)
@@ -96,34 +118,38 @@ class RedisLeasePool:
         # Who holds a lease is visible in Redis: host and pid, for operators and drills.
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
-    async def acquire(self, within: float) -> str | None:
-        lease = f"{self._owner}:{uuid.uuid4().hex}"
+    async def acquire(self, within: float) -> Lease | None:
+        member = f"{self._owner}:{uuid.uuid4().hex}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         pause = POLL_FIRST
         while True:
-            args: list[str | int] = [self._limit, self._ttl_ms, lease]
-            try:
-                acquired = await self._acquire(keys=[self._key], args=args)
-            except BaseException:
-                # Cancelled (or failed) with the script maybe applied: never strand the lease.
-                with contextlib.suppress(RedisError, OSError):
-                    await asyncio.shield(self.release(lease))
-                raise
-            if acquired:
-                return lease
+            first = random.randrange(len(self._stripes))
+            for key, share in self._stripes[first:] + self._stripes[:first]:
+                if await self._try(Lease(key, member), share):
+                    return Lease(key, member)
             left = deadline - loop.time()
             if left <= 0:
                 return None
             await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.5)))
             pause = min(POLL_MAX, pause * 1.5)
 
-    async def release(self, lease: str) -> None:
-        await self._redis.zrem(self._key, lease)
+    async def _try(self, lease: Lease, share: int) -> bool:
+        try:
+            args: list[str | int] = [share, self._ttl_ms, lease.member]
+            return bool(await self._acquire(keys=[lease.key], args=args))
+        except BaseException:
+            # Cancelled (or failed) with the script maybe applied: never strand the lease.
+            with contextlib.suppress(*REDIS_FAILURES):
+                await asyncio.shield(self.release(lease))
+            raise
 
-    async def renew(self, lease: str) -> None:
-        if not await self._renew(keys=[self._key], args=[self._ttl_ms, lease]):
-            logger.warning("concurrency lease %s expired before its call ended", lease)
+    async def release(self, lease: Lease) -> None:
+        await self._redis.zrem(lease.key, lease.member)
+
+    async def renew(self, lease: Lease) -> None:
+        if not await self._renew(keys=[lease.key], args=[self._ttl_ms, lease.member]):
+            logger.warning("concurrency lease %s expired before its call ended", lease.member)
 
 
 class ConcurrencySlots:
@@ -156,14 +182,14 @@ class ConcurrencySlots:
             self._semaphore.release()
 
     @contextlib.asynccontextmanager
-    async def _renewing(self, leases: LeasePool, lease: str) -> AsyncIterator[None]:
+    async def _renewing(self, leases: LeasePool, lease: Lease) -> AsyncIterator[None]:
         async def keep_alive() -> None:
             while True:
                 await asyncio.sleep(leases.renew_every)
                 try:
                     await leases.renew(lease)
-                except (RedisError, OSError) as exc:  # try again next time; the TTL is the bound
-                    logger.warning("renewing lease %s failed: %s", lease, type(exc).__name__)
+                except REDIS_FAILURES as exc:  # try again next time; the TTL is the bound
+                    logger.warning("renewing lease %s failed: %s", lease.member, type(exc).__name__)
 
         renewer = asyncio.create_task(keep_alive())
         try:
@@ -171,7 +197,7 @@ class ConcurrencySlots:
         finally:
             renewer.cancel()
             # Release even when the call was cancelled; a failure here is healed by the TTL.
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_FAILURES):
                 await asyncio.shield(leases.release(lease))
 
     def _busy(self) -> Unavailable:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
-from redis.asyncio import Redis
 
 from graphs.models import ModelSpec, build_chat_model, configured_specs
 from graphs.prompt import load_prompt_file, system_prompt
@@ -25,6 +24,7 @@ from graphs.runtime.concurrency import (
 from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
+from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.semantic_cache import InMemorySemanticCache
 from graphs.runtime.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
 from graphs.runtime.settings import Settings
@@ -82,7 +82,7 @@ class ChatRuntime:
 
 
 def build_runtime(
-    settings: Settings, redis: Redis | None, clock: Clock = SYSTEM_CLOCK
+    settings: Settings, redis: RedisClient | None, clock: Clock = SYSTEM_CLOCK
 ) -> ChatRuntime:
     """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
     specs = configured_specs(settings)
@@ -108,7 +108,7 @@ def build_runtime(
     )
 
 
-def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: Redis | None) -> ChatRuntime:
+def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: RedisClient | None) -> ChatRuntime:
     """A route's runtime: the process's shared parts (concurrency slots, usage ledger, cache,
     prices) with the route's settings, models, prompt and its own rate-limit windows."""
     if spec == BUILT_IN_CHAT and spec.settings(base.settings) == base.settings:
@@ -129,7 +129,7 @@ def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: Redis | None) -> Ch
 
 
 def build_limiter(
-    settings: Settings, redis: Redis | None, prefix: str, clock: Clock
+    settings: Settings, redis: RedisClient | None, prefix: str, clock: Clock
 ) -> RateLimiter:
     """The sliding window; in Redis it runs on the server's clock, so every replica agrees."""
     if redis is None:
@@ -144,7 +144,7 @@ def chat_prompt(settings: Settings) -> ChatPromptTemplate:
     return system_prompt(settings.system_prompt)
 
 
-def build_session_locks(settings: Settings, redis: Redis | None) -> SessionLocks:
+def build_session_locks(settings: Settings, redis: RedisClient | None) -> SessionLocks:
     """Shared by every route (their thread ids differ); a session's token counter lives as
     long as an idle session does."""
     if redis is None:
@@ -154,7 +154,7 @@ def build_session_locks(settings: Settings, redis: Redis | None) -> SessionLocks
     )
 
 
-def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | None:
+def build_lease_pool(settings: Settings, redis: RedisClient | None) -> LeasePool | None:
     if not settings.global_max_concurrency:
         return None
     if redis is None:
@@ -164,6 +164,7 @@ def build_lease_pool(settings: Settings, redis: Redis | None) -> LeasePool | Non
         settings.redis_prefix,
         settings.global_max_concurrency,
         settings.concurrency_lease_ttl,
+        settings.concurrency_stripes,
     )
 
 
@@ -174,7 +175,7 @@ def semantic_index_name(settings: Settings) -> str:
     return f"{settings.redis_prefix}semantic_cache:{model}"
 
 
-def build_cache(settings: Settings, redis: Redis | None) -> ReplyCache | None:
+def build_cache(settings: Settings, redis: RedisClient | None) -> ReplyCache | None:
     if settings.cache_mode == "off":
         return None
     if settings.cache_mode == "exact":

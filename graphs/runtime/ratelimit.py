@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
+from graphs.runtime.redis_client import RedisClient
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ return {0, math.max(0, limit - count), retry}
 class RedisRateLimiter:
     """The production limiter: a sorted set per principal, shared by every worker and replica."""
 
-    def __init__(self, redis: Redis, prefix: str, limit: int, window: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, limit: int, window: float) -> None:
         self.limit = limit
         self.window_ms = int(window * 1000)
         self._prefix = prefix

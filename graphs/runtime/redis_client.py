@@ -13,26 +13,42 @@ keeps a refused or loading Redis a fast 503. A timeout is not retried, so a Redi
 costs one `REDIS_SOCKET_TIMEOUT`, not two. The scripts that take something (a session lock, a
 concurrency slot) are idempotent for their holder, so a retry after a lost reply takes it
 once; a counter's increment whose reply was lost may count twice.
+
+With `REDIS_CLUSTER=true` the client is redis-py's cluster client (`cluster_client.py`): it
+finds the masters from the configured node, sends each command to the master of its key's
+slot, and follows the cluster through a failover. Every key graphgate writes carries a hash
+tag, so the keys of one script or pipeline always share a slot.
 """
 
 from __future__ import annotations
 
+from typing import TypeAlias, cast
 from urllib.parse import urlsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError
 
+from graphs.runtime.cluster_client import ConnectionGate, GatedCluster
 from graphs.runtime.redis_connection import BY_SCHEME
 from graphs.runtime.settings import Settings
 
+RedisClient: TypeAlias = Redis | RedisCluster
+# What a Redis call can raise when Redis cannot answer: the cluster client's own errors
+# ("slots not covered" during a failover, no reachable node) are not `RedisError`s.
+REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
-def build_redis(settings: Settings) -> Redis | None:
+
+def build_redis(settings: Settings) -> RedisClient | None:
     """A client for the configured Redis, or None in embedded mode. Does not connect."""
     url = settings.resolved_redis_url
     if url is None:
         return None
+    if settings.redis_cluster:
+        return build_cluster(url, settings)
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=settings.redis_max_connections,
@@ -46,6 +62,28 @@ def build_redis(settings: Settings) -> Redis | None:
     return Redis(connection_pool=pool)
 
 
+def build_cluster(url: str, settings: Settings) -> GatedCluster:
+    """The cluster client: one retry after a connection error or a failover's "cluster down",
+    on a refreshed map of the slots, as the single-node client retries once."""
+    cluster = GatedCluster.from_url(
+        url,
+        gate=ConnectionGate(settings.redis_max_connections, settings.redis_pool_timeout),
+        # Twice the gate: after a failover a node's replaced connections still count against
+        # its limit until they are closed (redis-py issue 3929).
+        max_connections=2 * settings.redis_max_connections,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        retry=Retry(NoBackoff(), retries=1),
+    )
+    assert isinstance(cluster, GatedCluster)
+    connection_class = cast("type[Connection]", BY_SCHEME[urlsplit(url).scheme])
+    # Nodes found later are built from these arguments; the seed node exists already.
+    cluster.connection_kwargs["connection_class"] = connection_class
+    for node in cluster.startup_nodes:
+        node.connection_class = connection_class
+    return cluster
+
+
 def required_modules(settings: Settings) -> dict[str, str]:
     """The Redis modules the configured features need, each with the feature: only the
     semantic cache (RedisVL's vector index) needs one. Sessions, limits, budgets, usage, the
@@ -55,7 +93,7 @@ def required_modules(settings: Settings) -> dict[str, str]:
     return {}
 
 
-async def missing_modules(redis: Redis, needed: dict[str, str]) -> dict[str, str]:
+async def missing_modules(redis: RedisClient, needed: dict[str, str]) -> dict[str, str]:
     """Which of the `needed` modules (name -> the feature that needs it) this Redis lacks."""
     if not needed:
         return {}

@@ -33,8 +33,8 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
     writes_sort_key,
 )
-from redis.asyncio import Redis
 
+from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, lease_lost
 
 SEP = "\x00"
@@ -108,7 +108,7 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
     """LangGraph's checkpointer contract over one Redis hash per thread, latest only, with an
     idle TTL, writing only while the turn holds its session's lock."""
 
-    def __init__(self, redis: Redis, prefix: str, ttl_seconds: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, ttl_seconds: float) -> None:
         super().__init__()
         self._redis = redis
         self._prefix = f"{prefix}checkpoint:"

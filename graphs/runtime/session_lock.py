@@ -26,10 +26,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from graphs.errors import SessionBusy, SessionLeaseLost, SessionWaitExpired
+from graphs.runtime.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +114,7 @@ class HeldLock:
             except SessionLeaseLost:
                 logger.warning("a session lock's lease expired while its turn ran")
                 return
-            except (RedisError, OSError) as exc:  # try again next time; the lease is the bound
+            except REDIS_FAILURES as exc:  # try again next time; the lease is the bound
                 logger.warning("renewing a session lock failed: %s", type(exc).__name__)
 
     @property
@@ -126,7 +124,7 @@ class HeldLock:
     async def let_go(self) -> None:
         """Release the lock even from a cancelled task; a failure is healed by the lease."""
         self._renewer.cancel()
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*REDIS_FAILURES):
             await asyncio.shield(self._lease.release())
 
 
@@ -168,7 +166,9 @@ class RedisSessionLocks:
     """Session locks across every worker and replica: `<prefix>session_lock:{<thread>}` and its
     token counter `<prefix>session_fence:{<thread>}`, one hash slot per session."""
 
-    def __init__(self, redis: Redis, prefix: str, lease_seconds: float, fence_ttl: float) -> None:
+    def __init__(
+        self, redis: RedisClient, prefix: str, lease_seconds: float, fence_ttl: float
+    ) -> None:
         self._prefix = prefix
         self.lease_ms = int(lease_seconds * 1000)
         self._fence_ttl_ms = int(fence_ttl * 1000)
@@ -193,7 +193,7 @@ class RedisSessionLocks:
                 token = await self._acquire(keys=[key, fence], args=args)
             except BaseException:
                 # Cancelled (or failed) with the script maybe applied: never strand the lock.
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(*REDIS_FAILURES):
                     await asyncio.shield(self.release_script(keys=[key], args=[":" + holder]))
                 raise
             if token:

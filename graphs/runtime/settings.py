@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_host: str | None = None
     redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_cluster: bool = False
     redis_prefix: str = "graphgate:"
     redis_max_connections: int = Field(default=50, ge=1)
     redis_pool_timeout: float = Field(default=5.0, gt=0)
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(default=10, ge=1)
     global_max_concurrency: int = Field(default=0, ge=0)
     concurrency_lease_ttl: float = Field(default=30.0, gt=0)
+    global_concurrency_stripes: int | None = Field(default=None, ge=1)
     queue_timeout: float = Field(default=10.0, gt=0)
     demo_tokens_per_second: float = Field(default=30.0, ge=0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -149,6 +151,13 @@ class Settings(BaseSettings):
         if self.redis_host:
             return f"redis://{self.redis_host}:{self.redis_port}/0"
         return None
+
+    @property
+    def concurrency_stripes(self) -> int:
+        """Unset: one stripe on a single Redis, eight (spread over the shards) on a cluster."""
+        if self.global_concurrency_stripes is not None:
+            return self.global_concurrency_stripes
+        return 8 if self.redis_cluster else 1
 
     @property
     def trusts_user_header(self) -> bool:

@@ -8,9 +8,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
+from graphs.runtime.redis_client import RedisClient
 
 SECONDS_PER_DAY = 86_400
 TOTAL = "total"
@@ -129,7 +128,7 @@ class RedisUsageLedger:
     per principal and minute for the token rate."""
 
     def __init__(
-        self, redis: Redis, prefix: str, retention_days: int, clock: Clock = SYSTEM_CLOCK
+        self, redis: RedisClient, prefix: str, retention_days: int, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._redis = redis
         self._clock = clock

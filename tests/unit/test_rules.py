@@ -6,6 +6,7 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import trim_history
@@ -104,5 +105,5 @@ def test_every_redis_scheme_gets_the_connection_whose_commands_stay_cancellable(
     url: str, kind: type
 ) -> None:
     redis = build_redis(Settings(redis_url=url))
-    assert redis is not None
+    assert isinstance(redis, Redis)
     assert type(redis.connection_pool.make_connection()) is kind  # type: ignore[no-untyped-call]
