@@ -29,6 +29,7 @@ from graphs.runtime.redis_client import (
     missing_modules,
     required_modules,
 )
+from graphs.runtime.replicated_write import Replication
 from graphs.runtime.settings import Settings
 
 logger = logging.getLogger("graphgate")
@@ -119,7 +120,12 @@ async def open_graphs(
         checkpointer = None
         if with_checkpointer:
             checkpointer = await build_checkpointer(
-                redis, prefix=settings.redis_prefix, ttl_seconds=settings.session_ttl
+                redis,
+                prefix=settings.redis_prefix,
+                ttl_seconds=settings.session_ttl,
+                replication=Replication(
+                    settings.redis_wait_replicas, int(settings.redis_wait_timeout * 1000)
+                ),
             )
         specs = await asyncio.to_thread(load_route_specs, settings)
         routes = await asyncio.to_thread(build_routes, base, specs, redis, checkpointer)

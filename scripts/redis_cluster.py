@@ -111,6 +111,25 @@ class LocalCluster:
         roles = self._roles()
         return [node for node in self.live_nodes() if roles.get(node.port) == "replica"]
 
+    def replica_of(self, master: ClusterNode) -> ClusterNode:
+        """The live replica of `master`."""
+        lines = [
+            line.split() for line in self.cli("cluster", "nodes", port=master.port).splitlines()
+        ]
+        ids = {fields[0]: int(fields[1].split("@")[0].rsplit(":", 1)[1]) for fields in lines}
+        master_id = next(fields[0] for fields in lines if ids[fields[0]] == master.port)
+        ports = {ids[fields[0]] for fields in lines if fields[3] == master_id}
+        return next(node for node in self.live_nodes() if node.port in ports)
+
+    def restart(self, node: ClusterNode) -> None:
+        """Start a killed node again on its port: it rejoins from its nodes.conf (a master
+        that was failed over comes back as a replica of the node that replaced it)."""
+        old = node.process
+        node.process = ManagedProcess(
+            old.command, env=old.env, ready_text=READY, log_path=old.log_path
+        )
+        node.process.start()
+
     def kill(self, node: ClusterNode) -> None:
         """Kill a node as a crash would (SIGKILL): no shutdown, no final sync."""
         assert node.process.process is not None

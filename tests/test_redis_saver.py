@@ -16,9 +16,10 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP, empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graphs.errors import SessionLeaseLost
+from graphs.errors import SessionLeaseLost, Unavailable
 from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.redis_saver import LatestRedisSaver
+from graphs.runtime.replicated_write import Replication
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
 from tests.conftest import REDIS_FLAVOURS, RedisFlavours
 
@@ -203,3 +204,28 @@ async def test_a_newer_checkpoints_writes_survive_and_a_cleared_channel_leaves_n
     fields = await redis.hgetall(saver.key(config["configurable"]["thread_id"]))
     kinds = sorted(name.split(b"\0")[0] for name in decoded_names(fields))
     assert kinds == [b"c", b"w"]
+
+
+async def test_with_wait_replicas_a_write_no_replica_confirms_is_not_acknowledged(
+    redis_flavours: RedisFlavours,
+) -> None:
+    """The Redis Stack of the tests has no replica: WAIT returns 0 after its timeout."""
+    redis = redis_flavours.async_client("redis")
+    saver = LatestRedisSaver(redis, PREFIX, TTL, Replication(replicas=1, timeout_ms=100))
+    with pytest.raises(Unavailable, match="0 of REDIS_WAIT_REPLICAS=1"):
+        await saver.aput(thread(), empty_checkpoint(), {}, {})
+    await redis.aclose()
+
+
+async def test_with_wait_replicas_on_the_cluster_a_write_is_acknowledged_once_replicated(
+    redis_flavours: RedisFlavours,
+) -> None:
+    """Each master has a replica; the script is loaded again where a master lost it."""
+    redis = redis_flavours.async_client("cluster")
+    await redis.script_flush()
+    saver = LatestRedisSaver(redis, PREFIX, TTL, Replication(replicas=1, timeout_ms=5000))
+    graph, config = counting_graph(saver), thread()
+    for _ in range(2):
+        state = await graph.ainvoke({"items": []}, config)
+    assert state["items"] == ["turn 0", "turn 1"]
+    await redis.aclose()

@@ -93,3 +93,11 @@ def test_allow_anonymous_lets_production_start(
         assert httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200
     finally:
         server.stop()
+
+
+def test_the_semantic_cache_on_a_redis_cluster_exits_naming_cache_mode(redis_url: str) -> None:
+    line = refusal_line(
+        start(UVICORN, REDIS_URL=redis_url, REDIS_CLUSTER="true", CACHE_MODE="semantic")
+    )
+    assert "CACHE_MODE=semantic" in line
+    assert "Redis Cluster" in line

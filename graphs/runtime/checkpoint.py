@@ -24,6 +24,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.redis_saver import LatestRedisSaver
+from graphs.runtime.replicated_write import NO_WAIT, Replication
 
 
 class LatestOnlyMemorySaver(InMemorySaver):
@@ -91,9 +92,13 @@ class LatestOnlyMemorySaver(InMemorySaver):
 
 
 async def build_checkpointer(
-    redis: RedisClient | None, *, prefix: str, ttl_seconds: float
+    redis: RedisClient | None,
+    *,
+    prefix: str,
+    ttl_seconds: float,
+    replication: Replication = NO_WAIT,
 ) -> BaseCheckpointSaver[Any]:
     """The latest-only Redis saver when Redis is configured, else its memory twin."""
     if redis is None:
         return LatestOnlyMemorySaver(ttl_seconds)
-    return LatestRedisSaver(redis, prefix, ttl_seconds)
+    return LatestRedisSaver(redis, prefix, ttl_seconds, replication)

@@ -9,6 +9,12 @@ renewal after its turn let the lock go (the Redis drill caught those renewals). 
 `wait_for`: every reply stays bounded by the socket timeout, which redis-py applies to reads
 with `asyncio.timeout`. A send only waits when the socket's buffer is full (a Redis that
 stopped reading a large write); that wait is bounded by the turn's deadline, not the timeout.
+
+They also report a connection closed under a send as the connection error it is. The cluster
+client closes every connection when a failover makes the cluster report itself down, those in
+use by other commands included; the send then fails with uvloop's `RuntimeError` ("the handler
+is closed") or, once the connection is gone, an `AttributeError`, which reached clients as 500s
+in the failover drill.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class CancellableSend(AbstractConnection):
@@ -33,6 +40,11 @@ class CancellableSend(AbstractConnection):
         timeout, self.socket_timeout = self.socket_timeout, None
         try:
             await super().send_packed_command(command, check_health=False)
+        except (RuntimeError, AttributeError) as exc:
+            if self._writer is not None and not self._writer.is_closing():
+                raise
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError("The connection was closed while sending.") from exc
         finally:
             self.socket_timeout = timeout
 

@@ -35,6 +35,7 @@ from langgraph.checkpoint.base import (
 )
 
 from graphs.runtime.redis_client import RedisClient
+from graphs.runtime.replicated_write import NO_WAIT, Replication, run_replicated
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, lease_lost
 
 SEP = "\x00"
@@ -108,9 +109,16 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
     """LangGraph's checkpointer contract over one Redis hash per thread, latest only, with an
     idle TTL, writing only while the turn holds its session's lock."""
 
-    def __init__(self, redis: RedisClient, prefix: str, ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        prefix: str,
+        ttl_seconds: float,
+        replication: Replication = NO_WAIT,
+    ) -> None:
         super().__init__()
         self._redis = redis
+        self._replication = replication
         self._prefix = f"{prefix}checkpoint:"
         self._ttl_ms = int(ttl_seconds * 1000)
         self._put = redis.register_script(PUT_LUA)
@@ -256,7 +264,8 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
         key = self.key(thread_id)
         keys, holder = self._fence(config, key)
         args = [holder, self._ttl_ms, namespace, checkpoint["id"], self._dump(record)]
-        if not await self._put(keys=keys, args=[*args, len(live), *live, *changed]):
+        args += [len(live), *live, *changed]
+        if not await run_replicated(self._redis, self._put, keys, args, self._replication):
             raise lease_lost()
         return {
             "configurable": {

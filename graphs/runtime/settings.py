@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     redis_pool_timeout: float = Field(default=5.0, gt=0)
     redis_connect_timeout: float = Field(default=2.0, gt=0)
     redis_socket_timeout: float = Field(default=5.0, gt=0)
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout: float = Field(default=1.0, gt=0)
 
     llm_model: str = "gpt-4o-mini"
     llm_fallback_model: str | None = None

@@ -1,8 +1,10 @@
-"""What the drills share: a Redis that can be killed and brought back from its AOF, a record
-of every request a drill sent, and the processes of a gunicorn server."""
+"""What the drills share: a Redis that can be killed and brought back from its AOF, clients
+holding multi-turn sessions, a record of every request a drill sent, and the check that no
+acknowledged turn went missing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -17,6 +19,7 @@ from scripts.processes import ROOT, ManagedProcess, free_port
 from scripts.redis_stack import server_command, server_env
 
 REPORTS = ROOT / "tests" / "artifacts" / "drills"
+PACE = 0.25  # seconds between one client's turns: about 80 turns a second from 20 clients
 
 
 class DurableRedis:
@@ -98,6 +101,45 @@ class Record:
             f"{o.status} {o.code}" if o.code else str(o.status)
             for o in (self.outcomes if outcomes is None else outcomes)
         )
+
+
+async def converse(
+    client: httpx.AsyncClient, index: int, marker: str, until: float, record: Record
+) -> list[str]:
+    """One client's session: turn after turn until `until`; the questions acknowledged."""
+    acknowledged = []
+    turn = 0
+    while time.monotonic() < until:
+        question = f"c{index} t{turn} {marker}"
+        body = {"input": {"question": question}, "config": {"configurable": {"session_id": "s"}}}
+        response = await record.send(
+            client, "POST", "/chat/invoke", json=body, headers={"X-User-Id": f"u{index}{marker}"}
+        )
+        if response is not None and response.status_code == 200:
+            acknowledged.append(question)
+        turn += 1
+        await asyncio.sleep(PACE)
+    return acknowledged
+
+
+async def watch_readiness(client: httpx.AsyncClient, until: float) -> list[tuple[float, int]]:
+    """(when, status) of /health/ready, five times a second until `until`."""
+    seen = []
+    while time.monotonic() < until:
+        response = await client.get("/health/ready")
+        seen.append((time.monotonic(), response.status_code))
+        await asyncio.sleep(0.2)
+    return seen
+
+
+def lost_turns(acknowledged: list[list[str]], histories: list[httpx.Response]) -> int:
+    """How many acknowledged questions are missing from their session's history."""
+    lost = 0
+    for questions, history in zip(acknowledged, histories, strict=True):
+        assert history.status_code == 200
+        stored = {m["content"] for m in history.json()["messages"] if m["type"] == "human"}
+        lost += len(set(questions) - stored)
+    return lost
 
 
 def error_code(response: httpx.Response) -> str | None:

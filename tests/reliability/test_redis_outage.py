@@ -13,40 +13,18 @@ import httpx
 
 from scripts.processes import rss_mb, worker_pids
 from tests.conftest import StartGraphgate
-from tests.reliability.drill import DurableRedis, Record, report
+from tests.reliability.drill import (
+    DurableRedis,
+    Record,
+    converse,
+    lost_turns,
+    report,
+    watch_readiness,
+)
 from tests.upstream import Upstream
 
 CLIENTS, DURATION, KILL_AT, DOWN_FOR = 20, 60.0, 20.0, 8.0
-PACE = 0.25  # seconds between one client's turns: about 80 turns a second in all
 LEASE = 3.0  # a lock held by a turn cut down with Redis frees within this
-
-
-async def converse(
-    client: httpx.AsyncClient, index: int, marker: str, until: float, record: Record
-) -> list[str]:
-    """One client's session: turn after turn until `until`; the questions acknowledged."""
-    acknowledged = []
-    turn = 0
-    while time.monotonic() < until:
-        question = f"c{index} t{turn} {marker}"
-        body = {"input": {"question": question}, "config": {"configurable": {"session_id": "s"}}}
-        response = await record.send(
-            client, "POST", "/chat/invoke", json=body, headers={"X-User-Id": f"u{index}{marker}"}
-        )
-        if response is not None and response.status_code == 200:
-            acknowledged.append(question)
-        turn += 1
-        await asyncio.sleep(PACE)
-    return acknowledged
-
-
-async def watch_readiness(client: httpx.AsyncClient, until: float) -> list[tuple[float, int]]:
-    seen = []
-    while time.monotonic() < until:
-        response = await client.get("/health/ready")
-        seen.append((time.monotonic(), response.status_code))
-        await asyncio.sleep(0.2)
-    return seen
 
 
 async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
@@ -104,12 +82,7 @@ async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
     assert record.statuses(settled) == {"200": len(settled)}
     first_success = min(o.ended for o in record.outcomes if o.started > back and o.status == 200)
     assert ready[-1][1] == 200
-    # Every acknowledged turn is in its session's history.
-    lost = 0
-    for questions, history in zip(acknowledged, histories, strict=True):
-        assert history.status_code == 200
-        stored = {m["content"] for m in history.json()["messages"] if m["type"] == "human"}
-        lost += len(set(questions) - stored)
+    lost = lost_turns(acknowledged, histories)
     report(
         "redis_outage",
         {

@@ -1,0 +1,56 @@
+"""LangGraph's own checkpointer tests (langgraph-checkpoint-conformance) against graphgate's
+saver on every Redis flavour. The saver keeps the latest checkpoint of a thread only, so the
+tests that read an older checkpoint back (by id, or by listing a thread's history) cannot pass
+and are named here; every other test of the base capabilities must."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+
+from graphs.runtime.redis_saver import LatestRedisSaver
+from tests.conftest import REDIS_FLAVOURS, RedisFlavours
+
+# Each puts two or more checkpoints on one thread and reads an earlier one back.
+NEEDS_HISTORY = {
+    "put": {"test_put_multiple_checkpoints_same_thread", "test_put_incremental_channel_update"},
+    "get_tuple": {"test_get_tuple_specific_checkpoint_id"},
+    "list": {
+        "test_list_all",
+        "test_list_by_thread",
+        "test_list_ordering",
+        "test_list_metadata_filter_single_key",
+        "test_list_metadata_filter_step",
+        "test_list_metadata_custom_keys",
+        "test_list_before",
+        "test_list_limit",
+        "test_list_limit_plus_before",
+        "test_list_combined_thread_and_filter",
+    },
+}
+BASE = {"put", "put_writes", "get_tuple", "list", "delete_thread"}
+
+
+@pytest.mark.parametrize("flavour", REDIS_FLAVOURS)
+async def test_the_saver_passes_langgraphs_checkpointer_tests_that_do_not_need_history(
+    redis_flavours: RedisFlavours, flavour: str
+) -> None:
+    @checkpointer_test(name=f"LatestRedisSaver on {flavour}")
+    async def saver() -> AsyncIterator[LatestRedisSaver]:
+        redis = redis_flavours.async_client(flavour)
+        yield LatestRedisSaver(redis, "conformance:", 600)
+        await redis.aclose()
+
+    report = await validate(saver)
+    failed = {
+        name: {failure.split(":")[0].strip() for failure in result.failures}
+        for name, result in report.results.items()
+        if result.failures
+    }
+    assert failed == NEEDS_HISTORY
+    for capability in BASE:
+        result = report.results[capability]
+        assert result.detected
+        assert result.tests_passed > 0
