@@ -4,6 +4,8 @@ real model and keep its state in Redis."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from auth.api_keys import read_keys_file
 from graphs.demo_model import DEMO_MODEL_NAME
 from graphs.models import configured_specs
@@ -33,10 +35,9 @@ def configuration_problem(settings: Settings) -> str | None:
         settings.api_keys_file or settings.resolved_redis_url
     ):
         return "AUTH_MODE=api_key needs API_KEYS_FILE or Redis (REDIS_URL) to hold the keys."
-    if settings.redis_cluster:
-        problem = cluster_problem(settings)
-        if problem:
-            return problem
+    problem = redis_problem(settings)
+    if problem:
+        return problem
     if settings.api_keys_file is not None:
         try:
             read_keys_file(settings.api_keys_file)
@@ -45,13 +46,29 @@ def configuration_problem(settings: Settings) -> str | None:
     return None
 
 
+def redis_problem(settings: Settings) -> str | None:
+    """Redis settings that contradict each other or what a Redis Cluster can do."""
+    if (
+        settings.redis_wait_replicas
+        and settings.redis_wait_timeout >= settings.redis_socket_timeout
+    ):
+        return (
+            "REDIS_WAIT_TIMEOUT must be shorter than REDIS_SOCKET_TIMEOUT: WAIT answers after "
+            "its timeout, and the reply must come before the socket gives up on it."
+        )
+    return cluster_problem(settings) if settings.redis_cluster else None
+
+
 def cluster_problem(settings: Settings) -> str | None:
-    """What a Redis Cluster cannot do: reach a node by unix socket, or search across shards
-    (the semantic cache's index would live on one shard and see only its entries)."""
+    """What a Redis Cluster cannot do: reach a node by unix socket, hold a database other than
+    0, or search across shards (the semantic cache's index would see one shard's entries)."""
     if settings.resolved_redis_url is None:
         return "REDIS_CLUSTER=true needs a node of the cluster: set REDIS_URL."
-    if settings.resolved_redis_url.startswith("unix:"):
+    url = urlsplit(settings.resolved_redis_url)
+    if url.scheme == "unix":
         return "REDIS_CLUSTER=true needs a redis:// or rediss:// REDIS_URL, not a unix socket."
+    if url.path.strip("/") not in ("", "0"):
+        return "REDIS_CLUSTER=true: a Redis Cluster has database 0 only; drop it from REDIS_URL."
     if settings.cache_mode == "semantic":
         return (
             "CACHE_MODE=semantic does not run on a Redis Cluster (its search index would see "

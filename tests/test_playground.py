@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from scripts.processes import ROOT
 from tests.conftest import StartGraphgate
@@ -14,6 +14,7 @@ from tests.upstream import Upstream
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+PLACEHOLDER = "Send a message..."
 # Without the background-networking flags Chromium keeps dialling hosts this machine cannot reach.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -33,6 +34,20 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def send(page: Page, text: str) -> None:
+    """Type a message and send it once the playground's state holds it, as its mirror of the
+    box shows. One CI run's playground sent a message that graphgate refused with 400 (an empty
+    one, by all signs: Enter read the state before the typing reached it)."""
+    prompt = page.get_by_placeholder(PLACEHOLDER)
+    prompt.fill(text)
+    page.wait_for_function(
+        f"text => document.querySelector('textarea[placeholder=\"{PLACEHOLDER}\"] + div')"
+        ".innerText.includes(text)",
+        arg=text,
+    )
+    prompt.press("Enter")
+
+
 def test_the_playground_shows_the_reply_streaming(
     browser: Browser, graphgate_factory: StartGraphgate, upstream: Upstream, marker: str
 ) -> None:
@@ -40,9 +55,7 @@ def test_the_playground_shows_the_reply_streaming(
     upstream.behave(marker, tokens=20, tokens_per_second=5)
     page = browser.new_page()
     page.goto(f"{graphgate_factory().url}/chat/playground/")
-    prompt = page.get_by_placeholder("Send a message...")
-    prompt.fill(f"stream please {marker}")
-    prompt.press("Enter")
+    send(page, f"stream please {marker}")
     # Part of the reply on screen while the rest is still to come, then all of it.
     page.wait_for_function(
         "document.body.innerText.includes('w3') && !document.body.innerText.includes('w20')",
@@ -53,8 +66,7 @@ def test_the_playground_shows_the_reply_streaming(
     assert upstream.stats(marker)["completed"] == 1
     # A follow-up: the conversation so far goes upstream with it, and its answer shows.
     upstream.behave(f"follow-up {marker}", reply="I remember the twenty words.")
-    prompt.fill(f"and a follow-up {marker}")
-    prompt.press("Enter")
+    send(page, f"and a follow-up {marker}")
     page.wait_for_function(
         "document.body.innerText.includes('I remember the twenty words.')", timeout=10_000
     )
@@ -76,13 +88,10 @@ def test_with_the_demo_model_the_second_answer_refers_to_the_first_turn(
     server = graphgate_factory("embedded", OPENAI_BASE_URL="", DEMO_TOKENS_PER_SECOND="200")
     page = browser.new_page()
     page.goto(f"{server.url}/chat/playground/")
-    prompt = page.get_by_placeholder("Send a message...")
-    prompt.fill(f"I am Ada {marker}.")
-    prompt.press("Enter")
+    send(page, f"I am Ada {marker}.")
     page.wait_for_function(
         f"document.body.innerText.includes('You said: I am Ada {marker}.')", timeout=10_000
     )
-    prompt.fill("What is my name?")
-    prompt.press("Enter")
+    send(page, "What is my name?")
     expected = f'Turn 2. Earlier you said: "I am Ada {marker}.". You said: What is my name?'
     page.wait_for_function(f"document.body.innerText.includes({expected!r})", timeout=10_000)

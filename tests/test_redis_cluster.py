@@ -5,17 +5,21 @@ expires."""
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from scripts.processes import ManagedProcess, child_env
 from tests.conftest import Graphgate, RedisFlavours, StartGraphgate
 from tests.sse import post_stream
 from tests.upstream import Upstream
 
 RATE_LIMIT = 10
 GLOBAL_LIMIT = 5
+PREFIX = "ggcluster:"  # this module's keys only, apart from the other tests' on the cluster
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +27,7 @@ def server(graphgate_factory: StartGraphgate) -> Graphgate:
     return graphgate_factory(
         "cluster",
         workers=4,
+        REDIS_PREFIX=PREFIX,
         RATE_LIMIT_MAX=str(RATE_LIMIT),
         GLOBAL_MAX_CONCURRENCY=str(GLOBAL_LIMIT),
         TOKENS_PER_MINUTE="100000",
@@ -70,7 +75,7 @@ async def test_the_global_slots_in_use_live_on_more_than_one_shard(
         holders = {
             node.port
             for node in redis_flavours.cluster.master_nodes()
-            for _ in redis.Redis(port=node.port).scan_iter(match="graphgate:concurrency:*")
+            for _ in redis.Redis(port=node.port).scan_iter(match=f"{PREFIX}concurrency:*")
         }
         for task in hanging:
             task.cancel()
@@ -95,10 +100,39 @@ def test_every_key_a_run_leaves_on_the_cluster_expires(
     keys = {
         (node.port, str(key))
         for node in redis_flavours.cluster.master_nodes()
-        for key in redis.Redis(port=node.port, decode_responses=True).scan_iter(match="graphgate:*")
+        for key in redis.Redis(port=node.port, decode_responses=True).scan_iter(match=f"{PREFIX}*")
     }
     ttls = {key: redis.Redis(port=port).pttl(key) for port, key in keys}
-    mine = [key for key in ttls if user in key]
+    mine = {key: ttl for key, ttl in ttls.items() if user in key}
     kinds = {key.split(":")[1] for key in mine}
     assert {"checkpoint", "session_fence", "ratelimit", "usage", "tpm", "cache"} <= kinds, kinds
-    assert all(ttl > 0 for ttl in ttls.values()), {k: t for k, t in ttls.items() if t <= 0}
+    assert all(ttl > 0 for ttl in mine.values()), mine
+    # The module's other keys too (-2: expired between the scan and the look, as leases do).
+    assert all(ttl > 0 or ttl == -2 for ttl in ttls.values()), ttls
+
+
+def test_make_redis_cluster_serves_a_cluster_until_stopped(tmp_path: Path) -> None:
+    """What `make redis-cluster` runs: it prints the settings to use, and stops its nodes."""
+    process = ManagedProcess(
+        [sys.executable, "-m", "scripts.redis_cluster"],
+        env=child_env(),
+        ready_text="REDIS_CLUSTER=true",
+        log_path=tmp_path / "redis-cluster.log",
+    )
+    process.start()
+    try:
+        (line,) = [line for line in process.lines if "REDIS_URL=" in line]
+        url = line.split("REDIS_URL=")[1].split()[0]
+        client = redis.RedisCluster.from_url(url, decode_responses=True)
+        client.set("{make}:key", "value")
+        assert client.get("{make}:key") == "value"
+        client.close()
+        seed = redis.Redis.from_url(url, decode_responses=True)
+        reply = seed.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+        info = dict(line.partition(":")[::2] for line in str(reply).split())
+        assert (info["cluster_size"], info["cluster_known_nodes"]) == ("3", "6")
+        seed.close()
+    finally:
+        assert process.stop() == 0
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url).ping()

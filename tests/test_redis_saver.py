@@ -6,11 +6,13 @@ TTL holds, and a turn that lost its session lock writes nothing."""
 from __future__ import annotations
 
 import operator
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import pytest
+import redis as redis_sync
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import WRITES_IDX_MAP, empty_checkpoint
 from langgraph.graph import END, START, StateGraph
@@ -229,3 +231,33 @@ async def test_with_wait_replicas_on_the_cluster_a_write_is_acknowledged_once_re
         state = await graph.ainvoke({"items": []}, config)
     assert state["items"] == ["turn 0", "turn 1"]
     await redis.aclose()
+
+
+async def test_on_the_cluster_wait_asks_the_replica_of_the_sessions_own_master(
+    redis_flavours: RedisFlavours,
+) -> None:
+    """With the replica of one session's master paused, that session's write is refused and a
+    session on another master is acknowledged: WAIT went to each key's own master."""
+    cluster = redis_flavours.cluster
+    finder = redis_flavours.client("cluster")
+    assert isinstance(finder, redis_sync.RedisCluster)
+    client = redis_flavours.async_client("cluster")
+    saver = LatestRedisSaver(client, PREFIX, TTL, Replication(replicas=1, timeout_ms=300))
+    by_master: dict[int, RunnableConfig] = {}
+    while len(by_master) < 2:
+        config = thread()
+        key = saver.key(config["configurable"]["thread_id"])
+        by_master.setdefault(finder.get_node_from_key(key).port, config)  # type: ignore[no-untyped-call]
+    (paused_port, paused), (_, other) = by_master.items()
+    await saver.aput(paused, empty_checkpoint(), {}, {})  # maps the cluster, loads the script
+    replica = cluster.replica_of(next(n for n in cluster.nodes if n.port == paused_port))
+    assert replica.process.process is not None
+    replica.process.process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(Unavailable, match="0 of REDIS_WAIT_REPLICAS=1"):
+            await saver.aput(paused, empty_checkpoint(), {}, {})
+        await saver.aput(other, empty_checkpoint(), {}, {})
+    finally:
+        replica.process.process.send_signal(signal.SIGCONT)
+        await client.aclose()
+        finder.close()

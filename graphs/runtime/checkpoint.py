@@ -2,7 +2,7 @@
 (`graphs/runtime/redis_saver.py`) or in memory.
 
 A chat session needs its latest state, not time travel, so both savers keep one checkpoint per
-thread: RedisClient memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
+thread: Redis memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
 seconds disappears.
 """
 

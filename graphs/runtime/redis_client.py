@@ -17,7 +17,9 @@ once; a counter's increment whose reply was lost may count twice.
 With `REDIS_CLUSTER=true` the client is redis-py's cluster client (`cluster_client.py`): it
 finds the masters from the configured node, sends each command to the master of its key's
 slot, and follows the cluster through a failover. Every key graphgate writes carries a hash
-tag, so the keys of one script or pipeline always share a slot.
+tag, so the keys of one script or pipeline always share a slot. Its one retry also follows a
+timeout (redis-py maps the cluster again first), so on a cluster a shard that hangs costs up
+to twice `REDIS_SOCKET_TIMEOUT`.
 """
 
 from __future__ import annotations

@@ -10,11 +10,10 @@ renewal after its turn let the lock go (the Redis drill caught those renewals). 
 with `asyncio.timeout`. A send only waits when the socket's buffer is full (a Redis that
 stopped reading a large write); that wait is bounded by the turn's deadline, not the timeout.
 
-They also report a connection closed under a send as the connection error it is. The cluster
+They also report a connection closed before a send as the connection error it is. The cluster
 client closes every connection when a failover makes the cluster report itself down, those in
-use by other commands included; the send then fails with uvloop's `RuntimeError` ("the handler
-is closed") or, once the connection is gone, an `AttributeError`, which reached clients as 500s
-in the failover drill.
+use by other commands included; writing to one then failed with uvloop's `RuntimeError` ("the
+handler is closed"), which reached clients as a 500 in the failover drill.
 """
 
 from __future__ import annotations
@@ -37,14 +36,13 @@ class CancellableSend(AbstractConnection):
             await self.connect_check_health(check_health=False)
         if check_health:
             await self.check_health()  # type: ignore[no-untyped-call]  # PING if asked
+        if self._writer is None or self._writer.is_closing():
+            # Closed by another task since; no await from here to the write.
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError("The connection was closed before this command.")
         timeout, self.socket_timeout = self.socket_timeout, None
         try:
             await super().send_packed_command(command, check_health=False)
-        except (RuntimeError, AttributeError) as exc:
-            if self._writer is not None and not self._writer.is_closing():
-                raise
-            await self.disconnect(nowait=True)
-            raise RedisConnectionError("The connection was closed while sending.") from exc
         finally:
             self.socket_timeout = timeout
 

@@ -103,13 +103,23 @@ class Record:
         )
 
 
+@dataclass
+class Deadline:
+    """When a drill's traffic stops (monotonic); a drill may move it once it knows more."""
+
+    at: float
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
 async def converse(
-    client: httpx.AsyncClient, index: int, marker: str, until: float, record: Record
+    client: httpx.AsyncClient, index: int, marker: str, until: Deadline, record: Record
 ) -> list[str]:
     """One client's session: turn after turn until `until`; the questions acknowledged."""
     acknowledged = []
     turn = 0
-    while time.monotonic() < until:
+    while not until.passed():
         question = f"c{index} t{turn} {marker}"
         body = {"input": {"question": question}, "config": {"configurable": {"session_id": "s"}}}
         response = await record.send(
@@ -122,10 +132,10 @@ async def converse(
     return acknowledged
 
 
-async def watch_readiness(client: httpx.AsyncClient, until: float) -> list[tuple[float, int]]:
+async def watch_readiness(client: httpx.AsyncClient, until: Deadline) -> list[tuple[float, int]]:
     """(when, status) of /health/ready, five times a second until `until`."""
     seen = []
-    while time.monotonic() < until:
+    while not until.passed():
         response = await client.get("/health/ready")
         seen.append((time.monotonic(), response.status_code))
         await asyncio.sleep(0.2)

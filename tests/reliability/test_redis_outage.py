@@ -14,6 +14,7 @@ import httpx
 from scripts.processes import rss_mb, worker_pids
 from tests.conftest import StartGraphgate
 from tests.reliability.drill import (
+    Deadline,
     DurableRedis,
     Record,
     converse,
@@ -46,7 +47,7 @@ async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             start = time.monotonic()
-            until = start + DURATION
+            until = Deadline(start + DURATION)
             clients = [
                 asyncio.create_task(converse(client, i, marker, until, record))
                 for i in range(CLIENTS)

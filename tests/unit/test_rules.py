@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from api.startup_checks import redis_problem
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import trim_history
 from graphs.nodes.guard import validate_turn
@@ -107,3 +110,35 @@ def test_every_redis_scheme_gets_the_connection_whose_commands_stay_cancellable(
     redis = build_redis(Settings(redis_url=url))
     assert isinstance(redis, Redis)
     assert type(redis.connection_pool.make_connection()) is kind  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"redis_url": "unix:///run/redis.sock", "redis_cluster": True}, "unix socket"),
+        ({"redis_url": "redis://node:6379/2", "redis_cluster": True}, "database 0"),
+        (
+            {"redis_url": "redis://node:6379", "redis_cluster": True, "cache_mode": "semantic"},
+            "CACHE_MODE=semantic",
+        ),
+        ({"redis_cluster": True}, "REDIS_URL"),
+        ({"redis_wait_replicas": 1, "redis_wait_timeout": 5.0}, "REDIS_WAIT_TIMEOUT"),
+    ],
+)
+def test_redis_settings_that_cannot_work_are_refused_by_name(
+    settings: dict[str, Any], named: str
+) -> None:
+    problem = redis_problem(Settings(**settings))
+    assert problem is not None
+    assert named in problem
+
+
+def test_a_cluster_node_with_database_zero_and_a_short_wait_is_fine() -> None:
+    settings = Settings(
+        redis_url="rediss://node:6379/0",
+        redis_cluster=True,
+        cache_mode="exact",
+        redis_wait_replicas=1,
+        redis_wait_timeout=1.0,
+    )
+    assert redis_problem(settings) is None
