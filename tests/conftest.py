@@ -173,9 +173,13 @@ def redis_flavours(
 
 
 @pytest.fixture
-def redis_store(redis_flavours: RedisFlavours, mode: str) -> redis.Redis | redis.RedisCluster:
+def redis_store(
+    redis_flavours: RedisFlavours, mode: str
+) -> Iterator[redis.Redis | redis.RedisCluster]:
     """A client of the Redis this test's server uses (a Redis mode only)."""
-    return redis_flavours.client(mode)
+    client = redis_flavours.client(mode)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

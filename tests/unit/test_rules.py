@@ -15,6 +15,7 @@ from graphs.errors import InputTooLong, InvalidInput
 from graphs.history import trim_history
 from graphs.nodes.guard import validate_turn
 from graphs.runtime.cache import CacheLookup
+from graphs.runtime.concurrency import stripe_shares
 from graphs.runtime.ratelimit import decide
 from graphs.runtime.redis_client import build_redis
 from graphs.runtime.redis_connection import TcpConnection, TlsConnection, UnixConnection
@@ -142,3 +143,14 @@ def test_a_cluster_node_with_database_zero_and_a_short_wait_is_fine() -> None:
         redis_wait_timeout=1.0,
     )
     assert redis_problem(settings) is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "stripes", "shares"),
+    [(5, 8, [1, 1, 1, 1, 1]), (10, 3, [4, 3, 3]), (16, 8, [2] * 8), (7, 1, [7])],
+)
+def test_the_global_limit_is_split_over_stripes_that_add_up_to_it(
+    limit: int, stripes: int, shares: list[int]
+) -> None:
+    assert stripe_shares(limit, stripes) == shares
+    assert sum(shares) == limit
