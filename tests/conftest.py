@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -250,10 +251,19 @@ def graphgate_factory(
         server.process.stop()
 
 
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
+def mode_fixture(modes: list[str]) -> Any:
+    """A `mode` fixture over `modes`; a module that runs on other modes than `MODES` sets
+    `mode = mode_fixture(ALL_MODES)` (or `REDIS_FLAVOURS`)."""
+
+    @pytest.fixture(params=modes)
+    def mode(request: pytest.FixtureRequest) -> str:
+        mode: str = request.param
+        return mode
+
     return mode
+
+
+mode = mode_fixture(MODES)
 
 
 @pytest.fixture

@@ -14,17 +14,14 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_FLAVOURS, Graphgate, StartGraphgate
+from tests.conftest import REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
 from tests.upstream import Upstream
 
 GLOBAL_LIMIT = 5
 LEASE_TTL = 3.0
 
 
-@pytest.fixture(params=REDIS_FLAVOURS)
-def mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
-    return mode
+mode = mode_fixture(REDIS_FLAVOURS)
 
 
 @pytest.fixture

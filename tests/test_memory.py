@@ -12,14 +12,10 @@ import redis
 from langchain_core.runnables import Runnable
 from langserve import RemoteRunnable
 
-from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate
+from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
 from tests.upstream import Upstream
 
-
-@pytest.fixture(params=ALL_MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
-    return mode
+mode = mode_fixture(ALL_MODES)
 
 
 def session(server: Graphgate, user: str, session_id: str) -> Runnable[Any, Any]:

@@ -14,15 +14,10 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse
 
-from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate
+from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
 from tests.upstream import Upstream
 
-
-@pytest.fixture(params=REDIS_FLAVOURS)
-def mode(request: pytest.FixtureRequest) -> str:
-    """Every Redis flavour: Stack, no modules, Cluster."""
-    mode: str = request.param
-    return mode
+mode = mode_fixture(REDIS_FLAVOURS)
 
 
 LEASE = 2.0

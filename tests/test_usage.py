@@ -21,6 +21,7 @@ from tests.conftest import (
     Graphgate,
     RedisFlavours,
     StartGraphgate,
+    mode_fixture,
 )
 from tests.upstream import Upstream
 
@@ -37,10 +38,7 @@ def pricing_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-@pytest.fixture(params=ALL_MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
-    return mode
+mode = mode_fixture(ALL_MODES)
 
 
 @pytest.fixture

@@ -17,9 +17,11 @@ import httpx
 
 from scripts.processes import ROOT, ManagedProcess, free_port
 from scripts.redis_stack import server_command, server_env
+from tests.conftest import Graphgate, StartGraphgate
 
 REPORTS = ROOT / "tests" / "artifacts" / "drills"
 PACE = 0.25  # seconds between one client's turns: about 80 turns a second from 20 clients
+LEASE = 3.0  # a session lock held by a turn cut down with Redis frees within this
 
 
 class DurableRedis:
@@ -101,6 +103,23 @@ class Record:
             f"{o.status} {o.code}" if o.code else str(o.status)
             for o in (self.outcomes if outcomes is None else outcomes)
         )
+
+
+def session_drill_server(
+    graphgate_factory: StartGraphgate, redis_url: str, **settings: str
+) -> Graphgate:
+    """A fresh graphgate on two gunicorn workers for a drill of multi-turn sessions on
+    `redis_url`: short session leases, every turn kept in the history that is checked."""
+    return graphgate_factory(
+        "redis",
+        fresh=True,
+        workers=2,
+        REDIS_URL=redis_url,
+        SESSION_LOCK_LEASE=str(LEASE),
+        MAX_HISTORY_MESSAGES="2000",
+        QUEUE_TIMEOUT="5",
+        **settings,
+    )
 
 
 @dataclass

@@ -17,17 +17,18 @@ import redis
 from scripts.redis_cluster import LocalCluster
 from tests.conftest import StartGraphgate
 from tests.reliability.drill import (
+    LEASE,
     Deadline,
     Record,
     converse,
     lost_turns,
     report,
+    session_drill_server,
     watch_readiness,
 )
 from tests.upstream import Upstream
 
 CLIENTS, KILL_AT, AFTER = 20, 8.0, 10.0  # AFTER: seconds of traffic once recovered
-LEASE = 3.0  # a lock held by a turn cut down with its master frees within this
 EXPECTED = {"200", "503 unavailable", "503 session_busy"}
 
 
@@ -45,16 +46,11 @@ async def test_a_killed_master_is_replaced_and_with_wait_no_acknowledged_turn_is
 ) -> None:
     cluster = LocalCluster(tmp_path / "cluster", tmp_path)
     cluster.start()
-    server = graphgate_factory(
-        "redis",
-        fresh=True,
-        workers=2,
-        REDIS_URL=cluster.url,
+    server = session_drill_server(
+        graphgate_factory,
+        cluster.url,
         REDIS_CLUSTER="true",
         REDIS_WAIT_REPLICAS=str(wait_replicas),
-        SESSION_LOCK_LEASE=str(LEASE),
-        MAX_HISTORY_MESSAGES="2000",
-        QUEUE_TIMEOUT="5",
     )
     record = Record()
     try:

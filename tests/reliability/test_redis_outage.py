@@ -14,18 +14,19 @@ import httpx
 from scripts.processes import rss_mb, worker_pids
 from tests.conftest import StartGraphgate
 from tests.reliability.drill import (
+    LEASE,
     Deadline,
     DurableRedis,
     Record,
     converse,
     lost_turns,
     report,
+    session_drill_server,
     watch_readiness,
 )
 from tests.upstream import Upstream
 
 CLIENTS, DURATION, KILL_AT, DOWN_FOR = 20, 60.0, 20.0, 8.0
-LEASE = 3.0  # a lock held by a turn cut down with Redis frees within this
 
 
 async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
@@ -34,15 +35,7 @@ async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
     redis = DurableRedis(tmp_path / "data", tmp_path / "redis.log")
     (tmp_path / "data").mkdir()
     redis.start()
-    server = graphgate_factory(
-        "redis",
-        fresh=True,
-        workers=2,
-        REDIS_URL=redis.url,
-        SESSION_LOCK_LEASE=str(LEASE),
-        MAX_HISTORY_MESSAGES="2000",
-        QUEUE_TIMEOUT="5",
-    )
+    server = session_drill_server(graphgate_factory, redis.url)
     record = Record()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
