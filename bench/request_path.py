@@ -1,16 +1,16 @@
-"""`make bench`: what graphgate's request path costs, beside four reference servers measured
-with the same load in the same run (`bench/anchors/`): a bare Starlette endpoint, a LangServe
-chain, a tutorial-style FastAPI app and a naive LangServe + LangGraph graph with the stock
-Redis saver. Every server is one uvicorn worker pinned to core 1 and uses the same instant
-in-process model with a 20-token reply; wrk, the stream client, Redis and this harness run
-on core 0. graphgate runs its whole pipeline: API keys, rate limit, token and spend budgets,
-usage ledger, metrics, the JSON access line at INFO, sessions in Redis. Then the LangServe
-chain and graphgate start again with the model paced at 20 tokens/s for T3's concurrent
-streams (`bench/paced_streams.py`), graphgate with its exact cache for T6's hits; T5 plays
-sessions of 200 turns on graphgate (`bench/long_session.py`), and the session savers'
-CPU per turn is compared in process (`bench/savers.py`).
+"""`make bench`: what graphgate's request path costs, beside five reference servers measured with
+the same load in the same run (`bench/anchors/`): a bare Starlette endpoint, a LangServe chain,
+a tutorial-style FastAPI app and a naive LangServe + LangGraph graph, with the stock Redis saver
+and without a checkpointer. Every server is one uvicorn worker pinned to core 1 and uses the
+same instant in-process model with a 20-token reply; wrk, the stream client, Redis and this
+harness run on core 0. graphgate runs its whole pipeline: API keys, rate limit, token and spend
+budgets, usage ledger, metrics, the JSON access line at INFO, sessions in Redis. Then the
+LangServe chain and graphgate start again with the model paced at 20 tokens/s for T3's
+concurrent streams (`bench/paced_streams.py`), graphgate with its exact cache for T6's hits; T5
+plays sessions of 200 turns on graphgate (`bench/long_session.py`), and the session savers' CPU
+per turn is compared in process (`bench/savers.py`).
 
-    make bench                                    # about 9 minutes; bench/results/ and README
+    make bench                                    # about 8 minutes; bench/results/ and README
     .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
 
 The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one;
@@ -120,6 +120,11 @@ def servers(keys_file: Path, keys: list[str]) -> list[Server]:
         Server("langserve_chain", "bench.anchors.langserve_chain:app"),
         Server("tutorial", "bench.anchors.tutorial:app", env={"BENCH_API_KEYS": ",".join(keys)}),
         Server("naive_graph", "bench.anchors.naive_graph:app"),
+        Server(
+            "naive_graph_stateless",
+            "bench.anchors.naive_graph:app",
+            env={"BENCH_CHECKPOINTER": "none"},
+        ),
         Server("graphgate", "server:app", health="/health/ready", env=graphgate),
     ]
 

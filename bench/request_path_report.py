@@ -16,6 +16,7 @@ NAMES = {
     "langserve_chain": "LangServe chain (prompt, model, parser)",
     "tutorial": "tutorial-style FastAPI app (Redis limit, Redis history, chain)",
     "naive_graph": "LangServe + naive 4-node graph, stock AsyncRedisSaver",
+    "naive_graph_stateless": "the same graph, no checkpointer (no state)",
     "graphgate": "**graphgate** (full pipeline)",
 }
 
@@ -103,6 +104,21 @@ def row(name: str, server: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def t1_floor(servers: dict[str, Any]) -> str | None:
+    """What T1's must leaves graphgate per request, beside what serving the same four-node
+    graph through LangServe costs with no state at all."""
+    if "naive_graph_stateless" not in servers:
+        return None
+    allowed = top(servers["naive_graph"])["cpu_ms_per_request"] / 3
+    floor = top(servers["naive_graph_stateless"])["cpu_ms_per_request"]
+    spent = top(servers["graphgate"])["cpu_ms_per_request"]
+    return (
+        f"T1's must (3x the naive graph) allows about {allowed:.2f} ms of CPU per request; the"
+        f" same graph served with no state at all spends {floor:.2f} ms, which leaves"
+        f" {allowed - floor:.2f} ms for every control graphgate adds (graphgate: {spent:.2f} ms)."
+    )
+
+
 def readme_table(result: dict[str, Any]) -> str:
     servers = result["servers"]
     concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
@@ -125,6 +141,8 @@ def readme_table(result: dict[str, Any]) -> str:
         bound = ("≥ " if t["at_least"] else "≤ ") + f"{t['bound']:g}"
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
         lines.append(f"| {name} | {value} | {bound} | {met} |")
+    if floor := t1_floor(servers):
+        lines += ["", floor]
     if savers := result.get("savers"):
         costs = ", ".join(f"{n} {ms:.2f} ms" for n, ms in savers["cpu_ms_per_turn"].items())
         lines += ["", f"Session savers, CPU per turn in process: {costs}."]

@@ -15,7 +15,14 @@ import pytest
 
 from scripts.processes import ROOT, child_env
 
-SERVERS = {"bare", "langserve_chain", "tutorial", "naive_graph", "graphgate"}
+SERVERS = {
+    "bare",
+    "langserve_chain",
+    "tutorial",
+    "naive_graph",
+    "naive_graph_stateless",
+    "graphgate",
+}
 
 
 @pytest.mark.timeout(600)
@@ -52,4 +59,6 @@ def test_the_quick_benchmark_measures_every_server_without_errors(tmp_path: Path
         )
     assert all(t["value"] is not None for t in result["targets"].values())
     assert (tmp_path / "request_path.png").stat().st_size > 10_000
-    assert "graphgate" in (tmp_path / "request_path.md").read_text()
+    table = (tmp_path / "request_path.md").read_text()
+    assert "graphgate" in table
+    assert "the same graph served with no state at all" in table

@@ -1,6 +1,8 @@
 """Anchor: LangServe serving a naive four-node LangGraph graph (guard, limit, llm, persist)
 with the stock `AsyncRedisSaver` of langgraph-checkpoint-redis, every checkpoint kept; the
-session comes from the `X-Session-Id` header."""
+session comes from the `X-Session-Id` header. With `BENCH_CHECKPOINTER=none` the same graph
+runs without a checkpointer (no state at all): the floor of serving a graph through LangServe,
+which the issue's table also measures."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ async def persist(state: State) -> dict[str, Any]:
     return {}
 
 
-def build(saver: AsyncRedisSaver) -> Any:
+def build(saver: AsyncRedisSaver | None) -> Any:
     graph = StateGraph(State)
     for name, node in (("guard", guard), ("limit", limit), ("llm", llm), ("persist", persist)):
         graph.add_node(name, node)
@@ -58,14 +60,21 @@ def build(saver: AsyncRedisSaver) -> Any:
     return graph.compile(checkpointer=saver)
 
 
-pool = BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=50)
-saver = AsyncRedisSaver(redis_client=Redis(connection_pool=pool))
+def stock_saver() -> AsyncRedisSaver | None:
+    if os.environ.get("BENCH_CHECKPOINTER") == "none":
+        return None
+    pool = BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=50)
+    return AsyncRedisSaver(redis_client=Redis(connection_pool=pool))
+
+
+saver = stock_saver()
 graph = build(saver)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    await saver.asetup()
+    if saver is not None:
+        await saver.asetup()
     yield
 
 
