@@ -1,6 +1,7 @@
 """Where graphgate's request path spends its CPU: graphgate as `make bench` runs it, wrk's
-invoke load at c=64 on the other core, and py-spy sampling the worker. Prints the functions
-with the largest share of samples (inclusive and self) and writes py-spy's flame graph.
+invoke load at c=64 on the other core, and py-spy sampling the worker. Prints the share of
+samples by layer (each sample goes to the layer of its innermost frame that has one), the
+functions with the largest share (inclusive and self), and writes py-spy's flame graph.
 
     make profile                          # 20 s; bench/results/profile.svg (not committed)
     .venv/bin/python -m bench.profile --seconds 10 --path /chat/stream
@@ -36,23 +37,60 @@ def frame_name(frame: str) -> str:
     return f"{function} {where.rsplit('/', 1)[-1].rstrip(')')}"
 
 
+# (layer, a piece of a frame's full file name), looked up from a sample's innermost frame out.
+LAYERS = (
+    ("logging", "/structlog/"),
+    ("logging", "/logging/__init__.py"),
+    ("metrics", "/prometheus_client/"),
+    ("redis-py", "/redis/"),
+    ("graphgate: graph nodes and runtime", "/graphs/"),
+    ("graphgate: API, admission, auth", "/api/"),
+    ("graphgate: API, admission, auth", "/auth/"),
+    ("graphgate: middleware", "/middleware/"),
+    ("LangChain callbacks and tracers", "/langchain_core/callbacks/"),
+    ("LangChain callbacks and tracers", "/langchain_core/tracers/"),
+    ("LangChain messages", "/langchain_core/messages/"),
+    ("LangChain runnables, prompts, models", "/langchain_core/"),
+    ("LangGraph (Pregel, channels, checkpoints)", "/langgraph/"),
+    ("LangServe", "/langserve/"),
+    ("pydantic", "/pydantic"),
+    ("FastAPI and Starlette", "/fastapi/"),
+    ("FastAPI and Starlette", "/starlette/"),
+    ("uvicorn and httptools", "/uvicorn/"),
+    ("asyncio event loop", "/asyncio/"),
+)
+
+
+def layer(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, piece in LAYERS:
+            if piece in frame:
+                return name
+    return "other"
+
+
 def shares(raw: Path, top: int) -> str:
     """The `top` functions by inclusive and by self share of py-spy's collapsed stacks, in
     the samples where the worker was running (not its executors' idle threads)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [frame_name(f) for f in stack.split(";")]
+        full = stack.split(";")
+        frames = [frame_name(f) for f in full]
         if frames[-1].startswith("_worker thread.py"):
             continue  # an executor's thread waiting for work
         samples = int(count)
         total += samples
+        layers[layer(full)] += samples
         for frame in set(frames):
             inclusive[frame] += samples
         own[frames[-1]] += samples
-    lines = [f"{total} samples", "", "inclusive:"]
+    lines = [f"{total} samples", "", "by layer:"]
+    lines += [f"{100 * n / total:5.1f}%  {name}" for name, n in layers.most_common()]
+    lines += ["", "inclusive:"]
     lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
     lines += ["", "self:"]
     lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
@@ -95,6 +133,7 @@ def main() -> None:
                     *(str(Path(sys.executable).parent / "py-spy"), "record"),
                     *("-p", str(process.process.pid)),
                     *("-d", str(args.seconds // 2), "-f", form, "-o", str(output)),
+                    "--full-filenames",  # the layers are told apart by their packages' paths
                 ],
                 check=True,
                 capture_output=True,
