@@ -98,7 +98,7 @@ redis: install-dev
 redis-cluster: install-dev
 	$(BIN)/python -m scripts.redis_cluster
 
-# graphgate's request path beside four reference servers (about 6 minutes): bench/results/
+# graphgate's request path beside five reference servers (about 8 minutes): bench/results/
 # and the README's table. The semantic cache's threshold has its own: `make bench-semantic`.
 bench: install-dev $(WRK)
 	$(BIN)/python -m bench.request_path --readme

@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.log_config import configure_logging
 from api.openapi import install_openapi
 from api.startup_checks import refuse_unsafe_start
-from api.startup_heap import freeze_startup_heap
+from api.startup_heap import frozen_startup_heap
 from auth.authenticator import build_authenticator
 from graphs.routes import load_route_specs
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
@@ -50,9 +50,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         async with open_graphs(settings, clock=clock) as service:
             app.state.graphs = service
             app.state.authenticator = build_authenticator(settings, service.redis)
-            freeze_startup_heap()
             try:
-                yield
+                with frozen_startup_heap():
+                    yield
             finally:
                 await app.state.authenticator.aclose()
 
