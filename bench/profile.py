@@ -29,6 +29,7 @@ from bench.request_path import (
     start_redis,
     start_server,
 )
+from scripts.processes import ROOT
 
 
 def frame_name(frame: str) -> str:
@@ -37,36 +38,50 @@ def frame_name(frame: str) -> str:
     return f"{function} {where.rsplit('/', 1)[-1].rstrip(')')}"
 
 
-# (layer, a piece of a frame's full file name), looked up from a sample's innermost frame out.
-LAYERS = (
-    ("logging", "/structlog/"),
-    ("logging", "/logging/__init__.py"),
-    ("metrics", "/prometheus_client/"),
-    ("redis-py", "/redis/"),
-    ("graphgate: graph nodes and runtime", "/graphs/"),
-    ("graphgate: API, admission, auth", "/api/"),
-    ("graphgate: API, admission, auth", "/auth/"),
-    ("graphgate: middleware", "/middleware/"),
-    ("LangChain callbacks and tracers", "/langchain_core/callbacks/"),
-    ("LangChain callbacks and tracers", "/langchain_core/tracers/"),
-    ("LangChain messages", "/langchain_core/messages/"),
-    ("LangChain runnables, prompts, models", "/langchain_core/"),
-    ("LangGraph (Pregel, channels, checkpoints)", "/langgraph/"),
-    ("LangServe", "/langserve/"),
-    ("pydantic", "/pydantic"),
-    ("FastAPI and Starlette", "/fastapi/"),
-    ("FastAPI and Starlette", "/starlette/"),
-    ("uvicorn and httptools", "/uvicorn/"),
-    ("asyncio event loop", "/asyncio/"),
-)
+# A frame's layer: by its package when it is installed, by its top folder when it is ours.
+PACKAGES = {
+    "structlog": "logging",
+    "prometheus_client": "metrics",
+    "redis": "redis-py",
+    "langgraph": "LangGraph (Pregel, channels, checkpoints)",
+    "langserve": "LangServe",
+    "pydantic": "pydantic",
+    "pydantic_core": "pydantic",
+    "fastapi": "FastAPI and Starlette",
+    "starlette": "FastAPI and Starlette",
+    "uvicorn": "uvicorn and httptools",
+    "httptools": "uvicorn and httptools",
+}
+LANGCHAIN = {
+    "callbacks": "LangChain callbacks and tracers",
+    "tracers": "LangChain callbacks and tracers",
+    "messages": "LangChain messages",
+}
+OURS = {
+    "graphs": "graphgate: graph nodes and runtime",
+    "api": "graphgate: API, admission, auth",
+    "auth": "graphgate: API, admission, auth",
+    "middleware": "graphgate: middleware",
+}
+STANDARD = {"asyncio": "asyncio event loop", "logging": "logging"}
+
+
+def frame_layer(frame: str) -> str | None:
+    """The layer of `function (/full/path.py:12)`, if it has one."""
+    path = frame.partition(" (")[2].rpartition(":")[0]
+    if "/site-packages/" in path:
+        package, _, inside = path.split("/site-packages/", 1)[1].partition("/")
+        if package == "langchain_core":
+            return LANGCHAIN.get(inside.partition("/")[0], "LangChain runnables, prompts, models")
+        return PACKAGES.get(package)
+    if path.startswith(f"{ROOT}/"):
+        return OURS.get(path.removeprefix(f"{ROOT}/").partition("/")[0])
+    return STANDARD.get(Path(path).parent.name)
 
 
 def layer(frames: list[str]) -> str:
-    for frame in reversed(frames):
-        for name, piece in LAYERS:
-            if piece in frame:
-                return name
-    return "other"
+    """The layer of a sample: its innermost frame's that has one."""
+    return next((found for f in reversed(frames) if (found := frame_layer(f))), "other")
 
 
 def shares(raw: Path, top: int) -> str:

@@ -60,14 +60,14 @@ def build(saver: AsyncRedisSaver | None) -> Any:
     return graph.compile(checkpointer=saver)
 
 
-def stock_saver() -> AsyncRedisSaver | None:
+def checkpointer() -> AsyncRedisSaver | None:
     if os.environ.get("BENCH_CHECKPOINTER") == "none":
         return None
     pool = BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=50)
     return AsyncRedisSaver(redis_client=Redis(connection_pool=pool))
 
 
-saver = stock_saver()
+saver = checkpointer()
 graph = build(saver)
 
 
