@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.request_path import issue_keys, load, servers, start_redis
+from bench.request_path import graphgate_server, issue_keys, load, start_redis
 
 
 class Pauses:
@@ -85,7 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="graphgate-gc-") as name, ExitStack() as stack:
         workdir = Path(name)
         keys = issue_keys(workdir / "keys")
-        graphgate = next(s for s in servers(workdir / "keys", keys) if s.name == "graphgate")
+        graphgate = graphgate_server(workdir / "keys", keys)
         os.environ.update(graphgate.env, REDIS_URL=start_redis(stack, workdir), LOG_LEVEL="WARNING")
         print(json.dumps(asyncio.run(play(args.turns, args.unfrozen, keys))))
 

@@ -23,9 +23,9 @@ from bench import wrk
 from bench.request_path import (
     LOAD_CORE,
     RESULTS,
+    graphgate_server,
     issue_keys,
     load,
-    servers,
     start_redis,
     start_server,
 )
@@ -124,7 +124,7 @@ def main() -> None:
         workdir = Path(name)
         keys = issue_keys(workdir / "keys")
         redis_url = start_redis(stack, workdir)
-        graphgate = next(s for s in servers(workdir / "keys", keys) if s.name == "graphgate")
+        graphgate = graphgate_server(workdir / "keys", keys)
         process, base = start_server(graphgate, redis_url, workdir)
         stack.callback(process.stop)
         assert process.process is not None

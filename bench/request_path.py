@@ -129,6 +129,11 @@ def servers(keys_file: Path, keys: list[str]) -> list[Server]:
     ]
 
 
+def graphgate_server(keys_file: Path, keys: list[str]) -> Server:
+    """graphgate as the comparison runs it, for the tools that measure it alone."""
+    return next(server for server in servers(keys_file, keys) if server.name == "graphgate")
+
+
 def issue_keys(path: Path) -> list[str]:
     """One API key per user, in a keys file graphgate reads (only their hashes are stored)."""
     keys = [new_key() for _ in range(USERS)]
