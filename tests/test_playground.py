@@ -34,6 +34,14 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def open_playground(page: Page, url: str) -> None:
+    """Open a route's playground once it holds the chat's output schema too. In one CI run the
+    playground sent a message before that schema had arrived, and graphgate refused the message
+    with 400; in the passing runs the schema always came first."""
+    with page.expect_response(lambda response: response.url.endswith("/output_schema")):
+        page.goto(f"{url}/chat/playground/")
+
+
 def send(page: Page, text: str) -> None:
     """Type a message and send it once the playground's state holds it, as its mirror of the
     box shows. One CI run's playground sent a message that graphgate refused with 400 (an empty
@@ -54,7 +62,7 @@ def test_the_playground_shows_the_reply_streaming(
     # Four seconds of streaming: a busy CI machine may take seconds to render the first words.
     upstream.behave(marker, tokens=20, tokens_per_second=5)
     page = browser.new_page()
-    page.goto(f"{graphgate_factory().url}/chat/playground/")
+    open_playground(page, graphgate_factory().url)
     send(page, f"stream please {marker}")
     # Part of the reply on screen while the rest is still to come, then all of it.
     page.wait_for_function(
@@ -87,7 +95,7 @@ def test_with_the_demo_model_the_second_answer_refers_to_the_first_turn(
     """No key, no upstream: `make run` as a newcomer sees it, memory included."""
     server = graphgate_factory("embedded", OPENAI_BASE_URL="", DEMO_TOKENS_PER_SECOND="200")
     page = browser.new_page()
-    page.goto(f"{server.url}/chat/playground/")
+    open_playground(page, server.url)
     send(page, f"I am Ada {marker}.")
     page.wait_for_function(
         f"document.body.innerText.includes('You said: I am Ada {marker}.')", timeout=10_000
