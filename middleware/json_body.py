@@ -1,7 +1,10 @@
 """Request bodies are JSON, parsed once, here, into values that cannot hurt what reads them.
 
 Every POST, PUT and PATCH body must be `application/json` (a form or `text/plain` post is what
-a browser sends cross-site without a CORS preflight), valid UTF-8, and JSON that the rest of
+a browser sends cross-site without a CORS preflight), sent uncompressed (a `Content-Encoding`
+other than `identity` gets 415 with `Accept-Encoding: identity`, as RFC 7694 asks: decompressing
+would need its own bomb guard, since `MAX_BODY_BYTES` counts the compressed bytes), valid UTF-8,
+and JSON that the rest of
 the service can hold: no nesting deeper than `MAX_JSON_DEPTH` (Python's parsers and pydantic
 recurse, and about 1,000 levels raise `RecursionError`), no integer outside 64 bits (the
 checkpoint serializer cannot store it, and the turn would be lost after the model answered),
@@ -27,6 +30,7 @@ METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 INT64 = (-(2**63), 2**63 - 1)
+IDENTITY = "identity"
 
 
 def parse_int(text: str) -> int:
@@ -79,6 +83,17 @@ def has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def refuse_content_coding(headers: Headers) -> None:
+    """415 for a body in any content coding but `identity` (gzip, deflate, br, ...)."""
+    codings = [c.strip().lower() for c in headers.get("content-encoding", "").split(",")]
+    if any(coding not in ("", IDENTITY) for coding in codings):
+        raise UnsupportedMediaType(
+            "Content-Encoding is not supported: send the request body uncompressed "
+            f"(Content-Encoding: {IDENTITY}, or none).",
+            headers={"Accept-Encoding": IDENTITY},
+        )
+
+
 def parse_json_body(body: bytes, max_depth: int) -> Any:
     """The body's JSON value, or the `GraphgateError` that says why it is refused."""
     if not body.strip():
@@ -112,7 +127,8 @@ class JSONBodyMiddleware:
         if scope["type"] != "http" or scope["method"] not in METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
-        media_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        headers = Headers(scope=scope)
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         chunks: list[bytes] = []
         more = True
         while more:
@@ -127,6 +143,7 @@ class JSONBodyMiddleware:
                 raise UnsupportedMediaType(
                     "Send the request body as Content-Type: application/json."
                 )
+            refuse_content_coding(headers)
             request_context(scope).json_body = parse_json_body(body, self.max_depth)
         except GraphgateError as exc:
             await send_error(scope, receive, send, exc)
