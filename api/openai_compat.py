@@ -3,9 +3,10 @@ chat graph, so the `openai` SDKs and the tools built on them can use graphgate u
 
 The same guard, limits, budgets, cache, usage and memory apply; generation parameters, tools
 and response formats are forwarded to the model (`api/openai_request.py`). OpenAI's API is
-stateless: a client sends the whole conversation. With a session (the `X-Session-Id` header,
-else the `user` field) graphgate keeps the history itself, and the client sends only the new
-message(s), a tool's result included. Errors use OpenAI's format,
+stateless: a client sends the whole conversation. With a session (the `X-Session-Id` header)
+graphgate keeps the history itself, and the client sends only the new message(s), a tool's
+result included. The `user` field names the caller's end user, as in OpenAI's API: it goes to
+the access line, never to the session. Errors use OpenAI's format,
 `{"error": {"message", "type", "param", "code"}}`.
 """
 
@@ -62,7 +63,8 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
     turn = ChatRequest(messages=conversation(body))
     await admit_turns(request, runtime, [turn])
-    session = request.headers.get(SESSION_HEADER) or body.user
+    request_context(request.scope).run.end_user = body.user
+    session = request.headers.get(SESSION_HEADER)
     named = {SESSION_ID: session} if session else {}
     configurable = admitted_configurable(request, runtime, named)
     if "thread_id" in configurable:

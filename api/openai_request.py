@@ -25,6 +25,8 @@ from graphs.model_params import ModelParams, read_params
 from graphs.runtime.turn import ToolRequest
 
 MODEL_ID = "graphgate"
+# OpenAI's documented bound for `safety_identifier`, the field that replaces `user`.
+END_USER_MAX_CHARS = 128
 OPENAI_FIELDS = frozenset(CompletionCreateParamsBase.__annotations__) | {"stream"}
 # Fields accepted only at the value that asks for nothing (what an SDK may send by default).
 NO_OP_VALUES: dict[str, tuple[Any, ...]] = {
@@ -58,7 +60,8 @@ class CompletionRequest(BaseModel):
     messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    user: str | None = None
+    # The caller's end user (OpenAI's meaning): logged, never a session, any characters.
+    user: str | None = Field(default=None, max_length=END_USER_MAX_CHARS)
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None

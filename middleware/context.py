@@ -27,6 +27,7 @@ class RunFacts:
     """What one chat run did, for the access line."""
 
     session: str | None = None
+    end_user: str | None = None  # `/v1`'s `user`: the caller's own end user, as OpenAI means it
     model: str | None = None
     fallback_used: bool | None = None
     retries: int | None = None
