@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from auth.api_keys import read_keys_file
 from graphs.demo_model import DEMO_MODEL_NAME
 from graphs.models import configured_specs
+from graphs.runtime.semantic_cache import semantic_threshold
 from graphs.runtime.settings import Settings
 
 
@@ -38,6 +39,11 @@ def configuration_problem(settings: Settings) -> str | None:
     problem = redis_problem(settings)
     if problem:
         return problem
+    if settings.cache_mode == "semantic":
+        try:
+            semantic_threshold(settings)
+        except ValueError as exc:
+            return str(exc)
     if settings.api_keys_file is not None:
         try:
             read_keys_file(settings.api_keys_file)

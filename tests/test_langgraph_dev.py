@@ -58,6 +58,9 @@ def langgraph_examples(
         REDIS_URL=redis_url,
         CACHE_MODE="semantic",
         EMBEDDINGS_MODEL="openai:text-embedding-3-small",
+        # The double's embeddings are hashed bags of words: a paraphrase sharing most words
+        # sits near 0.13, a question sharing few near 0.33.
+        SEMANTIC_CACHE_THRESHOLD="0.2",
     )
 
 

@@ -25,7 +25,7 @@ from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.runtime.redis_client import RedisClient
-from graphs.runtime.semantic_cache import InMemorySemanticCache
+from graphs.runtime.semantic_cache import InMemorySemanticCache, semantic_threshold
 from graphs.runtime.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
@@ -183,11 +183,12 @@ def build_cache(settings: Settings, redis: RedisClient | None) -> ReplyCache | N
             return InMemoryReplyCache(settings.cache_ttl, settings.cache_max_entries)
         return RedisReplyCache(redis, settings.redis_prefix, settings.cache_ttl)
     embeddings = build_embeddings(settings)
+    threshold = semantic_threshold(settings)
     url = settings.resolved_redis_url
     if redis is None or url is None:
         return InMemorySemanticCache(
             embeddings,
-            settings.semantic_cache_threshold,
+            threshold,
             settings.cache_ttl,
             settings.cache_max_entries,
         )
@@ -197,6 +198,6 @@ def build_cache(settings: Settings, redis: RedisClient | None) -> ReplyCache | N
         embeddings,
         redis_url=url,
         name=semantic_index_name(settings),
-        threshold=settings.semantic_cache_threshold,
+        threshold=threshold,
         ttl_seconds=settings.cache_ttl,
     )

@@ -2,9 +2,10 @@
 scope and context, gets that answer.
 
 Closeness is the cosine distance between the questions' embeddings (0 = same direction, 2 =
-opposite); a cached answer is served when the distance is at most `SEMANTIC_CACHE_THRESHOLD`.
-`bench/semantic_threshold.py` measures where paraphrases and different questions fall for the
-configured embeddings model. In memory, a bounded list searched exhaustively; in Redis a RedisVL
+opposite); a cached answer is served when the distance is at most the threshold. Each embeddings
+model has its own scale, so the threshold is the model's: `SEMANTIC_CACHE_THRESHOLD`, or the
+default measured for that model (`bench/semantic_threshold.py` measures where paraphrases and
+different questions fall). In memory, a bounded list searched exhaustively; in Redis a RedisVL
 `SemanticCache` (`graphs/runtime/redis_semantic_cache.py`, imported only when configured).
 """
 
@@ -17,8 +18,30 @@ from collections import OrderedDict
 from langchain_core.embeddings import Embeddings
 
 from graphs.runtime.cache import CachedReply, CacheLookup
+from graphs.runtime.embeddings import LOCAL_MINILM
+from graphs.runtime.settings import Settings
 
 Vector = list[float]
+
+# Defaults measured with `make bench-semantic`, only for models that run here: all-MiniLM-L6-v2
+# put paraphrases at 0.014-0.145 and different questions of the same shape from 0.337.
+CALIBRATED_THRESHOLDS: dict[str, float] = {LOCAL_MINILM: 0.2}
+
+
+def semantic_threshold(settings: Settings) -> float:
+    """`SEMANTIC_CACHE_THRESHOLD`, else the default measured for `EMBEDDINGS_MODEL`; raises
+    ValueError for a model never measured, whose distances could serve one question's answer
+    for another."""
+    if settings.semantic_cache_threshold is not None:
+        return settings.semantic_cache_threshold
+    calibrated = CALIBRATED_THRESHOLDS.get(settings.embeddings_model)
+    if calibrated is None:
+        raise ValueError(
+            f"CACHE_MODE=semantic with EMBEDDINGS_MODEL={settings.embeddings_model}, a model "
+            "with no measured threshold: set SEMANTIC_CACHE_THRESHOLD (measure it with "
+            "`EMBEDDINGS_MODEL=... make bench-semantic`)."
+        )
+    return calibrated
 
 
 def cosine_distance(a: Vector, b: Vector) -> float:

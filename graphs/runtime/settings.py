@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
     cache_mode: Literal["off", "exact", "semantic"] = "off"
-    semantic_cache_threshold: float = Field(default=0.2, ge=0, le=2)
+    semantic_cache_threshold: float | None = Field(default=None, ge=0, le=2)
     embeddings_model: str = "openai:text-embedding-3-small"
     cache_ttl: int = Field(default=3600, ge=1)
     cache_scope: Literal["principal", "global"] = "principal"
