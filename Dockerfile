@@ -1,5 +1,7 @@
 # graphgate: gunicorn with draining uvicorn workers, pinned dependencies, non-root, read-only-able.
 # Build: docker build -t graphgate .   Run: docker run -p 8000:8000 -e REDIS_URL=... graphgate
+# A stop drains for GRACEFUL_TIMEOUT (QUEUE_TIMEOUT + REQUEST_TIMEOUT + 5 s, 45 by default): give
+# it that long, e.g. `docker run --stop-timeout 60` (docker's own default kills after 10 s).
 
 FROM python:3.11.7-slim-bookworm AS build
 # DL3064 reads "TOKEN" in TIKTOKEN_CACHE_DIR as a secret; it is a folder of tokenizer files.

@@ -1,6 +1,6 @@
 """gunicorn's configuration for production (`make serve`, the Dockerfile's CMD): uvicorn workers,
-graceful shutdown, and Prometheus's multiprocess mode. Every value can be overridden on the
-command line; environment variables give the defaults."""
+graceful shutdown long enough for a turn to finish, and Prometheus's multiprocess mode. Every
+value can be overridden on the command line; environment variables give the defaults."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import shutil
 import tempfile
 from typing import Any
 
+from api.graceful_timeout import graceful_timeout_seconds
+from graphs.runtime.settings import Settings
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "api.gunicorn_worker.GracefulUvicornWorker"
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+graceful_timeout = graceful_timeout_seconds(Settings())
 timeout = graceful_timeout + 30
 keepalive = 5
 accesslog = None  # graphgate writes its own JSON access line per request
@@ -23,11 +26,11 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="graph
 
 
 def on_starting(server: Any) -> None:
-    """Refuse several workers without Redis (each would keep its own sessions and limits), and
-    any configuration the app itself would refuse; then start with no metrics files from an
-    earlier run."""
+    """Refuse several workers without Redis (each would keep its own sessions and limits), a
+    graceful timeout (from any source) shorter than a turn, and any configuration the app itself
+    would refuse; then start with no metrics files from an earlier run."""
+    from api.graceful_timeout import graceful_timeout_problem
     from api.startup_checks import refuse_unsafe_start
-    from graphs.runtime.settings import Settings
 
     settings = Settings()
     if server.cfg.workers > 1 and settings.resolved_redis_url is None:
@@ -35,6 +38,9 @@ def on_starting(server: Any) -> None:
             f"graphgate refuses to start: {server.cfg.workers} workers without Redis would each "
             "keep their own sessions and limits; set REDIS_URL or WEB_CONCURRENCY=1."
         )
+    problem = graceful_timeout_problem(server.cfg.graceful_timeout, settings)
+    if problem:
+        raise SystemExit(f"graphgate refuses to start: {problem}")
     refuse_unsafe_start(settings)
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)

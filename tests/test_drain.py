@@ -40,6 +40,9 @@ async def test_sigterm_drains_fifty_open_streams_and_exits_zero(
         workers=2,
         MAX_CONCURRENCY=str(STREAMS),
         GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT),
+        # Turns short enough for that drain (5 + 5 + 5 s): a longer one is refused at start.
+        QUEUE_TIMEOUT="5",
+        REQUEST_TIMEOUT="5",
     )
     upstream.behave(marker, tokens=TOKENS, tokens_per_second=TOKENS_PER_SECOND)
     limits = httpx.Limits(max_connections=STREAMS + 5)

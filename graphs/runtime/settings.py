@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     concurrency_lease_ttl: float = Field(default=30.0, gt=0)
     global_concurrency_stripes: int | None = Field(default=None, ge=1)
     queue_timeout: float = Field(default=10.0, gt=0)
+    graceful_timeout: int | None = Field(default=None, ge=1)
     demo_tokens_per_second: float = Field(default=30.0, ge=0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     prompt_file: Path | None = None
