@@ -4,7 +4,9 @@ Serving the compiled graph directly would expose its whole state as input and ou
 node updates instead of tokens, and drop `session_id` (LangServe forwards only configurable keys
 a runnable declares). This adapter declares `session_id`, returns the reply, and streams the
 model's chunks from the graph's custom stream. A turn of a session runs holding the session's
-lock, so concurrent turns of one session run one after the other on the updated history.
+lock, so concurrent turns of one session run one after the other on the updated history. A
+batch is stored all or nothing: its turns' checkpoints wait until every turn has succeeded
+(`graphs/runtime/deferred_saver.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langserve.callbacks import AsyncEventAggregatorCallback
 from pydantic import (
     BaseModel,
@@ -28,15 +32,18 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from api.errors import storage_unavailable
 from graphs.chat import ChatGraph
-from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
+from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
 from graphs.nodes.llm import REPLY_ONLY_KEY
+from graphs.runtime.deferred_saver import DeferredWrites
 from graphs.runtime.session_lock import LEASE_KEY, kept, take_turn
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from middleware.context import ClientGone, RequestContext, RunFacts, context_of_run
 
 SESSION_ID = "session_id"
+# Under this name a batch's turns carry the batch's `DeferredWrites` in `configurable`.
+DEFERRED_KEY = "deferred_writes"
 SESSION_SPEC = ConfigurableFieldSpec(
     id=SESSION_ID,
     annotation=str,
@@ -117,6 +124,20 @@ class ChatRequest(BaseModel):
             raise ValueError(f"malformed message ({type(exc).__name__})") from None
 
 
+def refuse_repeated_sessions(configs: list[RunnableConfig]) -> None:
+    """A batch never holds two turns of one session: the second would wait for the first's
+    lock, which the batch keeps until its end (admission says the same for HTTP requests)."""
+    named = [c.get("configurable", {}).get(SESSION_ID) for c in configs]
+    sessions = [session for session in named if session]
+    if len(sessions) != len(set(sessions)):
+        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
+
+
+def deferring(config: RunnableConfig, deferred: DeferredWrites) -> RunnableConfig:
+    """A batch turn's config: its checkpoint writes go to the batch's `deferred`."""
+    return {**config, "configurable": {**config.get("configurable", {}), DEFERRED_KEY: deferred}}
+
+
 def graph_config(config: RunnableConfig | None, thread_route: str | None) -> RunnableConfig:
     """The run's config with a `thread_id` when it continues a session, without LangServe's
     event aggregator."""
@@ -192,8 +213,17 @@ async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncItera
         # Its request has ended and let its locks go (a batch that failed while this turn
         # waited): the turn must not run on a session it no longer holds.
         raise SessionLeaseLost("The request ended before this turn started.")
+    configurable[LEASE_KEY] = held
+    deferred = configurable.get(DEFERRED_KEY)
+    saver = route.graph.checkpointer
+    if isinstance(deferred, DeferredWrites) and isinstance(saver, BaseCheckpointSaver):
+        # A batch's turn: its checkpoint, and the lock that the write checks, wait for the
+        # whole batch.
+        deferred.hold(held)
+        configurable[CONFIG_KEY_CHECKPOINTER] = deferred.saver(saver)
+        yield
+        return
     async with kept(held):
-        configurable[LEASE_KEY] = held
         yield
 
 
@@ -264,10 +294,14 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         **kwargs: Any,
     ) -> list[AIMessage]:
         """Run the turns of a batch at most `BATCH_MAX_CONCURRENCY` at a time, whatever the
-        client asked for. When one fails (and the client gets that error for the batch), the
-        others are cancelled: a turn the client never saw succeed must not be stored or run
-        on (LangChain's own `abatch` lets them run on)."""
-        configs = config if isinstance(config, list) else [config or {}] * len(inputs)
+        client asked for, and store them all or none. When one fails (and the client gets that
+        error for the batch), the others are cancelled (LangChain's own `abatch` lets them run
+        on) and no turn is stored, those that finished included: a retry must not repeat
+        them. With `return_exceptions`, each turn is stored as it would be alone."""
+        given = config if isinstance(config, list) else [config or {}] * len(inputs)
+        refuse_repeated_sessions(given)
+        deferred = DeferredWrites()
+        configs = [deferring(turn_config, deferred) for turn_config in given]
         slots = asyncio.Semaphore(self._batch_max_concurrency)
 
         async def one(turn: dict[str, Any], turn_config: RunnableConfig) -> AIMessage:
@@ -275,15 +309,19 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 return await self.ainvoke(turn, turn_config, **kwargs)
 
         runs = [asyncio.ensure_future(one(i, c)) for i, c in zip(inputs, configs, strict=True)]
-        if return_exceptions:
-            return list(await asyncio.gather(*runs, return_exceptions=True))  # type: ignore[arg-type]
         try:
-            return list(await asyncio.gather(*runs))
+            if return_exceptions:
+                outcomes = await asyncio.gather(*runs, return_exceptions=True)
+            else:
+                outcomes = await asyncio.gather(*runs)
         except BaseException:
             for run in runs:
                 run.cancel()
             await asyncio.wait(runs)
+            await deferred.discard()
             raise
+        await deferred.commit()
+        return list(outcomes)  # type: ignore[arg-type]
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any

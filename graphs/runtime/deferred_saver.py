@@ -1,0 +1,135 @@
+"""Checkpoint writes held back until a group of runs has all succeeded, so that a batch is
+stored all or nothing.
+
+A run is lent a `DeferredSaver` through `configurable[CONFIG_KEY_CHECKPOINTER]` (LangGraph's
+own key for a saver other than the graph's, `Pregel._resolve_checkpointer`): it reads its
+thread from the real saver and records what it would write. `DeferredWrites.commit` replays
+the records into the real saver once every run succeeded; `discard` drops them. Made for
+sessions' runs, which checkpoint once, at their end (`durability="exit"`), and never read back
+what they wrote. The group also keeps each run's session lock until then (the write checks
+it), so no other turn can run on a session between its run and its write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+
+from graphs.runtime.session_lock import HeldLock, let_go_all
+
+Write = Callable[[], Awaitable[Any]]
+
+
+class DeferredWrites:
+    """The checkpoint writes of a group of runs, by thread, and the session locks they hold."""
+
+    def __init__(self) -> None:
+        self._writes: dict[str, list[Write]] = defaultdict(list)
+        self._locks: list[HeldLock] = []
+
+    def saver(self, inner: BaseCheckpointSaver[Any]) -> DeferredSaver:
+        return DeferredSaver(inner, self)
+
+    def record(self, config: RunnableConfig, write: Write) -> None:
+        self._writes[str(config["configurable"]["thread_id"])].append(write)
+
+    def hold(self, lock: HeldLock) -> None:
+        """Keep `lock` (its lease renewed) until the writes are committed or discarded."""
+        self._locks.append(lock)
+
+    async def commit(self) -> None:
+        """Write every thread's records, in the order its run made them, then let the locks
+        go. Shielded: once started, a cancellation (the client leaving) cannot stop it half
+        way."""
+        writes, self._writes = self._writes, defaultdict(list)
+        await asyncio.shield(self._write_all(writes))
+
+    async def _write_all(self, writes: dict[str, list[Write]]) -> None:
+        try:
+            await asyncio.gather(*(replay(thread_writes) for thread_writes in writes.values()))
+        finally:
+            await self.discard()
+
+    async def discard(self) -> None:
+        """Drop what is not written and let the locks go."""
+        self._writes.clear()
+        locks, self._locks = self._locks, []
+        await let_go_all(locks)
+
+
+async def replay(writes: list[Write]) -> None:
+    for write in writes:
+        await write()
+
+
+class DeferredSaver(BaseCheckpointSaver[Any]):
+    """Reads from `inner`; records `aput` and `aput_writes` in `writes` instead of writing."""
+
+    def __init__(self, inner: BaseCheckpointSaver[Any], writes: DeferredWrites) -> None:
+        super().__init__(serde=inner.serde)
+        self._inner = inner
+        self._writes = writes
+
+    def get_next_version(self, current: Any, channel: None) -> Any:
+        return self._inner.get_next_version(current, channel)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._inner.aget_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        async for found in self._inner.alist(config, filter=filter, before=before, limit=limit):
+            yield found
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Record the write; the config the real saver would return (the checkpoint's id)."""
+
+        async def write() -> RunnableConfig:
+            return await self._inner.aput(config, checkpoint, metadata, new_versions)
+
+        self._writes.record(config, write)
+        configurable = config["configurable"]
+        return {
+            "configurable": {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        held = list(writes)
+
+        async def write() -> None:
+            await self._inner.aput_writes(config, held, task_id, task_path)
+
+        self._writes.record(config, write)
