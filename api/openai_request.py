@@ -102,24 +102,10 @@ def conversation(body: CompletionRequest) -> list[BaseMessage]:
         checked = [materialized(MESSAGE.validate_python(message)) for message in body.messages]
     except ValidationError as exc:
         raise ValidationFailed(describe(exc.errors())) from None
-    refuse_non_text(checked)
     try:
         return convert_to_messages(checked)
     except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
         raise ValidationFailed(f"messages: {exc}") from None
-
-
-def refuse_non_text(messages: list[dict[str, Any]]) -> None:
-    """Images, audio and files cannot be counted against `MAX_INPUT_TOKENS` nor cached by
-    graphgate: refused by name rather than passed on unguarded."""
-    for message in messages:
-        content = message.get("content")
-        parts = content if isinstance(content, list) else []
-        for part in parts:
-            if isinstance(part, dict) and part.get("type") not in ("text", "refusal"):
-                raise UnsupportedParameter(
-                    "messages", f"only text content is served; a `{part.get('type')}` part is not"
-                )
 
 
 def generation_params(body: CompletionRequest, max_output_tokens: int) -> ModelParams:

@@ -20,7 +20,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 from redis.asyncio import Redis
 from typing_extensions import TypedDict
 
-from graphs.history import trim_history
+from graphs.history import fit_history
 from graphs.runtime.redis_saver import LatestRedisSaver
 
 KEPT_MESSAGES = 40
@@ -35,7 +35,7 @@ class Session(TypedDict, total=False):
 def chat_shaped(saver: BaseCheckpointSaver[Any]) -> Any:
     def answer(state: Session) -> dict[str, Any]:
         turn = [HumanMessage(state["question"]), AIMessage(f"an answer to {state['question']}")]
-        kept = trim_history([*state.get("history", []), *turn], KEPT_MESSAGES)
+        kept = fit_history([*state.get("history", []), *turn], len(turn), KEPT_MESSAGES)
         return {"history": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept]}
 
     builder = StateGraph(Session)

@@ -72,6 +72,9 @@ def cache_errors() -> tuple[type[Exception], ...]:
     return (*REDIS_FAILURES, *upstream_errors())
 
 
+# The provider's words for why a reply ended (OpenAI's, then Anthropic's): a cached reply keeps
+# them.
+REPLY_ENDINGS = frozenset({"finish_reason", "stop_reason", "stop_sequence"})
 # Not a principal name (':' is not allowed in one), so no principal shares the global scope.
 GLOBAL_SCOPE = ":global"
 
@@ -245,18 +248,27 @@ class GatewayChatModel(BaseChatModel):
             or not isinstance(reply.content, str)
         ):
             return
+        # Why the reply ended ("length", "content_filter", ...) is part of the answer.
+        ending = {k: v for k, v in reply.response_metadata.items() if k in REPLY_ENDINGS}
+        entry = {"content": reply.content, "model": model, "response_metadata": ending}
         try:
-            await self.runtime.cache.put(lookup, {"content": reply.content, "model": model})
+            await self.runtime.cache.put(lookup, entry)
         except cache_errors() as exc:
             logger.warning("cache store failed (%s)", type(exc).__name__)
 
     @staticmethod
     def _replay(cached: dict[str, Any]) -> list[AIMessageChunk]:
-        """A cached reply, word by word like a fresh one; it used no upstream tokens."""
+        """A cached reply, word by word like a fresh one, its text byte for byte (whitespace
+        included) and its finish reason kept; it used no upstream tokens."""
         reply_id = f"cached-{uuid.uuid4()}"
-        words = re.findall(r"\s*\S+", str(cached["content"]))
+        words = re.findall(r"\s*\S+|\s+", str(cached["content"]))
         chunks = [AIMessageChunk(content=word, id=reply_id) for word in words]
-        final = AIMessageChunk(content="", id=reply_id, usage_metadata=dict(NO_USAGE))
+        final = AIMessageChunk(
+            content="",
+            id=reply_id,
+            usage_metadata=dict(NO_USAGE),
+            response_metadata=dict(cached.get("response_metadata") or {}),
+        )
         return [*chunks, final]
 
     async def _answer(

@@ -111,7 +111,9 @@ def finish_reason(
 ) -> str:
     if calls:
         return "tool_calls"
-    return "length" if truncated(behavior, body) else "stop"
+    if truncated(behavior, body):
+        return "length"
+    return behavior.finish_reason if behavior and behavior.finish_reason else "stop"
 
 
 async def wait_for_disconnect(request: Request) -> None:

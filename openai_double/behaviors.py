@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,10 @@ class Behavior(BaseModel):
     retry_after: float | None = None
     tokens: int | None = Field(default=None, ge=1)
     reply: str | None = None
+    # The reply's exact pieces, streamed as they are (whitespace included).
+    chunks: list[str] | None = None
+    # Overrides the finish reason of a text reply (e.g. "content_filter").
+    finish_reason: str | None = None
     tokens_per_second: float = Field(default=0.0, ge=0)
     latency_ms: float = Field(default=0.0, ge=0)
     hang: bool = False
@@ -48,6 +53,9 @@ def prompt_text(body: dict[str, Any]) -> str:
 
 def reply_tokens(behavior: Behavior | None, body: dict[str, Any]) -> list[str]:
     """The reply, as the tokens it streams in: words, each but the first with its space."""
+    if behavior and behavior.chunks is not None:
+        words = behavior.chunks
+        return words[: body.get("max_completion_tokens") or body.get("max_tokens")]
     if behavior and behavior.reply is not None:
         words = behavior.reply.split()
     elif behavior and behavior.tokens:
@@ -73,7 +81,8 @@ def tool_calls(behavior: Behavior | None, body: dict[str, Any]) -> list[dict[str
         return []
     return [
         {
-            "id": f"call_{index}_{abs(hash(call.name)) % 10_000}",
+            # Unique per reply, as a provider's ids are: a session holds many calls.
+            "id": f"call_{index}_{uuid.uuid4().hex[:12]}",
             "type": "function",
             "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
         }

@@ -1,4 +1,5 @@
-"""guard: the turn must be non-empty and, with the route's prompt, within `MAX_INPUT_TOKENS`."""
+"""guard: the turn must be non-empty, text only and, with the route's prompt, within
+`MAX_INPUT_TOKENS`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, ToolMessage
 
-from graphs.errors import InputTooLong, InvalidInput
+from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.tokens import TokenCounter
 from graphs.state import ChatState
@@ -28,8 +29,10 @@ def validate_turn(
     turn = list(messages)
     if question.strip():
         turn.append(HumanMessage(content=question))
-    if not turn or not any(m.text.strip() for m in turn):
+    # A tool's result may be empty: it is still the answer to a call.
+    if not any(m.text.strip() or isinstance(m, ToolMessage) for m in turn):
         raise InvalidInput("The turn is empty: send a non-empty `question` or `messages`.")
+    refuse_non_text(turn)
     if not isinstance(turn[-1], HumanMessage | ToolMessage):
         raise InvalidInput("The last message of a turn must come from the human (or a tool).")
     if question_only and not isinstance(turn[-1], HumanMessage):
@@ -38,6 +41,23 @@ def validate_turn(
     if tokens > max_tokens:
         raise InputTooLong(f"The input has {tokens} tokens; the limit is {max_tokens}.")
     return turn
+
+
+# Content parts the guard can count: text (and an assistant's refusal, which is text).
+TEXT_PARTS = frozenset({"text", "refusal"})
+
+
+def refuse_non_text(messages: Sequence[BaseMessage]) -> None:
+    """Images, audio and files can neither be counted against `MAX_INPUT_TOKENS` nor told apart
+    by the cache: refused by name, the same way on every API, rather than passed on unguarded."""
+    for message in messages:
+        parts = message.content if isinstance(message.content, list) else []
+        for part in parts:
+            kind = part.get("type") if isinstance(part, dict) else "text"
+            if kind not in TEXT_PARTS:
+                raise UnsupportedParameter(
+                    "messages", f"only text content is served; a `{kind}` part is not"
+                )
 
 
 def make_guard(runtime: ChatRuntime) -> Any:

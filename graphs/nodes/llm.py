@@ -22,14 +22,14 @@ from langchain_core.messages import (
     HumanMessage,
     message_chunk_to_message,
 )
-from langchain_core.messages.ai import add_ai_message_chunks
+from langchain_core.messages.ai import UsageMetadata, add_ai_message_chunks, subtract_usage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.pregel import Pregel
 from langgraph.types import StreamWriter
 
 from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
-from graphs.history import fit_history
+from graphs.history import TokenBudget, fit_history, with_turn
 from graphs.identity import principal_of
 from graphs.model_params import read_params
 from graphs.nodes.persist import record_unfinished
@@ -157,19 +157,10 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
     settings = runtime.settings
 
     async def llm(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        turn_messages = state["turn"]
-        budget = (
-            settings.max_input_tokens
-            - runtime.prompt_tokens
-            - runtime.counter.count_messages(turn_messages)
-        )
-        history = fit_history(
-            state.get("history", []),
-            settings.max_history_messages,
-            budget,
-            runtime.counter,
-            keep_last_turn=not isinstance(turn_messages[0], HumanMessage),
-        )
+        messages, turn_size = with_turn(state.get("history", []), state["turn"])
+        budget = TokenBudget(settings.max_input_tokens - runtime.prompt_tokens, runtime.counter)
+        kept = fit_history(messages, turn_size, settings.max_history_messages + turn_size, budget)
+        history, turn_messages = kept[:-turn_size], kept[-turn_size:]
         if runtime.question_only:  # the prompt has no {turn}: earlier messages are history
             history = [*history, *turn_messages[:-1]]
         chain_input = {
@@ -187,14 +178,28 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
                 raise
         metadata = turn.metadata()
         reply.id = reply.id or f"run-{uuid.uuid4()}"
-        # The last chunk of the stream carries graphgate's metadata (and the turn's usage when
-        # the chain's output had none), so a streamed reply adds up to the invoked message.
-        closing = AIMessageChunk(content="", id=reply.id, response_metadata=metadata)
-        if reply.usage_metadata is None:
-            closing.usage_metadata = metadata["usage"]
+        # The last chunk of the stream carries graphgate's metadata and the usage the chain's
+        # output does not show (a chain's earlier model calls), so a streamed reply adds up to
+        # the invoked message, whose usage is the turn's billed usage.
+        usage = metadata["usage"]
+        billed = UsageMetadata(
+            input_tokens=usage["input_tokens"],
+            output_tokens=usage["output_tokens"],
+            total_tokens=usage["total_tokens"],
+        )
+        closing = AIMessageChunk(
+            content="",
+            id=reply.id,
+            response_metadata=metadata,
+            usage_metadata=subtract_usage(billed, reply.usage_metadata),
+        )
         write(closing)
         message = message_chunk_to_message(reply + closing)
         assert isinstance(message, AIMessage)
+        if message.usage_metadata is None:
+            message.usage_metadata = billed
+        else:  # the provider's details (cached input, reasoning) stay
+            message.usage_metadata.update(billed)
         return {"reply": message}
 
     return llm

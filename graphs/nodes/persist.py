@@ -12,7 +12,7 @@ from langchain_core.messages import RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from graphs.history import trim_history
+from graphs.history import fit_history, with_turn
 from graphs.identity import principal_of
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.redis_client import REDIS_FAILURES
@@ -58,9 +58,10 @@ def make_persist(runtime: ChatRuntime) -> Any:
         reply = state["reply"]
         metadata = reply.response_metadata
         model = str(metadata.get("model", "unknown"))
-        await runtime.usage.record(principal_of(config), model, usage_of(metadata))
-        history = [*state.get("history", []), *state["turn"], reply]
-        kept = trim_history(history, runtime.settings.max_history_messages)
+        # Shielded: a client gone while the ledger is written must not unrecord a paid turn.
+        await asyncio.shield(runtime.usage.record(principal_of(config), model, usage_of(metadata)))
+        messages, turn_size = with_turn(state.get("history", []), [*state["turn"], reply])
+        kept = fit_history(messages, turn_size, runtime.settings.max_history_messages)
         # The checkpoint stores the whole channel anyway, so replacing the list costs nothing.
         return {"history": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept], "turn": []}
 

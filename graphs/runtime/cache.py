@@ -54,14 +54,41 @@ def cache_lookup(
     params: Mapping[str, Any],
 ) -> CacheLookup:
     """The lookup for `prompt` (system and history, then the question last) sent to `models`
-    with the call's parameters."""
+    with the call's parameters. The context holds everything the model sees but the last
+    message's text, the question, which the semantic cache matches by meaning."""
+    *before, last = prompt
     context = {
         "models": [model._get_llm_string() for model in models],
         "params": params,
-        "before": [[message.type, message.content] for message in prompt[:-1]],
+        "before": [seen_by_model(message) for message in before],
+        "last": {**seen_by_model(last), "content": non_text_parts(last)},
     }
     digest = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()
-    return CacheLookup(scope, digest, prompt[-1].text)
+    return CacheLookup(scope, digest, last.text)
+
+
+def seen_by_model(message: BaseMessage) -> dict[str, Any]:
+    """What of a message reaches a model: its role, name, every content part, its tool calls
+    (ids, names, arguments) or the call it answers."""
+    return {
+        "type": message.type,
+        "name": message.name,
+        "content": message.content,
+        "tool_calls": getattr(message, "tool_calls", None),
+        "tool_call_id": getattr(message, "tool_call_id", None),
+        "additional_kwargs": message.additional_kwargs,
+    }
+
+
+def non_text_parts(message: BaseMessage) -> list[Any]:
+    """The content parts of a message other than its text (images, files, ...)."""
+    if isinstance(message.content, str):
+        return []
+    return [
+        part
+        for part in message.content
+        if not isinstance(part, str) and not (isinstance(part, dict) and part.get("type") == "text")
+    ]
 
 
 class InMemoryReplyCache:

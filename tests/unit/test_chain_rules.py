@@ -11,8 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from graphs.demo_model import demo_reply
-from graphs.errors import InputTooLong, InvalidInput
-from graphs.history import fit_history
+from graphs.errors import InvalidInput
 from graphs.model_params import read_params
 from graphs.models import ModelSpec
 from graphs.nodes.guard import validate_turn
@@ -117,21 +116,6 @@ def test_the_demo_reply_honours_stop_and_max_tokens() -> None:
     assert demo_reply(messages, max_tokens=2) == ["(demo", " model)"]
 
 
-def test_history_is_fitted_to_the_budget_from_the_oldest_turn(counter: TokenCounter) -> None:
-    history = [
-        HumanMessage("one " * 50),
-        AIMessage("reply"),
-        HumanMessage("two"),
-        AIMessage("reply", tool_calls=[{"name": "f", "args": {}, "id": "c1"}]),
-        ToolMessage("result", tool_call_id="c1"),
-        AIMessage("done"),
-    ]
-    fitted = fit_history(history, 40, budget=30, counter=counter)
-    assert fitted == history[2:]
-    assert fit_history(history, 40, budget=10**6, counter=counter) == history
-    assert fit_history(history, 40, budget=0, counter=counter) == []
-
-
 def test_a_turns_metadata_sums_every_model_call() -> None:
     turn = Turn("alice")
     usage = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
@@ -200,18 +184,6 @@ def test_langgraph_json_lists_every_example_route() -> None:
     listed = json.loads((ROOT / "examples" / "langgraph.json").read_text())["graphs"]
     assert sorted(listed) == sorted(spec.name for spec in load_route_specs(settings))
     assert all(entry.endswith(f"langgraph_entry.py:{name}") for name, entry in listed.items())
-
-
-def test_a_tool_result_keeps_the_turn_it_answers_or_is_too_long(counter: TokenCounter) -> None:
-    history = [
-        HumanMessage("one " * 50),
-        AIMessage("reply"),
-        HumanMessage("weather?"),
-        AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "c1"}]),
-    ]
-    assert fit_history(history, 40, budget=20, counter=counter, keep_last_turn=True) == history[2:]
-    with pytest.raises(InputTooLong):
-        fit_history(history, 40, budget=5, counter=counter, keep_last_turn=True)
 
 
 def test_a_question_only_prompt_needs_a_turn_that_ends_with_a_question(

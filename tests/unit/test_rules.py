@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 
 from api.startup_checks import redis_problem
 from graphs.errors import InputTooLong, InvalidInput
-from graphs.history import trim_history
 from graphs.nodes.guard import validate_turn
 from graphs.runtime.cache import CacheLookup
 from graphs.runtime.concurrency import stripe_shares
@@ -46,12 +45,6 @@ def test_a_batch_waits_for_as_many_requests_to_leave_as_it_needs() -> None:
 
 def test_a_batch_larger_than_the_limit_is_told_to_wait_a_whole_window() -> None:
     assert decide([], 0.0, limit=2, window=60, cost=5).retry_after == 60
-
-
-def test_trim_keeps_the_newest_messages_starting_with_a_human_turn() -> None:
-    history = [HumanMessage("q1"), AIMessage("a1"), HumanMessage("q2"), AIMessage("a2")]
-    assert [m.text for m in trim_history(history, 3)] == ["q2", "a2"]
-    assert trim_history(history, 4) == history
 
 
 def test_a_question_becomes_the_last_human_message_of_the_turn(counter: TokenCounter) -> None:
