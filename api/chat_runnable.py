@@ -157,7 +157,8 @@ def graph_config(config: RunnableConfig | None, thread_route: str | None) -> Run
 
 
 def run_options(config: RunnableConfig) -> dict[str, Any]:
-    """Sessions checkpoint once, on success (`durability="exit"`); one-off turns not at all."""
+    """Sessions checkpoint once, when the run ends (`durability="exit"`); one-off turns not at
+    all."""
     return {"durability": "exit"} if "thread_id" in config["configurable"] else {}
 
 
