@@ -1,5 +1,6 @@
-"""Admission before any response starts: the body's shape, then guard and limit, for the chat
-endpoints, so a refused request gets its HTTP status (400, 422, 429) instead of a 200 stream
+"""Admission before any response starts: a batch's size (before any per-input work), the
+body's shape, then guard and limit, for the chat endpoints, so a refused request gets its HTTP
+status (400, 413, 422, 429) instead of a 200 stream
 with an error inside, and LangServe only ever reads a body that is known to be sound.
 
 The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run
@@ -75,6 +76,27 @@ def merged(base: RunConfig, configs: list[RunConfig]) -> list[RunConfig]:
     ]
 
 
+def batch_size(body: Any) -> int:
+    """How many inputs a batch body holds, read before anything looks at them (0 if it holds
+    no list: validation then says what is wrong)."""
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    return len(inputs) if isinstance(inputs, list) else 0
+
+
+def refuse_oversized_batch(runtime: ChatRuntime, body: Any, rate_limit_max: int) -> None:
+    """413 for a batch larger than `MAX_BATCH_SIZE`, or than the rate limit (a 429 that no wait
+    would cure), checked on the parsed JSON before any input is validated: a flood of tiny
+    inputs then costs one `len`."""
+    size = batch_size(body)
+    largest = min(runtime.settings.max_batch_size, rate_limit_max)
+    if size > largest:
+        raise PayloadTooLarge(
+            f"A batch holds at most {largest} inputs (MAX_BATCH_SIZE="
+            f"{runtime.settings.max_batch_size}, rate limit {rate_limit_max}); "
+            f"this one has {size}."
+        )
+
+
 def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest], list[RunConfig]]:
     """The turns and configs of a chat request body, or 422 naming what is wrong."""
     try:
@@ -140,21 +162,14 @@ async def admit_chat_request(request: Request, runtime: ChatRuntime) -> None:
         return
     context = request_context(request.scope)
     principal = authenticated(request)
+    if endpoint == "batch":
+        rate_limit = effective_limits(runtime, principal.quota)[0]
+        refuse_oversized_batch(runtime, context.json_body, rate_limit)
     turns, configs = read_body(context, endpoint)
     run_configs = merged(from_url, configs)
     threads = session_threads(principal.name, run_configs, runtime)
     for config in run_configs:
         read_params(config.configurable, runtime.settings.max_output_tokens)
-    # A batch counts each turn against the rate limit, so one larger than the limit could
-    # never be admitted: say so instead of a 429 that no wait would cure.
-    rate_limit = effective_limits(runtime, principal.quota)[0]
-    largest = min(runtime.settings.max_batch_size, rate_limit)
-    if len(turns) > largest:
-        raise PayloadTooLarge(
-            f"A batch holds at most {largest} inputs (MAX_BATCH_SIZE="
-            f"{runtime.settings.max_batch_size}, rate limit {rate_limit}); "
-            f"this one has {len(turns)}."
-        )
     await admit_turns(request, runtime, turns)
     await hold_sessions(request, runtime, threads)
 
