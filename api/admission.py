@@ -1,11 +1,14 @@
 """Admission before any response starts: a batch's size (before any per-input work), the
 body's shape, then guard and limit, for the chat endpoints, so a refused request gets its HTTP
-status (400, 413, 422, 429) instead of a 200 stream
-with an error inside, and LangServe only ever reads a body that is known to be sound.
+status (400, 413, 422, 429) instead of a 200 stream with an error inside, and LangServe only
+ever reads a body that is known to be sound.
 
 The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run
-carries an `AdmissionTicket` so the limit node does not count the request twice. Last, the
-request takes the lock of each session it continues (`graphs/runtime/session_lock.py`).
+carries an `AdmissionTicket` so the limit node does not count the request twice, and claims
+its turn's budget reservation from it. Last, the request takes the lock of each session it
+continues (`graphs/runtime/session_lock.py`). What admission took and no run used (the
+reservations, the rate units of a request refused after counting) is given back when the
+request ends (`RequestContext.end`), or at once when the session locks refuse it.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ from api.chat_runnable import SESSION_ID, ChatRequest
 from api.validation_errors import describe
 from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
-from graphs.model_params import read_params
+from graphs.model_params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
-from graphs.nodes.limit import AdmissionTicket, admit, effective_limits, refusal
+from graphs.nodes.limit import (
+    Admission,
+    AdmissionTicket,
+    admit,
+    budget_caps,
+    give_back,
+    input_to_reserve,
+    rate_limit,
+    refusal,
+)
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.session_lock import take_turn
 from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context
@@ -98,10 +110,16 @@ def refuse_oversized_batch(runtime: ChatRuntime, body: Any, rate_limit_max: int)
 
 
 def read_body(context: RequestContext, endpoint: str) -> tuple[list[ChatRequest], list[RunConfig]]:
-    """The turns and configs of a chat request body, or 422 naming what is wrong."""
+    """The turns and configs of a chat request body, or 422 naming what is wrong (a batch's
+    config list must match its inputs, as LangServe checks after admission)."""
     try:
         if endpoint == "batch":
             batch = BatchBody.model_validate(context.json_body)
+            if isinstance(batch.config, list) and len(batch.config) != len(batch.inputs):
+                raise ValidationFailed(
+                    f"Number of configs ({len(batch.config)}) must match number of inputs "
+                    f"({len(batch.inputs)})."
+                )
             return batch.inputs, batch.configs()
         single = InvokeBody.model_validate(context.json_body)
         return [single.input], [single.config]
@@ -137,7 +155,9 @@ async def hold_sessions(request: Request, runtime: ChatRuntime, threads: list[st
                 runtime.session_locks, thread, settings.session_conflict, wait
             )
     except BaseException:
-        await context.release_sessions()
+        # Refused before it runs: its locks, reservations and rate units go back now, before
+        # the client hears of it.
+        await context.end()
         raise
 
 
@@ -163,21 +183,31 @@ async def admit_chat_request(request: Request, runtime: ChatRuntime) -> None:
     context = request_context(request.scope)
     principal = authenticated(request)
     if endpoint == "batch":
-        rate_limit = effective_limits(runtime, principal.quota)[0]
-        refuse_oversized_batch(runtime, context.json_body, rate_limit)
+        refuse_oversized_batch(runtime, context.json_body, rate_limit(runtime, principal.quota))
     turns, configs = read_body(context, endpoint)
     run_configs = merged(from_url, configs)
     threads = session_threads(principal.name, run_configs, runtime)
-    for config in run_configs:
+    params = [
         read_params(config.configurable, runtime.settings.max_output_tokens)
-    await admit_turns(request, runtime, turns)
+        for config in run_configs
+    ]
+    await admit_turns(request, runtime, turns, params, whole_input=bool(threads))
     await hold_sessions(request, runtime, threads)
 
 
-async def admit_turns(request: Request, runtime: ChatRuntime, turns: list[ChatRequest]) -> None:
-    """Guard each turn, check the principal's budgets, then count the turns in its window; the
-    decision goes to the request context for the rate-limit headers."""
-    for turn in turns:
+async def admit_turns(
+    request: Request,
+    runtime: ChatRuntime,
+    turns: list[ChatRequest],
+    params: list[ModelParams] | None = None,
+    *,
+    whole_input: bool = True,
+) -> None:
+    """Guard each turn, reserve each turn's worst case against the principal's budgets, then
+    count the turns in its window; the decision goes to the request context for the rate-limit
+    headers. `whole_input`: reserve `MAX_INPUT_TOKENS` of input per turn (a session's history,
+    or tools, add to what the turn counts)."""
+    counted = [
         validate_turn(
             turn.question,
             turn.messages,
@@ -186,14 +216,27 @@ async def admit_turns(request: Request, runtime: ChatRuntime, turns: list[ChatRe
             runtime.prompt_tokens,
             runtime.question_only,
         )
+        for turn in turns
+    ]
     context = request_context(request.scope)
     if runtime.settings.log_prompts:
         context.run.prompt = " | ".join(turn.question for turn in turns)
     principal = authenticated(request)
-    decision = await admit(runtime, principal.name, len(turns), principal.quota)
+    limits = params or [ModelParams()] * len(turns)
+    asks = [(0, p.max_tokens) for p in limits]
+    if budget_caps(runtime, principal.quota).on:  # tokens counted again only when they matter
+        asks = [
+            (input_to_reserve(runtime, runtime.counter.count_messages(turn), whole_input), limit)
+            for turn, (_, limit) in zip(counted, asks, strict=True)
+        ]
+    decision, reservations = await admit(runtime, principal.name, asks, principal.quota)
     context.rate_limit = decision
     if not decision.allowed:
         raise refusal(decision, runtime.settings.rate_limit_window)
+    admission = Admission(principal.name)
+    admission.took(decision, len(turns), reservations)
+    context.admission = admission
+    context.on_end.append(lambda: give_back(runtime, admission))
 
 
 ConfigModifier = Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]
@@ -224,7 +267,7 @@ def admitted_configurable(
         context.run.session = session_id
     configurable.update(
         principal=principal,
-        admission=AdmissionTicket(principal),
+        admission=AdmissionTicket(principal, context.admission),
         **{CONFIGURABLE_KEY: context},
     )
     return configurable

@@ -62,7 +62,7 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     if tools.tools and not runtime.calls_tools:
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
     turn = ChatRequest(messages=conversation(body))
-    await admit_turns(request, runtime, [turn])
+    await admit_turns(request, runtime, [turn], [params])
     request_context(request.scope).run.end_user = body.user
     session = request.headers.get(SESSION_HEADER)
     named = {SESSION_ID: session} if session else {}

@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 
 from auth.api_keys import read_keys_file
 from graphs.demo_model import DEMO_MODEL_NAME
-from graphs.models import configured_specs
+from graphs.models import ModelSpec, configured_specs
+from graphs.routes import RouteFileError, load_route_specs
+from graphs.runtime.pricing import PriceTable
 from graphs.runtime.semantic_cache import semantic_threshold
 from graphs.runtime.settings import Settings
 
@@ -36,7 +38,7 @@ def configuration_problem(settings: Settings) -> str | None:
         settings.api_keys_file or settings.resolved_redis_url
     ):
         return "AUTH_MODE=api_key needs API_KEYS_FILE or Redis (REDIS_URL) to hold the keys."
-    problem = redis_problem(settings)
+    problem = redis_problem(settings) or budget_problem(settings)
     if problem:
         return problem
     if settings.cache_mode == "semantic":
@@ -50,6 +52,41 @@ def configuration_problem(settings: Settings) -> str | None:
         except (OSError, ValueError) as exc:
             return f"API_KEYS_FILE: {exc}"
     return None
+
+
+def served_models(settings: Settings) -> list[ModelSpec]:
+    """Every model a route may call: the server's primary and fallback, and each route's."""
+    specs = configured_specs(settings)
+    try:
+        routes = load_route_specs(settings)
+    except RouteFileError:
+        return specs  # the route file's own problem is reported when the routes load
+    for route in routes:
+        specs += [s for s in configured_specs(route.settings(settings)) if s not in specs]
+    return specs
+
+
+def budget_problem(settings: Settings) -> str | None:
+    """A price file that cannot be read, or a spend budget with a model it cannot price (its
+    calls would cost nothing and the budget would never bind)."""
+    try:
+        prices = PriceTable.load(settings.pricing_file)
+    except (OSError, ValueError, KeyError) as exc:
+        return f"PRICING_FILE {settings.pricing_file}: {exc}"
+    if not settings.daily_budget_usd:
+        return None
+    unpriced = [
+        spec.label
+        for spec in served_models(settings)
+        if spec.provider != DEMO_MODEL_NAME and prices.price_of(spec.name) is None
+    ]
+    if not unpriced:
+        return None
+    return (
+        f"DAILY_BUDGET_USD={settings.daily_budget_usd:g} cannot be enforced: no price for "
+        f"{', '.join(unpriced)}. Configure its price in a PRICING_FILE (TOML: "
+        '[models."<name>"] input = ..., output = ..., USD per million tokens).'
+    )
 
 
 def redis_problem(settings: Settings) -> str | None:

@@ -10,6 +10,7 @@ A route file (`ROUTES_FILE`) is TOML, one table per route:
     fallback = ""                              # optional: LLM_FALLBACK_MODEL; "" for none
     [routes.summarize.limits]                  # optional: the server's settings otherwise
     rate_limit_max = 10
+    tokens_per_minute = 20000                  # this route's tokens, beside TOKENS_PER_MINUTE
     max_input_tokens = 4000
     max_output_tokens = 300
 
@@ -43,7 +44,9 @@ class RouteFileError(ValueError):
 
 
 class RouteLimits(BaseModel):
-    """Per-route overrides of the server's limits (unset: the server's setting)."""
+    """Per-route overrides of the server's limits (unset: the server's setting). The rate limit
+    and `tokens_per_minute` count the principal's use of this route alone; `tokens_per_minute`
+    is a cap of its own, beside `TOKENS_PER_MINUTE` (which counts every route)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,6 +55,10 @@ class RouteLimits(BaseModel):
     max_input_tokens: int | None = Field(default=None, ge=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
     request_timeout: float | None = Field(default=None, gt=0)
+
+    def setting_overrides(self) -> dict[str, Any]:
+        """The settings these limits replace (not `tokens_per_minute`, a cap of its own)."""
+        return self.model_dump(exclude_none=True, exclude={"tokens_per_minute"})
 
 
 class RouteSpec(BaseModel):
@@ -69,7 +76,7 @@ class RouteSpec(BaseModel):
 
     def settings(self, base: Settings) -> Settings:
         """The server's settings with this route's model, fallback and limits."""
-        update: dict[str, Any] = self.limits.model_dump(exclude_none=True)
+        update: dict[str, Any] = self.limits.setting_overrides()
         if self.model:
             update["llm_model"] = self.model
         if self.fallback is not None:

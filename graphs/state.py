@@ -6,7 +6,7 @@ guard, limit and the model have accepted it, so a refused turn never pollutes a 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph.message import add_messages
@@ -31,3 +31,5 @@ class ChatState(TypedDict, total=False):
     messages: list[AnyMessage]
     turn: list[AnyMessage]
     reply: AIMessage
+    # The turn's budget reservation (`graphs/runtime/budget.py`) from limit until it is settled.
+    reservation: dict[str, Any] | None

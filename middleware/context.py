@@ -4,22 +4,28 @@ access log. It lives in the ASGI scope's state, so `request.state` users see it 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
 
 from graphs.errors import GraphgateError
 from graphs.identity import Principal
 from graphs.runtime.ratelimit import RateLimitDecision
+from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.session_lock import HeldLock, let_go_all
+
+if TYPE_CHECKING:
+    from graphs.nodes.limit import Admission
 
 STATE_KEY = "graphgate"
 # Under this name the request context travels in a run's `configurable` (a Python object:
 # no client can send one through JSON).
 CONFIGURABLE_KEY = "request_context"
 NO_BODY = object()
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,11 +81,25 @@ class RequestContext:
     principal: Principal | None = None  # set by the auth middleware
     json_body: Any = NO_BODY  # the parsed body, set by the JSON body middleware
     rate_limit: RateLimitDecision | None = None  # set by admission, for the headers
+    admission: Admission | None = None  # what admission took: reservations, rate units
     stream_failure: GraphgateError | None = None  # the error that ended a stream
     client_gone: ClientGone = field(default_factory=ClientGone)
     run: RunFacts = field(default_factory=RunFacts)
     # Locks admission took, by thread id, until the run of that session's turn claims its own.
     session_leases: dict[str, HeldLock] = field(default_factory=dict)
+    # What admission gives back when the request ends (budget reservations, the rate units of
+    # turns that never ran), each run once.
+    on_end: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def end(self) -> None:
+        """Let go of what the request still holds: session locks, then admission's share."""
+        await self.release_sessions()
+        hooks, self.on_end = self.on_end, []
+        for hook in hooks:
+            try:
+                await hook()
+            except REDIS_FAILURES as exc:
+                logger.warning("giving back an admission failed: %s", type(exc).__name__)
 
     async def release_sessions(self) -> None:
         """Release the session locks no run claimed (a request that ended before its run)."""

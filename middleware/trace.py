@@ -1,7 +1,7 @@
 """Trace id: taken from `traceparent` or `X-Request-Id` when sent, else generated; returned in
 `X-Trace-Id` (on every answer: this middleware is the outermost), kept in the request context
-for error bodies and bound to every log line. The context's session locks that no run
-claimed are released here, when the request ends."""
+for error bodies and bound to every log line. What the request still holds when it ends (session
+locks no run claimed, admission's budget reservations and unused rate units) is let go here."""
 
 from __future__ import annotations
 
@@ -48,4 +48,4 @@ class TraceIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_trace_id)
             finally:
-                await context.release_sessions()
+                await context.end()

@@ -15,6 +15,7 @@ from tests.conftest import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 MODEL = "gpt-budget"  # 0 USD per million input tokens, 100 per million output tokens
+TWENTY_TOKENS = {"configurable": {"max_tokens": 20}}
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def budget_server(graphgate_factory: StartGraphgate, tmp_path: Any) -> Graphgate
         PRICING_FILE=str(prices),
         LLM_MODEL=MODEL,
         LLM_FALLBACK_MODEL="",
-        DAILY_BUDGET_USD="0.0005",
+        # A turn reserves max_tokens 20 at 100 USD per million: 0.002 USD.
+        DAILY_BUDGET_USD="0.0025",
     )
 
 
@@ -66,7 +68,7 @@ def test_a_stream_dropped_after_10_of_20_tokens_is_counted_partial_and_charged(
 ) -> None:
     upstream.behave(marker, tokens=20, tokens_per_second=20)
     seen: list[str] = []
-    body = {"input": {"question": f"twenty words please {marker}"}}
+    body = {"input": {"question": f"twenty words please {marker}"}, "config": TWENTY_TOKENS}
     with (
         httpx.Client(base_url=budget_server.url, headers={"X-User-Id": user}) as client,
         connect_sse(client, "POST", "/chat/stream", json=body) as events,
@@ -93,10 +95,10 @@ def test_a_stream_dropped_after_10_of_20_tokens_is_counted_partial_and_charged(
         assert partial == usage[f"{kind}_tokens"]
         assert metric(budget_server, "graphgate_tokens_total", kind=kind) == partial
 
-    # 0.001 USD or more spent on a 0.0005 budget: the next turn is refused.
+    # 0.001 USD or more spent of 0.0025: the next turn's 0.002 reservation does not fit.
     after = httpx.post(
         f"{budget_server.url}/chat/invoke",
-        json={"input": {"question": f"again {marker}"}},
+        json={"input": {"question": f"again {marker}"}, "config": TWENTY_TOKENS},
         headers={"X-User-Id": user},
     )
     assert after.status_code == 429
@@ -109,7 +111,7 @@ def test_a_reply_that_fails_mid_stream_counts_what_streamed(
     upstream.behave(marker, tokens=20, drop_after=5)
     response = httpx.post(
         f"{budget_server.url}/chat/invoke",
-        json={"input": {"question": f"drop me {marker}"}},
+        json={"input": {"question": f"drop me {marker}"}, "config": TWENTY_TOKENS},
         headers={"X-User-Id": user},
     )
     assert response.status_code == 502

@@ -116,16 +116,24 @@ def test_the_request_after_the_daily_budget_is_spent_gets_429_budget_exceeded(
     user: str,
     marker: str,
 ) -> None:
-    # Each call: 10 output tokens at 100 USD per million = 0.001 USD; two calls pass 0.0015.
+    # Each call: 10 output tokens at 100 USD per million = 0.001 USD, its worst case too
+    # (max_tokens 10): the third turn's reservation does not fit in what two left of 0.0025.
     server = graphgate_factory(
-        mode, PRICING_FILE=pricing_file, LLM_MODEL="gpt-budget", DAILY_BUDGET_USD="0.0015"
+        mode,
+        PRICING_FILE=pricing_file,
+        LLM_MODEL="gpt-budget",
+        LLM_FALLBACK_MODEL="",
+        DAILY_BUDGET_USD="0.0025",
     )
     upstream.behave(marker, tokens=10)
     statuses = []
     for turn in range(3):
         response = httpx.post(
             f"{server.url}/chat/invoke",
-            json={"input": {"question": f"t{turn} {marker}"}},
+            json={
+                "input": {"question": f"t{turn} {marker}"},
+                "config": {"configurable": {"max_tokens": 10}},
+            },
             headers={"X-User-Id": user},
         )
         statuses.append(response.status_code)

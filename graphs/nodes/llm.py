@@ -174,7 +174,7 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             try:
                 reply = await run_chain(chain, chain_input, config, write, settings.request_timeout)
             except BaseException:
-                await record_unfinished(runtime, turn.principal, turn)
+                await record_unfinished(runtime, turn.principal, turn, state.get("reservation"))
                 raise
         metadata = turn.metadata()
         reply.id = reply.id or f"run-{uuid.uuid4()}"

@@ -14,6 +14,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graphs.history import fit_history, with_turn
 from graphs.identity import principal_of
+from graphs.nodes.limit import settle_turn
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.turn import Turn
@@ -37,18 +38,18 @@ def usage_of(metadata: dict[str, Any], *, partial: bool = False) -> Usage:
     )
 
 
-async def record_unfinished(runtime: ChatRuntime, principal: str, turn: Turn) -> None:
+async def record_unfinished(
+    runtime: ChatRuntime, principal: str, turn: Turn, reservation: object = None
+) -> None:
     """A turn that failed or was cancelled is not stored, but what its model calls used was
-    paid for: it goes to the ledger (and so counts against the budgets), marked partial. The
-    write is shielded from the cancellation that may be ending the turn; a failing ledger is
-    logged, not raised over the turn's own failure."""
+    paid for: it goes to the ledger (and so counts against the budgets), marked partial, and
+    replaces the turn's budget reservation. The write is shielded from the cancellation that
+    may be ending the turn; a failing ledger is logged, not raised over the turn's own failure."""
     await turn.settle()
-    if not turn.calls:
-        return
     metadata = turn.metadata()
-    usage = usage_of(metadata, partial=True)
+    usage = usage_of(metadata, partial=True) if turn.calls else None
     try:
-        await asyncio.shield(runtime.usage.record(principal, metadata["model"], usage))
+        await asyncio.shield(settle_turn(runtime, principal, metadata["model"], usage, reservation))
     except REDIS_FAILURES as exc:
         logger.warning("recording an unfinished turn's usage failed: %s", type(exc).__name__)
 
@@ -59,10 +60,18 @@ def make_persist(runtime: ChatRuntime) -> Any:
         metadata = reply.response_metadata
         model = str(metadata.get("model", "unknown"))
         # Shielded: a client gone while the ledger is written must not unrecord a paid turn.
-        await asyncio.shield(runtime.usage.record(principal_of(config), model, usage_of(metadata)))
+        await asyncio.shield(
+            settle_turn(
+                runtime, principal_of(config), model, usage_of(metadata), state.get("reservation")
+            )
+        )
         messages, turn_size = with_turn(state.get("history", []), [*state["turn"], reply])
         kept = fit_history(messages, turn_size, runtime.settings.max_history_messages)
         # The checkpoint stores the whole channel anyway, so replacing the list costs nothing.
-        return {"history": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept], "turn": []}
+        return {
+            "history": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept],
+            "turn": [],
+            "reservation": None,  # settled
+        }
 
     return persist

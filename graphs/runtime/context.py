@@ -13,6 +13,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from graphs.models import ModelSpec, build_chat_model, configured_specs
 from graphs.prompt import load_prompt_file, system_prompt
 from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
+from graphs.runtime.budget import BudgetStore, InMemoryBudget, RedisBudget
 from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.concurrency import (
@@ -39,6 +40,7 @@ class ChatRuntime:
     limiter: RateLimiter
     models: list[tuple[ModelSpec, BaseChatModel]]
     usage: UsageLedger
+    budget: BudgetStore
     prices: PriceTable
     cache: ReplyCache | None
     slots: ConcurrencySlots
@@ -87,16 +89,20 @@ def build_runtime(
     """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
     specs = configured_specs(settings)
     usage: UsageLedger
+    budget: BudgetStore
     if redis is None:
         usage = InMemoryUsageLedger(clock)
+        budget = InMemoryBudget(usage, settings.budget_reservation_ttl, clock)
     else:
         usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days, clock)
+        budget = RedisBudget(redis, usage, settings.redis_prefix, settings.budget_reservation_ttl)
     return ChatRuntime(
         settings=settings,
         counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),
         limiter=build_limiter(settings, redis, settings.redis_prefix, clock),
         models=[(spec, build_chat_model(spec, settings)) for spec in specs],
         usage=usage,
+        budget=budget,
         prices=PriceTable.load(settings.pricing_file),
         cache=build_cache(settings, redis),
         slots=ConcurrencySlots(
@@ -109,8 +115,9 @@ def build_runtime(
 
 
 def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: RedisClient | None) -> ChatRuntime:
-    """A route's runtime: the process's shared parts (concurrency slots, usage ledger, cache,
-    prices) with the route's settings, models, prompt and its own rate-limit windows."""
+    """A route's runtime: the process's shared parts (concurrency slots, usage ledger, budget
+    reservations, cache, prices) with the route's settings, models, prompt and its own
+    rate-limit windows."""
     if spec == BUILT_IN_CHAT and spec.settings(base.settings) == base.settings:
         return base
     settings = spec.settings(base.settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_PRICING = Path(__file__).resolve().parent.parent / "pricing.toml"
 PER_TOKENS = Decimal(1_000_000)
+NANO_PER_USD = Decimal(1_000_000_000)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,15 @@ class PriceTable:
             return None
         total = Decimal(input_tokens) * price.input + Decimal(output_tokens) * price.output
         return float(total / PER_TOKENS)
+
+    def nano_usd(self, model: str, input_tokens: int, output_tokens: int) -> int | None:
+        """This usage's price in nano-dollars, rounded up (a reservation must not fall short),
+        or None when the model has no price."""
+        price = self.price_of(model)
+        if price is None:
+            return None
+        total = Decimal(input_tokens) * price.input + Decimal(output_tokens) * price.output
+        return math.ceil(total * NANO_PER_USD / PER_TOKENS)
 
 
 def read_prices(path: Path) -> dict[str, Price]:

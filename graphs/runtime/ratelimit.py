@@ -2,11 +2,13 @@
 
 Both stores apply the same rule, `decide`: a request of `cost` is admitted when the requests
 seen in the last `window` seconds plus `cost` stay within `limit`; otherwise it may retry when
-enough of the oldest requests have left the window.
+enough of the oldest requests have left the window. Units counted for a request that was then
+refused before it ran are given back (`refund`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ class RateLimitDecision:
     limit: int
     remaining: int
     retry_after: float
+    hit: str | None = None  # names the units an admitted request counted, for `refund`
 
 
 class RateLimiter(Protocol):
@@ -31,6 +34,9 @@ class RateLimiter(Protocol):
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None
     ) -> RateLimitDecision: ...
+
+    async def refund(self, principal: str, hit: str, units: range) -> None:
+        """Give back units `units` (1-based) of the request counted as `hit`."""
 
 
 def decide(
@@ -65,9 +71,19 @@ class InMemoryRateLimiter:
         decision = decide(seen, now, limit=limit or self.limit, window=self.window, cost=cost)
         if decision.allowed:
             seen.extend([now] * cost)
+            decision = dataclasses.replace(decision, hit=repr(now))
         if not seen:
             del self._seen[principal]
         return decision
+
+    async def refund(self, principal: str, hit: str, units: range) -> None:
+        # The units of one hit share its time: any of them is as good as another.
+        seen = self._seen.get(principal)
+        at = float(hit)
+        for _ in units:
+            if seen is None or at not in seen:
+                return
+            seen.remove(at)
 
 
 # `decide` in Lua, on the server's clock so that every replica agrees on the window.
@@ -104,15 +120,25 @@ class RedisRateLimiter:
         self.limit = limit
         self.window_ms = int(window * 1000)
         self._prefix = prefix
+        self._redis = redis
         self._script = redis.register_script(SLIDING_WINDOW_LUA)
+
+    def _key(self, principal: str) -> str:
+        # The hash tag keeps each principal's keys in one slot on Redis Cluster.
+        return f"{self._prefix}ratelimit:{{{principal}}}"
 
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None
     ) -> RateLimitDecision:
-        # The hash tag keeps each principal's keys in one slot on Redis Cluster.
-        key = f"{self._prefix}ratelimit:{{{principal}}}"
         limit = limit or self.limit
+        hit = uuid.uuid4().hex
         allowed, remaining, retry_ms = await self._script(
-            keys=[key], args=[limit, self.window_ms, cost, uuid.uuid4().hex]
+            keys=[self._key(principal)], args=[limit, self.window_ms, cost, hit]
         )
-        return RateLimitDecision(bool(allowed), limit, int(remaining), int(retry_ms) / 1000)
+        return RateLimitDecision(
+            bool(allowed), limit, int(remaining), int(retry_ms) / 1000, hit if allowed else None
+        )
+
+    async def refund(self, principal: str, hit: str, units: range) -> None:
+        if units:
+            await self._redis.zrem(self._key(principal), *(f"{hit}:{unit}" for unit in units))

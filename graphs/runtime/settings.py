@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(default=90, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
+    budget_reservation_ttl: float = Field(default=600.0, gt=0)
     cache_mode: Literal["off", "exact", "semantic"] = "off"
     semantic_cache_threshold: float | None = Field(default=None, ge=0, le=2)
     embeddings_model: str = "openai:text-embedding-3-small"

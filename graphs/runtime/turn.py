@@ -74,9 +74,10 @@ class Turn:
 
     def metadata(self) -> dict[str, Any]:
         """The reply's `response_metadata` for the whole turn: the last model that answered,
-        usage and cost summed over every call (cost unknown if any call's is)."""
+        usage and cost summed over every call. An unpriced call adds nothing to the cost (and
+        is logged); the cost is None only when no call had a price."""
         usage = {key: sum(call.usage.get(key, 0) for call in self.calls) for key in NO_USAGE}
-        costs = [call.cost_usd for call in self.calls]
+        costs = [call.cost_usd for call in self.calls if call.cost_usd is not None]
         retries = [call.retries for call in self.calls if call.retries is not None]
         return {
             "model": self.calls[-1].model if self.calls else "none",
@@ -85,7 +86,7 @@ class Turn:
             "cache_hit": bool(self.calls) and all(call.cache_hit for call in self.calls),
             "model_calls": len(self.calls),
             "usage": usage,
-            "cost_usd": None if None in costs else sum(c for c in costs if c is not None),
+            "cost_usd": sum(costs) if costs or not self.calls else None,
         }
 
 

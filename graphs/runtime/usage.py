@@ -131,27 +131,29 @@ class RedisUsageLedger:
         self, redis: RedisClient, prefix: str, retention_days: int, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._redis = redis
-        self._clock = clock
+        self.clock = clock
         self._prefix = prefix
         self._retention = retention_days * SECONDS_PER_DAY
         self._record = redis.register_script(RECORD_LUA)
 
-    def _day_key(self, principal: str, day: date) -> str:
+    def day_key(self, principal: str, day: date | None = None) -> str:
+        """The principal's usage hash of `day` (today unless given)."""
+        day = day or self.clock.today()
         return f"{self._prefix}usage:{{{principal}}}:{day.isoformat()}"
 
-    def _minute_key(self, principal: str, minute: int) -> str:
-        return f"{self._prefix}tpm:{{{principal}}}:{minute}"
+    def minute_key(self, principal: str) -> str:
+        """The principal's token counter of the current minute."""
+        return f"{self._prefix}tpm:{{{principal}}}:{self.clock.minute()}"
 
     async def record(self, principal: str, model: str, usage: Usage) -> None:
-        day_key = self._day_key(principal, self._clock.today())
-        minute_key = self._minute_key(principal, self._clock.minute())
+        day_key, minute_key = self.day_key(principal), self.minute_key(principal)
         args = [self._retention, MINUTE_KEY_TTL, usage.total_tokens, *increments(model, usage)]
         await self._record(keys=[day_key, minute_key], args=args)
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for day in days:
-                pipe.hgetall(self._day_key(principal, day))
+                pipe.hgetall(self.day_key(principal, day))
             hashes = await pipe.execute()
         result: dict[str, DayUsage] = {}
         for day, fields in zip(days, hashes, strict=True):
@@ -166,7 +168,7 @@ class RedisUsageLedger:
 
     async def spending(self, principal: str) -> Spending:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._minute_key(principal, self._clock.minute()))
-            pipe.hget(self._day_key(principal, self._clock.today()), COST_FIELD)
+            pipe.get(self.minute_key(principal))
+            pipe.hget(self.day_key(principal), COST_FIELD)
             tokens, cost = await pipe.execute()
         return Spending(int(tokens or 0), float(cost or 0.0))

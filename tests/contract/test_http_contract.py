@@ -98,13 +98,15 @@ async def test_the_request_past_the_rate_limit_gets_429_with_retry_after(
 async def test_the_tokens_of_a_minute_run_out_until_the_minute_turns(
     app_client: AppClient, clock: SetClock
 ) -> None:
-    async with app_client(tokens_per_minute=30) as client:
-        first = await client.post("/chat/invoke", json=ASK)
-        used = first.json()["output"]["usage_metadata"]["total_tokens"]
-        assert used >= 30  # one turn of the demo model uses the minute up
-        refused = await client.post("/chat/invoke", json=ASK)
+    # A turn reserves its input and max_tokens (20): within 60, until its use is settled.
+    short = {**ASK, "config": {"configurable": {"max_tokens": 20}}}
+    async with app_client(tokens_per_minute=60) as client:
+        first = await client.post("/chat/invoke", json=short)
+        assert first.status_code == 200
+        # About 30 tokens used and about 30 reserved by the next turn: over 60.
+        refused = await client.post("/chat/invoke", json=short)
         clock.now += 30  # 00:01:00, a new minute
-        again = await client.post("/chat/invoke", json=ASK)
+        again = await client.post("/chat/invoke", json=short)
     assert_error(refused, 429, "budget_exceeded")
     assert refused.headers["Retry-After"] == "30"
     assert again.status_code == 200

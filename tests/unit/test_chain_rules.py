@@ -129,8 +129,10 @@ def test_a_turns_metadata_sums_every_model_call() -> None:
         2,
         False,
     )
+    # An unpriced call adds nothing: the priced calls keep their cost.
     turn.calls.append(ModelCall("openai:c", usage, None))
-    assert turn.metadata()["cost_usd"] is None
+    assert turn.metadata()["cost_usd"] == 0.75
+    assert Turn("bob", calls=[ModelCall("openai:c", usage, None)]).metadata()["cost_usd"] is None
 
 
 def routes_file(tmp_path: Path, text: str) -> Settings:

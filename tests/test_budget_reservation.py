@@ -1,0 +1,160 @@
+"""Budgets hold under concurrency: each request reserves its worst case (MAX_INPUT_TOKENS for a
+session's turn, plus its max_tokens, priced at the dearest configured model) at admission, and
+the reservation is replaced by what the turn used when it ends; a request refused before it
+runs gives back its rate quota and its reservation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import FALLBACK_MODEL, Graphgate, StartGraphgate
+from tests.upstream import Upstream
+
+MAX_INPUT = 120
+MAX_TOKENS = 50
+WORST_TOKENS = MAX_INPUT + MAX_TOKENS  # a session turn's reservation
+PRIMARY, OUTPUT_PRICE = "gpt-budget", 100  # USD per million output tokens; input is free
+FALLBACK_OUTPUT_PRICE = 200  # the dearer model: reservations are priced at it
+WORST_USD = MAX_TOKENS * FALLBACK_OUTPUT_PRICE / 1_000_000
+REPLY_TOKENS = 40
+APIS = ["chat", "v1"]
+
+
+@pytest.fixture(scope="module")
+def pricing_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("budget-prices") / "prices.toml"
+    path.write_text(
+        f'[models."{PRIMARY}"]\ninput = 0\noutput = {OUTPUT_PRICE}\n'
+        f'[models."{FALLBACK_MODEL}"]\ninput = 0\noutput = {FALLBACK_OUTPUT_PRICE}\n'
+    )
+    return str(path)
+
+
+def ask(api: str, question: str, session: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The path, body and headers of one session turn with `max_tokens` on either API."""
+    if api == "v1":
+        body = {
+            "model": "graphgate",
+            "messages": [{"role": "user", "content": question}],
+            "max_tokens": MAX_TOKENS,
+        }
+        return "/v1/chat/completions", body, {"X-Session-Id": session}
+    configurable = {"session_id": session, "max_tokens": MAX_TOKENS}
+    body = {"input": {"question": question}, "config": {"configurable": configurable}}
+    return "/chat/invoke", body, {}
+
+
+async def concurrent_turns(
+    server: Graphgate, api: str, user: str, marker: str, count: int
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-User-Id": user}, timeout=30
+    ) as client:
+
+        async def one(index: int) -> httpx.Response:
+            path, body, headers = ask(api, f"turn {index} {marker}", uuid.uuid4().hex)
+            return await client.post(path, json=body, headers=headers)
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+def today(server: Graphgate, user: str) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/usage?days=1", headers={"X-User-Id": user})
+    response.raise_for_status()
+    days = response.json()["days"]
+    return days[0]["total"] if days else {}
+
+
+def away_from_the_minute_end() -> None:
+    """The token budget is per clock minute: start where the whole test fits in one."""
+    left = 60 - time.time() % 60
+    if left < 15:
+        time.sleep(left + 0.5)
+
+
+def assert_refusals_are_budget_exceeded(responses: list[httpx.Response]) -> int:
+    """The refused responses are 429 budget_exceeded with Retry-After; how many passed."""
+    passed = 0
+    for response in responses:
+        if response.status_code == 200:
+            passed += 1
+            continue
+        assert response.status_code == 429, response.text
+        assert response.json()["error"]["code"] == "budget_exceeded"
+        assert int(response.headers["Retry-After"]) >= 1
+    return passed
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_twenty_concurrent_turns_never_overshoot_tokens_per_minute(
+    graphgate_factory: StartGraphgate,
+    mode: str,
+    api: str,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+) -> None:
+    cap = 3 * WORST_TOKENS + WORST_TOKENS // 2  # three requests' worth, not four
+    server = graphgate_factory(
+        mode, TOKENS_PER_MINUTE=str(cap), MAX_INPUT_TOKENS=str(MAX_INPUT), RATE_LIMIT_MAX="1000"
+    )
+    upstream.behave(marker, tokens=REPLY_TOKENS, latency_ms=400)
+    away_from_the_minute_end()
+    responses = await concurrent_turns(server, api, user, marker, 20)
+    used = today(server, user)
+    assert used["total_tokens"] <= cap, used
+    passed = assert_refusals_are_budget_exceeded(responses)
+    assert 3 <= passed < 20
+    assert used["requests"] == passed
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_twenty_concurrent_turns_never_overshoot_the_daily_budget(
+    graphgate_factory: StartGraphgate,
+    mode: str,
+    api: str,
+    pricing_file: str,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+) -> None:
+    cap = 3.5 * WORST_USD  # three requests' worth at the fallback's price, not four
+    server = graphgate_factory(
+        mode,
+        PRICING_FILE=pricing_file,
+        LLM_MODEL=PRIMARY,
+        DAILY_BUDGET_USD=str(cap),
+        MAX_INPUT_TOKENS=str(MAX_INPUT),
+        RATE_LIMIT_MAX="1000",
+    )
+    upstream.behave(marker, tokens=REPLY_TOKENS, latency_ms=400)
+    responses = await concurrent_turns(server, api, user, marker, 20)
+    used = today(server, user)
+    assert used["cost_usd"] <= cap, used
+    passed = assert_refusals_are_budget_exceeded(responses)
+    assert 3 <= passed < 20
+    # Each turn that ran cost its real use, not its reservation.
+    assert used["cost_usd"] == pytest.approx(passed * REPLY_TOKENS * OUTPUT_PRICE / 1_000_000)
+
+
+def test_a_turn_whose_worst_case_exceeds_the_whole_cap_is_refused_by_name(
+    graphgate_factory: StartGraphgate, mode: str, user: str, marker: str
+) -> None:
+    server = graphgate_factory(
+        mode, TOKENS_PER_MINUTE=str(WORST_TOKENS - 1), MAX_INPUT_TOKENS=str(MAX_INPUT)
+    )
+    path, body, headers = ask("chat", f"too big {marker}", uuid.uuid4().hex)
+    response = httpx.post(
+        f"{server.url}{path}", json=body, headers={"X-User-Id": user, **headers}, timeout=30
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert "TOKENS_PER_MINUTE" in error["message"]
+    assert "max_tokens" in error["message"]
