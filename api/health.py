@@ -1,11 +1,12 @@
 """Liveness (the process answers) and readiness (Redis reachable, with the modules the
-configured features need, a model configured)."""
+configured features need, credentials checkable, a model configured)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from auth.authenticator import Authenticator
 from graphs.runtime.redis_client import (
     REDIS_FAILURES,
     describe_missing,
@@ -37,6 +38,11 @@ async def redis_check(service: GraphService) -> tuple[bool, str]:
     return True, "ok"
 
 
+async def auth_check(authenticator: Authenticator) -> tuple[bool, str]:
+    problem = await authenticator.problem()
+    return (True, "ok") if problem is None else (False, problem)
+
+
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
     service: GraphService = request.app.state.graphs
@@ -44,12 +50,14 @@ async def ready(request: Request) -> JSONResponse:
         body = {"status": "draining", "checks": {"draining": "shutting down"}}
         return JSONResponse(body, status_code=503)
     redis_ok, redis_detail = await redis_check(service)
+    auth_ok, auth_detail = await auth_check(request.app.state.authenticator)
+    ok = redis_ok and auth_ok
     runtime = service.chat.runtime
     models = [spec.label for spec, _ in runtime.models]
     model_detail = "demo (offline demo model)" if runtime.uses_demo_model else "ok"
     body = {
-        "status": "ready" if redis_ok else "not ready",
-        "checks": {"redis": redis_detail, "model": model_detail},
+        "status": "ready" if ok else "not ready",
+        "checks": {"redis": redis_detail, "auth": auth_detail, "model": model_detail},
         "models": models,
     }
-    return JSONResponse(body, status_code=200 if redis_ok else 503)
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -24,6 +24,10 @@ INVALID_TOKEN = 'Bearer realm="graphgate", error="invalid_token"'
 class Authenticator(Protocol):
     async def authenticate(self, headers: Headers) -> Principal: ...
 
+    async def problem(self) -> str | None:
+        """Why no credential can be checked now (for readiness), if so."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -46,6 +50,9 @@ class Anonymous:
         if not is_principal_name(user):
             raise InvalidInput(f"X-User-Id must be {PRINCIPAL_RULE}.")
         return Principal(user)
+
+    async def problem(self) -> str | None:
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -71,6 +78,9 @@ class ApiKeys:
                 return Principal(record.principal, record.quota, record.key_id)
         raise Unauthenticated("The API key is not valid.", challenge=INVALID_TOKEN)
 
+    async def problem(self) -> str | None:
+        return None
+
     async def aclose(self) -> None:
         return None
 
@@ -91,6 +101,9 @@ class JWTBearer:
                 f"The token's principal claim is not {PRINCIPAL_RULE}.", challenge=INVALID_TOKEN
             )
         return Principal(name)
+
+    async def problem(self) -> str | None:
+        return await self.verifier.key_problem()
 
     async def aclose(self) -> None:
         await self.verifier.aclose()
@@ -113,6 +126,9 @@ class TrustedHeader:
         if not is_principal_name(name):
             raise Unauthenticated(f"The gateway's principal is not {PRINCIPAL_RULE}.")
         return Principal(name)
+
+    async def problem(self) -> str | None:
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -142,6 +158,7 @@ def build_authenticator(settings: Settings, redis: RedisClient | None) -> Authen
                 principal_claim=settings.jwt_principal_claim,
                 leeway=settings.jwt_leeway,
                 cache_seconds=settings.jwt_jwks_cache_seconds,
+                max_stale_seconds=settings.jwt_jwks_max_stale_seconds,
             )
         )
     if settings.auth_mode == "trusted_header":

@@ -1,7 +1,10 @@
 """Verifies `Authorization: Bearer <JWT>` tokens against the identity provider's public keys (JWKS).
 
 The keys come from a URL (cached; an unknown kid refetches, at most every few seconds) or a local
-file. Only asymmetric algorithms are accepted, so a token can never pick HMAC keyed with a public
+file. While the URL cannot be fetched, the cached keys serve for a bounded stale life only: after
+it a token is refused with 503 (it may be valid, but its key may also have been withdrawn, and a
+withdrawn key must not stay good for as long as the provider is unreachable). Only asymmetric
+algorithms are accepted, so a token can never pick HMAC keyed with a public
 key (algorithm confusion), and no failure message ever repeats any part of the token.
 """
 
@@ -11,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 CHALLENGE = 'Bearer realm="graphgate", error="invalid_token"'
 NO_KEYS = "The identity provider's keys (JWKS) cannot be fetched."
+TOO_OLD = (
+    "The identity provider's keys (JWKS) cannot be fetched, and the cached ones are too old "
+    "to trust (JWT_JWKS_MAX_STALE_SECONDS)."
+)
 UNKNOWN_KEY = "The token is not signed by a known key."
 MALFORMED = "The token is malformed."
 
@@ -114,8 +121,10 @@ class JWTVerifier:
         principal_claim: str = "sub",
         leeway: float = 30.0,
         cache_seconds: float = 300.0,
+        max_stale_seconds: float = 3600.0,
         min_refresh_seconds: float = 10.0,
         http_timeout: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if (jwks_url is None) == (jwks_file is None):
             raise ValueError("Give exactly one of jwks_url and jwks_file.")
@@ -129,6 +138,7 @@ class JWTVerifier:
         self._algorithms = tuple(algorithms)
         self._principal_claim = principal_claim
         self._leeway, self._cache_seconds = leeway, cache_seconds
+        self._max_stale, self._monotonic = max_stale_seconds, monotonic
         self._min_refresh, self._http_timeout = min_refresh_seconds, http_timeout
         self._keys: list[_Key] | None = None
         self._fetched_at = -float("inf")  # monotonic time of the last successful fetch
@@ -159,6 +169,14 @@ class JWTVerifier:
             raise _rejected(f"The token has no usable {self._principal_claim!r} claim.")
         return principal
 
+    async def key_problem(self) -> str | None:
+        """Why no token can be verified now (no keys, or keys too old), for readiness."""
+        try:
+            await self._current_keys(refresh=False)
+        except Unavailable as exc:
+            return exc.message
+        return None
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -187,17 +205,19 @@ class JWTVerifier:
     async def _current_keys(self, *, refresh: bool) -> list[_Key]:
         if self._file is not None:
             return self._file_keys(self._file)
-        fresh = time.monotonic() - self._fetched_at < self._cache_seconds
+        fresh = self._monotonic() - self._fetched_at < self._cache_seconds
         if self._keys is not None and fresh and not refresh:
             return self._keys  # no lock: a slow refetch for an unknown kid stalls nobody else
         async with self._lock:  # concurrent callers share one fetch
-            now = time.monotonic()
+            now = self._monotonic()
             stale = refresh or now - self._fetched_at >= self._cache_seconds
             if stale and now - self._tried_at >= self._min_refresh:
                 self._tried_at = now
                 await self._fetch()
             if self._keys is None:
-                raise Unavailable(NO_KEYS)
+                raise Unavailable(NO_KEYS, retry_after=self._min_refresh)
+            if self._monotonic() - self._fetched_at >= self._cache_seconds + self._max_stale:
+                raise Unavailable(TOO_OLD, retry_after=self._min_refresh)
             return self._keys
 
     async def _fetch(self) -> None:
@@ -213,7 +233,7 @@ class JWTVerifier:
         except (httpx.HTTPError, ValueError) as error:
             logger.warning("fetching the JWKS from %s failed: %s", self._url, error)
             return
-        self._keys, self._fetched_at = keys, time.monotonic()
+        self._keys, self._fetched_at = keys, self._monotonic()
 
     def _file_keys(self, path: Path) -> list[_Key]:
         """The keys of the JWKS file, re-read when it changes; a broken file keeps the old keys."""

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     jwt_principal_claim: str = "sub"
     jwt_leeway: float = Field(default=30.0, ge=0, le=300)
     jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    jwt_jwks_max_stale_seconds: float = Field(default=3600.0, ge=0)
     metrics_token: SecretStr | None = None
     enable_playground: bool | None = None
     cors_origins: str = ""
