@@ -1,5 +1,6 @@
 # graphgate: gunicorn with draining uvicorn workers, pinned dependencies, non-root, read-only-able.
-# Build: docker build -t graphgate .   Run: docker run -p 8000:8000 -e REDIS_URL=... graphgate
+# Build: docker build -t graphgate .
+# Run: docker run -p 8000:8000 -e REDIS_URL=... -e METRICS_TOKEN=... -e OPENAI_API_KEY=... graphgate
 # A stop drains for GRACEFUL_TIMEOUT (QUEUE_TIMEOUT + REQUEST_TIMEOUT + 5 s, 45 by default): give
 # it that long, e.g. `docker run --stop-timeout 60` (docker's own default kills after 10 s).
 

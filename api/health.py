@@ -1,22 +1,42 @@
 """Liveness (the process answers) and readiness (Redis reachable, with the modules the
-configured features need, credentials checkable, a model configured)."""
+configured features need; credentials checkable; not draining).
+
+Readiness answers anyone (a Kubernetes probe carries no credential), so in production it says
+ready or not and which check failed in words that name nothing configured (no model, URL or
+setting); the details and the configured models go to a caller bearing `METRICS_TOKEN`, and to
+every caller outside production.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from auth.authenticator import Authenticator
+from auth.authenticator import Authenticator, bears_token
+from graphs.runtime.context import ChatRuntime
 from graphs.runtime.redis_client import (
     REDIS_FAILURES,
     describe_missing,
     missing_modules,
     required_modules,
 )
+from graphs.runtime.settings import Settings
 from graphs.service import GraphService
 from middleware.drain import DRAIN
 
 router = APIRouter(prefix="/health", tags=["health"])
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    summary: str  # for anyone
+    detail: str  # for the operator
+
+
+OK = Check(True, "ok", "ok")
 
 
 @router.get("/live")
@@ -24,40 +44,54 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def redis_check(service: GraphService) -> tuple[bool, str]:
+async def redis_check(service: GraphService) -> Check:
     if service.redis is None:
-        return True, "embedded: in-memory state, single process"
+        return Check(True, "ok", "embedded: in-memory state, single process")
     try:
         await service.redis.ping()
         needed = required_modules(service.chat.runtime.settings)
         missing = await missing_modules(service.redis, needed)
     except REDIS_FAILURES as exc:
-        return False, f"unreachable: {type(exc).__name__}"
+        return Check(False, "unreachable", f"unreachable: {type(exc).__name__}")
     if missing:
-        return False, f"missing {describe_missing(missing)}"
-    return True, "ok"
+        return Check(False, "missing a module", f"missing {describe_missing(missing)}")
+    return OK
 
 
-async def auth_check(authenticator: Authenticator) -> tuple[bool, str]:
+async def auth_check(authenticator: Authenticator) -> Check:
     problem = await authenticator.problem()
-    return (True, "ok") if problem is None else (False, problem)
+    return OK if problem is None else Check(False, "credentials cannot be verified", problem)
+
+
+def model_check(runtime: ChatRuntime) -> Check:
+    return Check(True, "ok", "demo (offline demo model)" if runtime.uses_demo_model else "ok")
+
+
+def shows_details(request: Request, settings: Settings) -> bool:
+    """Outside production, anyone; in production, a caller bearing the metrics token."""
+    if settings.app_env != "production":
+        return True
+    token = settings.metrics_token
+    return token is not None and bears_token(request.headers, token.get_secret_value())
 
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
     service: GraphService = request.app.state.graphs
     if DRAIN.draining:
-        body = {"status": "draining", "checks": {"draining": "shutting down"}}
-        return JSONResponse(body, status_code=503)
-    redis_ok, redis_detail = await redis_check(service)
-    auth_ok, auth_detail = await auth_check(request.app.state.authenticator)
-    ok = redis_ok and auth_ok
+        draining = {"status": "draining", "checks": {"draining": "shutting down"}}
+        return JSONResponse(draining, status_code=503)
     runtime = service.chat.runtime
-    models = [spec.label for spec, _ in runtime.models]
-    model_detail = "demo (offline demo model)" if runtime.uses_demo_model else "ok"
-    body = {
-        "status": "ready" if ok else "not ready",
-        "checks": {"redis": redis_detail, "auth": auth_detail, "model": model_detail},
-        "models": models,
+    checks = {
+        "redis": await redis_check(service),
+        "auth": await auth_check(request.app.state.authenticator),
+        "model": model_check(runtime),
     }
+    ok = all(check.ok for check in checks.values())
+    body: dict[str, object] = {"status": "ready" if ok else "not ready"}
+    if shows_details(request, runtime.settings):
+        body["checks"] = {name: check.detail for name, check in checks.items()}
+        body["models"] = [spec.label for spec, _ in runtime.models]
+    else:
+        body["checks"] = {name: check.summary for name, check in checks.items()}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,6 +1,6 @@
 """Refuse to start a configuration that cannot work or is unsafe, with one line that names the
 setting to fix. Production (`APP_ENV=production`) must authenticate its callers, answer with a
-real model and keep its state in Redis."""
+real model, keep its state in Redis and keep its metrics behind a token."""
 
 from __future__ import annotations
 
@@ -136,6 +136,11 @@ def production_problem(settings: Settings) -> str | None:
         )
     if settings.resolved_redis_url is None:
         return "APP_ENV=production needs Redis for shared state: set REDIS_URL."
+    if settings.metrics_token is None or not settings.metrics_token.get_secret_value():
+        return (
+            "APP_ENV=production would serve /metrics to anyone: set METRICS_TOKEN (a secret; "
+            "Prometheus sends it as a bearer token)."
+        )
     return None
 
 

@@ -3,6 +3,7 @@ authenticating gateway, or nobody (`anonymous`, development)."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -34,6 +35,13 @@ class Authenticator(Protocol):
 def bearer_token(headers: Headers) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def bears_token(headers: Headers, expected: str) -> bool:
+    """Whether the request's bearer token is `expected` (never when that is empty), compared in
+    constant time."""
+    token = bearer_token(headers) or ""
+    return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
 
 
 class Anonymous:

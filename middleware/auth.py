@@ -9,12 +9,10 @@ client opens; until then nothing is served.
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from auth.authenticator import Authenticator, bearer_token
+from auth.authenticator import Authenticator, bears_token
 from graphs.errors import GraphgateError, Unauthenticated
 from middleware.context import request_context
 from middleware.error_responses import send_error
@@ -70,6 +68,5 @@ class AuthMiddleware:
     def _check_metrics_token(self, headers: Headers) -> None:
         if self.metrics_token is None:
             return
-        token = bearer_token(headers) or ""
-        if not hmac.compare_digest(token.encode(), self.metrics_token.encode()):
+        if not bears_token(headers, self.metrics_token):
             raise Unauthenticated("/metrics needs `Authorization: Bearer <METRICS_TOKEN>`.")

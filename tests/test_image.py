@@ -58,6 +58,7 @@ def test_the_cmd_line_serves_and_the_healthcheck_passes(
         APP_ENV="production",
         WEB_CONCURRENCY="2",
         AUTH_MODE="api_key",
+        METRICS_TOKEN="metrics-token-for-the-image-test",
         OPENAI_BASE_URL=upstream.api_url,
     )
     server = ManagedProcess(

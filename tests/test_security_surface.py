@@ -18,7 +18,9 @@ def guarded(graphgate_factory: StartGraphgate) -> Graphgate:
 
 @pytest.fixture(scope="module")
 def production(graphgate_factory: StartGraphgate) -> Graphgate:
-    return graphgate_factory("redis", APP_ENV="production", AUTH_MODE="api_key")
+    return graphgate_factory(
+        "redis", APP_ENV="production", AUTH_MODE="api_key", METRICS_TOKEN="metrics-token-for-tests"
+    )
 
 
 def preflight(server: Graphgate, origin: str) -> httpx.Response:

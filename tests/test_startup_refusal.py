@@ -81,7 +81,13 @@ def test_allow_anonymous_lets_production_start(
 ) -> None:
     """The refusals are the only reason the others exit: with ALLOW_ANONYMOUS it serves."""
     port = free_port()
-    env = child_env(APP_ENV="production", ALLOW_ANONYMOUS="true", REDIS_URL=redis_url, **real_model)
+    env = child_env(
+        APP_ENV="production",
+        ALLOW_ANONYMOUS="true",
+        REDIS_URL=redis_url,
+        METRICS_TOKEN="metrics-token-for-tests",
+        **real_model,
+    )
     server = ManagedProcess(
         [*UVICORN, "--port", str(port)],
         env=env,
