@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import FALLBACK_MODEL, Graphgate, StartGraphgate
+from tests.conftest import FALLBACK_MODEL, Graphgate, StartGraphgate, create_key
 from tests.upstream import Upstream
 
 MAX_INPUT = 120
@@ -158,3 +159,57 @@ def test_a_turn_whose_worst_case_exceeds_the_whole_cap_is_refused_by_name(
     assert error["code"] == "invalid_input"
     assert "TOKENS_PER_MINUTE" in error["message"]
     assert "max_tokens" in error["message"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_keys_daily_budget_on_an_unpriced_model_is_refused_by_name(
+    graphgate_factory: StartGraphgate, api: str, keys_file: Path, marker: str
+) -> None:
+    """The server has no budget of its own (so it starts with unpriced models), but a key
+    does: its requests are refused rather than run with a budget nothing would count."""
+    server = graphgate_factory(AUTH_MODE="api_key", API_KEYS_FILE=str(keys_file))
+    key = create_key(
+        f"p-{uuid.uuid4().hex[:10]}", "--daily-budget-usd", "1", "--file", str(keys_file)
+    )
+    path, body, headers = ask(api, f"budgeted {marker}", uuid.uuid4().hex)
+    response = httpx.post(
+        f"{server.url}{path}", json=body, headers={**key.headers, **headers}, timeout=30
+    )
+    assert response.status_code == 503, response.text
+    assert "PRICING_FILE" in response.text
+    assert "gpt-primary" in response.text
+
+
+def test_a_multi_call_turn_is_settled_at_its_real_use_beyond_its_reservation(
+    graphgate_factory: StartGraphgate,
+    mode: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+) -> None:
+    """A reservation covers one model call; a chain that calls twice uses more, and the ledger
+    (so the next request's admission) sees all of it."""
+    routes = tmp_path_factory.mktemp("twice") / "routes.toml"
+    routes.write_text(
+        '[routes.twice]\npath = "/twice"\nchain = "tests.chains.two_calls:make_chain"\n'
+    )
+    server = graphgate_factory(
+        mode, ROUTES_FILE=str(routes), TOKENS_PER_MINUTE="400", MAX_INPUT_TOKENS="100"
+    )
+    upstream.behave(marker, reply="a " * 60)  # one tiktoken token a word: the draft fits
+    away_from_the_minute_end()
+    body = {
+        "input": {"question": f"twice {marker}"},
+        "config": {"configurable": {"max_tokens": 60}},
+    }
+    first = httpx.post(f"{server.url}/twice/invoke", json=body, headers={"X-User-Id": user})
+    assert first.status_code == 200, first.text
+    billed = sum(u["total_tokens"] for u in upstream.stats(marker)["usage"])
+    assert billed > 100 + 60  # more than the turn reserved
+    assert today(server, user)["total_tokens"] == billed
+    statuses = [
+        httpx.post(f"{server.url}/twice/invoke", json=body, headers={"X-User-Id": user}).status_code
+        for _ in range(2)
+    ]
+    assert statuses == [200, 429]  # 2 x 193 used: no room for a third 160-token reservation
