@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from api.graceful_timeout import longest_turn_seconds
 from auth.api_keys import read_keys_file
 from graphs.demo_model import DEMO_MODEL_NAME
 from graphs.models import ModelSpec, configured_specs
@@ -38,7 +39,7 @@ def configuration_problem(settings: Settings) -> str | None:
         settings.api_keys_file or settings.resolved_redis_url
     ):
         return "AUTH_MODE=api_key needs API_KEYS_FILE or Redis (REDIS_URL) to hold the keys."
-    problem = redis_problem(settings) or budget_problem(settings)
+    problem = redis_problem(settings) or budget_problem(settings) or reservation_problem(settings)
     if problem:
         return problem
     if settings.cache_mode == "semantic":
@@ -86,6 +87,22 @@ def budget_problem(settings: Settings) -> str | None:
         f"DAILY_BUDGET_USD={settings.daily_budget_usd:g} cannot be enforced: no price for "
         f"{', '.join(unpriced)}. Configure its price in a PRICING_FILE (TOML: "
         '[models."<name>"] input = ..., output = ..., USD per million tokens).'
+    )
+
+
+def reservation_problem(settings: Settings) -> str | None:
+    """A `BUDGET_RESERVATION_TTL` that a request could outlive (unset, each route derives one
+    from its own deadline)."""
+    if settings.budget_reservation_ttl is None:
+        return None
+    longest_turn = longest_turn_seconds(settings) - settings.queue_timeout
+    longest = settings.longest_request_seconds(longest_turn)
+    if settings.budget_reservation_ttl > longest:
+        return None
+    return (
+        f"BUDGET_RESERVATION_TTL={settings.budget_reservation_ttl:g} must exceed the longest a "
+        f"request may run, {longest:g} s (a full batch's rounds of QUEUE_TIMEOUT + the longest "
+        "route's REQUEST_TIMEOUT), or a running turn's reservation could lapse; or leave it unset."
     )
 
 

@@ -172,7 +172,7 @@ async def reserve_turns(
     try:
         for input_tokens, max_tokens in turns:
             wanted = worst_case(runtime, principal, caps, input_tokens, max_tokens)
-            short = await runtime.budget.reserve(wanted, caps)
+            short = await runtime.budget.reserve(wanted, caps, runtime.settings.reservation_ttl)
             if short is not None:
                 raise exhausted(runtime, short, caps)
             held.append(wanted)

@@ -2,7 +2,8 @@
 against the principal's `TOKENS_PER_MINUTE`, the route's `tokens_per_minute` and
 `DAILY_BUDGET_USD`, so that concurrent requests cannot together overshoot a cap (each one sees
 the others' reservations). Settling replaces the reservation with what the turn used (the
-usage ledger records that); a reservation never settled lapses after `BUDGET_RESERVATION_TTL`.
+usage ledger records that); a reservation never settled (its worker died) lapses after
+`BUDGET_RESERVATION_TTL`, by default a little longer than the request could have run.
 
 Both stores apply one rule, `shortfall`; in Redis it runs as one script on the principal's
 hash-tagged keys (one slot on Redis Cluster).
@@ -101,7 +102,9 @@ def shortfall(use: BudgetUse, caps: BudgetCaps, wanted: Reservation) -> Shortfal
 
 
 class BudgetStore(Protocol):
-    async def reserve(self, wanted: Reservation, caps: BudgetCaps) -> Shortfall | None: ...
+    async def reserve(
+        self, wanted: Reservation, caps: BudgetCaps, ttl: float
+    ) -> Shortfall | None: ...
 
     async def settle(self, reservation: Reservation, total_tokens: int) -> None: ...
 
@@ -112,11 +115,8 @@ class BudgetStore(Protocol):
 class InMemoryBudget:
     """The embedded twin: reservations per principal in a dict, on the ledger's counters."""
 
-    def __init__(
-        self, ledger: InMemoryUsageLedger, ttl: float, clock: Clock = SYSTEM_CLOCK
-    ) -> None:
+    def __init__(self, ledger: InMemoryUsageLedger, clock: Clock = SYSTEM_CLOCK) -> None:
         self._ledger = ledger
-        self._ttl = ttl
         self._clock = clock
         self._held: dict[str, dict[str, tuple[float, Reservation]]] = {}
         self._route_minutes: dict[tuple[str, str, int], int] = {}
@@ -128,7 +128,7 @@ class InMemoryBudget:
             del held[key]
         return [reservation for _, reservation in held.values()]
 
-    async def reserve(self, wanted: Reservation, caps: BudgetCaps) -> Shortfall | None:
+    async def reserve(self, wanted: Reservation, caps: BudgetCaps, ttl: float) -> Shortfall | None:
         # Nothing below waits, so no other request can reserve between the check and the add.
         live = self._live(wanted.principal)
         spending = await self._ledger.spending(wanted.principal)
@@ -147,7 +147,7 @@ class InMemoryBudget:
         )
         refused = shortfall(use, caps, wanted)
         if refused is None:
-            expiry = self._clock.monotonic() + self._ttl
+            expiry = self._clock.monotonic() + ttl
             self._held.setdefault(wanted.principal, {})[wanted.id] = (expiry, wanted)
         return refused
 
@@ -222,13 +222,10 @@ class RedisBudget:
     """The production store: a sorted set of held reservations per principal, beside the
     ledger's minute and day counters (`graphs/runtime/usage.py` names those keys)."""
 
-    def __init__(
-        self, redis: RedisClient, ledger: RedisUsageLedger, prefix: str, ttl: float
-    ) -> None:
+    def __init__(self, redis: RedisClient, ledger: RedisUsageLedger, prefix: str) -> None:
         self._redis = redis
         self._ledger = ledger
         self._prefix = prefix
-        self._ttl_ms = int(ttl * 1000)
         self._reserve = redis.register_script(RESERVE_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
 
@@ -238,7 +235,7 @@ class RedisBudget:
     def _route_minute_key(self, route: str, principal: str) -> str:
         return f"{self._prefix}route:{route}:tpm:{{{principal}}}:{self._ledger.clock.minute()}"
 
-    async def reserve(self, wanted: Reservation, caps: BudgetCaps) -> Shortfall | None:
+    async def reserve(self, wanted: Reservation, caps: BudgetCaps, ttl: float) -> Shortfall | None:
         principal = wanted.principal
         keys = [
             self._held_key(principal),
@@ -254,7 +251,7 @@ class RedisBudget:
             caps.tokens_per_minute,
             caps.route_tokens_per_minute,
             caps.daily_nano_usd,
-            self._ttl_ms,
+            int(ttl * 1000),
             COST_FIELD,
         ]
         refused, alone = await self._reserve(keys=keys, args=args)

@@ -92,10 +92,10 @@ def build_runtime(
     budget: BudgetStore
     if redis is None:
         usage = InMemoryUsageLedger(clock)
-        budget = InMemoryBudget(usage, settings.budget_reservation_ttl, clock)
+        budget = InMemoryBudget(usage, clock)
     else:
         usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days, clock)
-        budget = RedisBudget(redis, usage, settings.redis_prefix, settings.budget_reservation_ttl)
+        budget = RedisBudget(redis, usage, settings.redis_prefix)
     return ChatRuntime(
         settings=settings,
         counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),

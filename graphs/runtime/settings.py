@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Beyond a request's longest run: settling its turn, and clocks that differ a little.
+RESERVATION_MARGIN_SECONDS = 30
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer accurately and concisely; say so when you do not know."
 )
@@ -92,7 +95,7 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(default=90, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
-    budget_reservation_ttl: float = Field(default=600.0, gt=0)
+    budget_reservation_ttl: float | None = Field(default=None, gt=0)
     cache_mode: Literal["off", "exact", "semantic"] = "off"
     semantic_cache_threshold: float | None = Field(default=None, ge=0, le=2)
     embeddings_model: str = "openai:text-embedding-3-small"
@@ -156,6 +159,21 @@ class Settings(BaseSettings):
         if self.redis_host:
             return f"redis://{self.redis_host}:{self.redis_port}/0"
         return None
+
+    @property
+    def reservation_ttl(self) -> float:
+        """How long a budget reservation lives unsettled: `BUDGET_RESERVATION_TTL`, else the
+        longest a request may run (a full batch's rounds of session wait and deadline) plus a
+        margin, so only a turn that died holding it (a killed worker) sees it lapse."""
+        if self.budget_reservation_ttl is not None:
+            return self.budget_reservation_ttl
+        return self.longest_request_seconds(self.request_timeout) + RESERVATION_MARGIN_SECONDS
+
+    def longest_request_seconds(self, deadline: float) -> float:
+        """A full batch's turns, `BATCH_MAX_CONCURRENCY` at a time, each waiting up to
+        `QUEUE_TIMEOUT` for its session, then running up to `deadline`."""
+        rounds = math.ceil(self.max_batch_size / self.batch_max_concurrency)
+        return rounds * (self.queue_timeout + deadline)
 
     @property
     def concurrency_stripes(self) -> int:

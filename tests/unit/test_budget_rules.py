@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.startup_checks import budget_problem
+from api.startup_checks import budget_problem, reservation_problem
 from graphs.routes import RouteLimits
 from graphs.runtime.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
 from graphs.runtime.pricing import PriceTable
@@ -111,3 +111,14 @@ async def test_refunded_units_leave_the_window() -> None:
     await limiter.refund("p", counted.hit, range(2, 4))
     assert (await limiter.hit("p", cost=2)).allowed
     assert not (await limiter.hit("p")).allowed
+
+
+def test_a_reservation_outlives_the_longest_request_unless_told_otherwise() -> None:
+    settings = Settings()  # 4 rounds of a 20-input batch, 5 at a time, of 10 s + 30 s
+    assert settings.reservation_ttl == 4 * (10 + 30) + 30
+    assert reservation_problem(settings) is None
+    short = settings.model_copy(update={"budget_reservation_ttl": 160.0})
+    problem = reservation_problem(short)
+    assert problem is not None
+    assert problem.startswith("BUDGET_RESERVATION_TTL=160")
+    assert reservation_problem(short.model_copy(update={"budget_reservation_ttl": 161.0})) is None
