@@ -191,7 +191,7 @@ async def admit_chat_request(request: Request, runtime: ChatRuntime) -> None:
         read_params(config.configurable, runtime.settings.max_output_tokens)
         for config in run_configs
     ]
-    await admit_turns(request, runtime, turns, params, whole_input=bool(threads))
+    await admit_turns(request, runtime, turns, params)
     await hold_sessions(request, runtime, threads)
 
 
@@ -201,12 +201,12 @@ async def admit_turns(
     turns: list[ChatRequest],
     params: list[ModelParams] | None = None,
     *,
-    whole_input: bool = True,
+    tools_tokens: int = 0,
 ) -> None:
     """Guard each turn, reserve each turn's worst case against the principal's budgets, then
     count the turns in its window; the decision goes to the request context for the rate-limit
-    headers. `whole_input`: reserve `MAX_INPUT_TOKENS` of input per turn (a session's history,
-    or tools, add to what the turn counts)."""
+    headers. `tools_tokens`: what the request's tool definitions add to each turn's prompt (a
+    session's history is reserved once the run has fitted it, `cover_prompt`)."""
     counted = [
         validate_turn(
             turn.question,
@@ -224,16 +224,17 @@ async def admit_turns(
     principal = authenticated(request)
     limits = params or [ModelParams()] * len(turns)
     asks = [(0, p.max_tokens) for p in limits]
-    if budget_caps(runtime, principal.quota).on:  # tokens counted again only when they matter
+    caps = budget_caps(runtime, principal.quota)
+    if caps.on:  # tokens counted again only when they matter
         asks = [
-            (input_to_reserve(runtime, runtime.counter.count_messages(turn), whole_input), limit)
+            (input_to_reserve(runtime, runtime.counter.count_messages(turn) + tools_tokens), limit)
             for turn, (_, limit) in zip(counted, asks, strict=True)
         ]
     decision, reservations = await admit(runtime, principal.name, asks, principal.quota)
     context.rate_limit = decision
     if not decision.allowed:
         raise refusal(decision, runtime.settings.rate_limit_window)
-    admission = Admission(principal.name)
+    admission = Admission(principal.name, caps)
     admission.took(decision, len(turns), reservations)
     context.admission = admission
     context.on_end.append(lambda: give_back(runtime, admission))

@@ -12,6 +12,7 @@ the access line, never to the session. Errors use OpenAI's format,
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,7 +63,8 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     if tools.tools and not runtime.calls_tools:
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
     turn = ChatRequest(messages=conversation(body))
-    await admit_turns(request, runtime, [turn], [params])
+    tools_tokens = runtime.counter.count_text(json.dumps(list(tools.tools))) if tools.tools else 0
+    await admit_turns(request, runtime, [turn], [params], tools_tokens=tools_tokens)
     request_context(request.scope).run.end_user = body.user
     session = request.headers.get(SESSION_HEADER)
     named = {SESSION_ID: session} if session else {}

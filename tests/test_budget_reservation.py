@@ -1,7 +1,7 @@
-"""Budgets hold under concurrency: each request reserves its worst case (MAX_INPUT_TOKENS for a
-session's turn, plus its max_tokens, priced at the dearest configured model) at admission, and
-the reservation is replaced by what the turn used when it ends; a request refused before it
-runs gives back its rate quota and its reservation."""
+"""Budgets hold under concurrency: each request reserves its worst case (its prompt, plus its
+max_tokens, priced at the dearest configured model) at admission, a session's history once the
+run has fitted it, and the reservations are replaced by what the turn used when it ends; a
+request refused before it runs gives back its rate quota and its reservation."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+import tiktoken
+from langchain_core.messages import HumanMessage, SystemMessage
 
+from graphs.runtime.settings import DEFAULT_SYSTEM_PROMPT
+from graphs.runtime.tokens import OFFLINE_ENCODING, TokenCounter
 from tests.conftest import FALLBACK_MODEL, Graphgate, StartGraphgate, create_key
 from tests.upstream import Upstream
 
 MAX_INPUT = 120
 MAX_TOKENS = 50
-WORST_TOKENS = MAX_INPUT + MAX_TOKENS  # a session turn's reservation
 PRIMARY, OUTPUT_PRICE = "gpt-budget", 100  # USD per million output tokens; input is free
 FALLBACK_OUTPUT_PRICE = 200  # the dearer model: reservations are priced at it
 WORST_USD = MAX_TOKENS * FALLBACK_OUTPUT_PRICE / 1_000_000
@@ -35,6 +38,14 @@ def pricing_file(tmp_path_factory: pytest.TempPathFactory) -> str:
         f'[models."{FALLBACK_MODEL}"]\ninput = 0\noutput = {FALLBACK_OUTPUT_PRICE}\n'
     )
     return str(path)
+
+
+def worst_tokens(question: str) -> int:
+    """A fresh session turn's reservation on the chat route: the route's system message and
+    the question, as the server counts them, plus `MAX_TOKENS`."""
+    counter = TokenCounter(tiktoken.get_encoding(OFFLINE_ENCODING))
+    prompt = [SystemMessage(DEFAULT_SYSTEM_PROMPT), HumanMessage(question)]
+    return counter.count_messages(prompt) + MAX_TOKENS
 
 
 def ask(api: str, question: str, session: str) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -101,7 +112,8 @@ async def test_twenty_concurrent_turns_never_overshoot_tokens_per_minute(
     user: str,
     marker: str,
 ) -> None:
-    cap = 3 * WORST_TOKENS + WORST_TOKENS // 2  # three requests' worth, not four
+    worst = max(worst_tokens(f"turn {index} {marker}") for index in range(20))
+    cap = 3 * worst + worst // 2  # three requests' worth, not four
     server = graphgate_factory(
         mode, TOKENS_PER_MINUTE=str(cap), MAX_INPUT_TOKENS=str(MAX_INPUT), RATE_LIMIT_MAX="1000"
     )
@@ -148,7 +160,9 @@ def test_a_turn_whose_worst_case_exceeds_the_whole_cap_is_refused_by_name(
     graphgate_factory: StartGraphgate, mode: str, user: str, marker: str
 ) -> None:
     server = graphgate_factory(
-        mode, TOKENS_PER_MINUTE=str(WORST_TOKENS - 1), MAX_INPUT_TOKENS=str(MAX_INPUT)
+        mode,
+        TOKENS_PER_MINUTE=str(worst_tokens(f"too big {marker}") - 1),
+        MAX_INPUT_TOKENS=str(MAX_INPUT),
     )
     path, body, headers = ask("chat", f"too big {marker}", uuid.uuid4().hex)
     response = httpx.post(
@@ -213,3 +227,34 @@ def test_a_multi_call_turn_is_settled_at_its_real_use_beyond_its_reservation(
         for _ in range(2)
     ]
     assert statuses == [200, 429]  # 2 x 193 used: no room for a third 160-token reservation
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_sessions_history_is_reserved_as_it_grows_and_refused_at_the_cap(
+    graphgate_factory: StartGraphgate,
+    mode: str,
+    api: str,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+) -> None:
+    """A session turn reserves its turn at admission and its history once the run has fitted
+    it, before the model is called: a cap below MAX_INPUT_TOKENS still serves sessions, and the
+    turn whose history would pass the cap is a 429, not served."""
+    cap = 400
+    server = graphgate_factory(mode, TOKENS_PER_MINUTE=str(cap), RATE_LIMIT_MAX="1000")
+    upstream.behave(marker, tokens=15)
+    away_from_the_minute_end()
+    session, statuses = f"grow-{marker}", []
+    with httpx.Client(base_url=server.url, headers={"X-User-Id": user}, timeout=30) as client:
+        for turn in range(12):
+            path, body, headers = ask(api, f"turn {turn} {marker}", session)
+            response = client.post(path, json=body, headers=headers)
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                assert response.status_code == 429, response.text
+                assert response.json()["error"]["code"] == "budget_exceeded"
+                break
+    assert statuses[:2] == [200, 200]
+    assert statuses[-1] == 429
+    assert today(server, user)["total_tokens"] <= cap

@@ -28,6 +28,7 @@ class Admission:
     rate window. Each run claims its turn's share; what none claimed is given back."""
 
     principal: str
+    caps: BudgetCaps = field(default_factory=BudgetCaps)
     reservations: list[Reservation] = field(default_factory=list)
     rate_hit: str | None = None
     units: int = 0
@@ -129,10 +130,12 @@ def worst_case(
     ]
     for cap, exceeded in too_big:
         if exceeded:
+            price = (
+                f", ${nano_usd / NANO_USD:.6f} at the dearest model" if caps.daily_nano_usd else ""
+            )
             raise InvalidInput(
-                f"This turn may use {tokens} tokens ({input_tokens} input + max_tokens {output}), "
-                f"${nano_usd / NANO_USD:.6f} at the dearest model: more than {cap} allows. "
-                "Send a smaller max_tokens."
+                f"This turn may use {tokens} tokens ({input_tokens} input + max_tokens {output})"
+                f"{price}: more than {cap} allows. Send a smaller max_tokens."
             )
     route = runtime.route.name if caps.route_tokens_per_minute else ""
     return Reservation(principal, tokens, nano_usd, route)
@@ -218,13 +221,50 @@ async def give_back(runtime: ChatRuntime, admission: Admission) -> None:
         await runtime.limiter.refund(admission.principal, admission.rate_hit, units)
 
 
-def input_to_reserve(runtime: ChatRuntime, turn_tokens: int, whole_input: bool) -> int:
-    """A turn's input at worst: as counted (with the route's prompt) for a one-off turn of the
-    built-in chat; `MAX_INPUT_TOKENS` when a session's history or the route's own chain adds
-    to it (every model call's prompt is held to that)."""
-    if whole_input or runtime.route.chain is not None:
+def input_to_reserve(runtime: ChatRuntime, turn_tokens: int) -> int:
+    """A turn's input as admission knows it: the turn (and its tools) with the route's prompt;
+    `MAX_INPUT_TOKENS` on a route with its own chain, whose prompt is its own (every model
+    call's prompt is held to that). A session's history is added by `cover_prompt`."""
+    if runtime.route.chain is not None:
         return runtime.settings.max_input_tokens
     return runtime.prompt_tokens + turn_tokens
+
+
+def caps_of(runtime: ChatRuntime, config: RunnableConfig) -> BudgetCaps:
+    """The caps the run was admitted under (its key's quota included), or the server's for a
+    run that no HTTP layer admitted."""
+    ticket = config.get("configurable", {}).get("admission")
+    if isinstance(ticket, AdmissionTicket) and ticket.admission is not None:
+        return ticket.admission.caps
+    return budget_caps(runtime, Quota())
+
+
+async def cover_prompt(
+    runtime: ChatRuntime,
+    config: RunnableConfig,
+    held: Sequence[dict[str, Any]],
+    input_tokens: int,
+    max_tokens: int | None,
+) -> list[dict[str, Any]]:
+    """The turn's reservations, grown to cover its prompt now that its history is fitted:
+    admission reserved the turn itself, the history is reserved here, before any model call,
+    atomically against the caps as admission's was (429 `budget_exceeded` when it does not
+    fit)."""
+    first = Reservation.from_state(held[0]) if held else None
+    if first is None:
+        return list(held)
+    caps = caps_of(runtime, config)
+    needed = worst_case(runtime, first.principal, caps, input_tokens, max_tokens)
+    covered = [r for r in map(Reservation.from_state, held) if r is not None]
+    tokens = needed.tokens - sum(r.tokens for r in covered)
+    nano_usd = needed.nano_usd - sum(r.nano_usd for r in covered)
+    if tokens <= 0 and nano_usd <= 0:
+        return list(held)
+    extra = Reservation(first.principal, max(0, tokens), max(0, nano_usd), first.route)
+    short = await runtime.budget.reserve(extra, caps, runtime.settings.reservation_ttl)
+    if short is not None:
+        raise exhausted(runtime, short, caps)
+    return [*held, extra.as_state()]
 
 
 async def admit_run(
@@ -234,7 +274,7 @@ async def admit_run(
     configurable = config.get("configurable", {})
     params = read_params(configurable, runtime.settings.max_output_tokens)
     turn_tokens = runtime.counter.count_messages(state.get("turn", []))
-    input_tokens = input_to_reserve(runtime, turn_tokens, "thread_id" in configurable)
+    input_tokens = input_to_reserve(runtime, turn_tokens)
     asks = [(input_tokens, params.max_tokens)]
     decision, reservations = await admit(runtime, principal_of(config), asks)
     if not decision.allowed:
@@ -243,15 +283,20 @@ async def admit_run(
 
 
 async def settle_turn(
-    runtime: ChatRuntime, principal: str, model: str, usage: Usage | None, reservation: object
+    runtime: ChatRuntime,
+    principal: str,
+    model: str,
+    usage: Usage | None,
+    reservations: Sequence[dict[str, Any]],
 ) -> None:
-    """What the turn used goes to the ledger, then replaces its reservation (if it had one):
+    """What the turn used goes to the ledger, then replaces its reservations (if it had any):
     in that order, so that the use is never counted less than it was."""
     if usage is not None:
         await runtime.usage.record(principal, model, usage)
-    held = Reservation.from_state(reservation)
-    if held is not None:
-        await runtime.budget.settle(held, usage.total_tokens if usage else 0)
+    held = [r for r in map(Reservation.from_state, reservations) if r is not None]
+    if held:
+        await runtime.budget.settle(held[0], usage.total_tokens if usage else 0)
+        await release_all(runtime, held[1:])
 
 
 def make_limit(runtime: ChatRuntime) -> Any:
@@ -261,6 +306,6 @@ def make_limit(runtime: ChatRuntime) -> Any:
             reservation = ticket.admission.claim() if ticket.admission else None
         else:
             reservation = await admit_run(runtime, state, config)
-        return {"reservation": reservation.as_state() if reservation else None}
+        return {"reservations": [reservation.as_state()] if reservation else []}
 
     return limit

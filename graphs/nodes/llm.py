@@ -11,6 +11,7 @@ call of the turn; a turn that fails or is cancelled has its calls' usage recorde
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
 from graphs.history import TokenBudget, fit_history, with_turn
 from graphs.identity import principal_of
 from graphs.model_params import read_params
+from graphs.nodes.limit import cover_prompt
 from graphs.nodes.persist import record_unfinished
 from graphs.provider_calls import upstream_errors
 from graphs.runtime.context import ChatRuntime
@@ -157,9 +159,7 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
     settings = runtime.settings
 
     async def llm(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        messages, turn_size = with_turn(state.get("history", []), state["turn"])
-        budget = TokenBudget(settings.max_input_tokens - runtime.prompt_tokens, runtime.counter)
-        kept = fit_history(messages, turn_size, settings.max_history_messages + turn_size, budget)
+        kept, turn_size = fitted_prompt(runtime, state)
         history, turn_messages = kept[:-turn_size], kept[-turn_size:]
         if runtime.question_only:  # the prompt has no {turn}: earlier messages are history
             history = [*history, *turn_messages[:-1]]
@@ -171,10 +171,16 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
         }
         write = get_stream_writer()
         with running_turn(turn_of(config, settings.max_output_tokens)) as turn:
+            input_tokens = runtime.prompt_tokens + runtime.counter.count_messages(kept)
+            if turn.tools.tools:
+                input_tokens += runtime.counter.count_text(json.dumps(list(turn.tools.tools)))
+            reservations = await cover_prompt(
+                runtime, config, state.get("reservations", []), input_tokens, turn.params.max_tokens
+            )
             try:
                 reply = await run_chain(chain, chain_input, config, write, settings.request_timeout)
             except BaseException:
-                await record_unfinished(runtime, turn.principal, turn, state.get("reservation"))
+                await record_unfinished(runtime, turn.principal, turn, reservations)
                 raise
         metadata = turn.metadata()
         reply.id = reply.id or f"run-{uuid.uuid4()}"
@@ -200,6 +206,16 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             message.usage_metadata = billed
         else:  # the provider's details (cached input, reasoning) stay
             message.usage_metadata.update(billed)
-        return {"reply": message}
+        return {"reply": message, "reservations": reservations}
 
     return llm
+
+
+def fitted_prompt(runtime: ChatRuntime, state: ChatState) -> tuple[list[BaseMessage], int]:
+    """The session's history and the turn, fitted to `MAX_HISTORY_MESSAGES` and to the tokens
+    the route's prompt leaves (`graphs/history.py`), and how many of them are the turn's."""
+    settings = runtime.settings
+    messages, turn_size = with_turn(state.get("history", []), state["turn"])
+    budget = TokenBudget(settings.max_input_tokens - runtime.prompt_tokens, runtime.counter)
+    kept = fit_history(messages, turn_size, settings.max_history_messages + turn_size, budget)
+    return kept, turn_size

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import RemoveMessage
@@ -39,7 +40,7 @@ def usage_of(metadata: dict[str, Any], *, partial: bool = False) -> Usage:
 
 
 async def record_unfinished(
-    runtime: ChatRuntime, principal: str, turn: Turn, reservation: object = None
+    runtime: ChatRuntime, principal: str, turn: Turn, reservations: Sequence[dict[str, Any]]
 ) -> None:
     """A turn that failed or was cancelled is not stored, but what its model calls used was
     paid for: it goes to the ledger (and so counts against the budgets), marked partial, and
@@ -49,7 +50,9 @@ async def record_unfinished(
     metadata = turn.metadata()
     usage = usage_of(metadata, partial=True) if turn.calls else None
     try:
-        await asyncio.shield(settle_turn(runtime, principal, metadata["model"], usage, reservation))
+        await asyncio.shield(
+            settle_turn(runtime, principal, metadata["model"], usage, reservations)
+        )
     except REDIS_FAILURES as exc:
         logger.warning("recording an unfinished turn's usage failed: %s", type(exc).__name__)
 
@@ -62,7 +65,11 @@ def make_persist(runtime: ChatRuntime) -> Any:
         # Shielded: a client gone while the ledger is written must not unrecord a paid turn.
         await asyncio.shield(
             settle_turn(
-                runtime, principal_of(config), model, usage_of(metadata), state.get("reservation")
+                runtime,
+                principal_of(config),
+                model,
+                usage_of(metadata),
+                state.get("reservations", []),
             )
         )
         messages, turn_size = with_turn(state.get("history", []), [*state["turn"], reply])
@@ -71,7 +78,7 @@ def make_persist(runtime: ChatRuntime) -> Any:
         return {
             "history": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept],
             "turn": [],
-            "reservation": None,  # settled
+            "reservations": [],  # settled
         }
 
     return persist
