@@ -28,16 +28,8 @@ from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
 from graphs.model_params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
-from graphs.nodes.limit import (
-    Admission,
-    AdmissionTicket,
-    admit,
-    budget_caps,
-    give_back,
-    input_to_reserve,
-    rate_limit,
-    refusal,
-)
+from graphs.nodes.limit import Admission, AdmissionTicket, admit, give_back, rate_limit, refusal
+from graphs.reservations import budget_caps, input_to_reserve
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.session_lock import take_turn
 from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context

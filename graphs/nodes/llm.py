@@ -33,9 +33,10 @@ from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
 from graphs.history import TokenBudget, fit_history, with_turn
 from graphs.identity import principal_of
 from graphs.model_params import read_params
-from graphs.nodes.limit import cover_prompt
+from graphs.nodes.limit import caps_of
 from graphs.nodes.persist import record_unfinished
 from graphs.provider_calls import upstream_errors
+from graphs.reservations import cover_prompt
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import ToolRequest, Turn, running_turn
 from graphs.state import ChatState
@@ -175,7 +176,11 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
             if turn.tools.tools:
                 input_tokens += runtime.counter.count_text(json.dumps(list(turn.tools.tools)))
             reservations = await cover_prompt(
-                runtime, config, state.get("reservations", []), input_tokens, turn.params.max_tokens
+                runtime,
+                caps_of(runtime, config),
+                state.get("reservations", []),
+                input_tokens,
+                turn.params.max_tokens,
             )
             try:
                 reply = await run_chain(chain, chain_input, config, write, settings.request_timeout)

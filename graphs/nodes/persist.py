@@ -15,7 +15,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graphs.history import fit_history, with_turn
 from graphs.identity import principal_of
-from graphs.nodes.limit import settle_turn
+from graphs.reservations import settle_turn
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.turn import Turn

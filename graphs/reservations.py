@@ -1,0 +1,186 @@
+"""A turn's budget reservations (the stores are `graphs/runtime/budget.py`): the caps that
+apply, the worst case a turn reserves, the 429 or 400 when it does not fit, the history's share
+reserved once the run has fitted it, and the settlement that replaces them with what the turn
+used."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from graphs.demo_model import DEMO_MODEL_NAME
+from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
+from graphs.identity import Quota
+from graphs.runtime.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
+from graphs.runtime.context import ChatRuntime
+from graphs.runtime.usage import SECONDS_PER_DAY, Usage
+
+
+def budget_caps(runtime: ChatRuntime, quota: Quota) -> BudgetCaps:
+    """The principal's token and spend caps (its key's where set, else the server's) and the
+    route's own token cap."""
+    settings = runtime.settings
+    tokens = (
+        settings.tokens_per_minute if quota.tokens_per_minute is None else quota.tokens_per_minute
+    )
+    spend = settings.daily_budget_usd if quota.daily_budget_usd is None else quota.daily_budget_usd
+    return BudgetCaps(
+        tokens_per_minute=tokens,
+        route_tokens_per_minute=runtime.route.limits.tokens_per_minute or 0,
+        daily_nano_usd=math.floor(spend * NANO_USD),
+    )
+
+
+def worst_case(
+    runtime: ChatRuntime,
+    principal: str,
+    caps: BudgetCaps,
+    input_tokens: int,
+    max_tokens: int | None,
+) -> Reservation:
+    """One model call's most: `input_tokens` plus the effective `max_tokens`, priced at the
+    dearest configured model; `InvalidInput` when that alone is over a whole cap."""
+    ceiling = runtime.settings.max_output_tokens
+    output = min(max_tokens or ceiling, ceiling)
+    tokens, usage = input_tokens + output, (input_tokens, output)
+    prices = [  # the offline demo model costs nothing
+        0 if spec.provider == DEMO_MODEL_NAME else runtime.prices.nano_usd(spec.name, *usage)
+        for spec, _ in runtime.models
+    ]
+    if caps.daily_nano_usd and None in prices:
+        unpriced = [
+            spec.label
+            for (spec, _), price in zip(runtime.models, prices, strict=True)
+            if price is None
+        ]
+        raise Unavailable(
+            f"A daily budget applies, but {', '.join(unpriced)} has no price: the operator must "
+            "price it (PRICING_FILE) before budgeted requests can be served."
+        )
+    nano_usd = max((price or 0 for price in prices), default=0)
+    too_big = [
+        (f"TOKENS_PER_MINUTE={caps.tokens_per_minute}", tokens > caps.tokens_per_minute > 0),
+        (
+            f"the route's tokens_per_minute={caps.route_tokens_per_minute}",
+            tokens > caps.route_tokens_per_minute > 0,
+        ),
+        (
+            f"DAILY_BUDGET_USD={caps.daily_nano_usd / NANO_USD:g}",
+            nano_usd > caps.daily_nano_usd > 0,
+        ),
+    ]
+    for cap, exceeded in too_big:
+        if exceeded:
+            price = (
+                f", ${nano_usd / NANO_USD:.6f} at the dearest model" if caps.daily_nano_usd else ""
+            )
+            raise InvalidInput(
+                f"This turn may use {tokens} tokens ({input_tokens} input + max_tokens {output})"
+                f"{price}: more than {cap} allows. Send a smaller max_tokens."
+            )
+    route = runtime.route.name if caps.route_tokens_per_minute else ""
+    return Reservation(principal, tokens, nano_usd, route)
+
+
+def exhausted(runtime: ChatRuntime, short: Shortfall, caps: BudgetCaps) -> BudgetExceeded:
+    """The 429 for a reservation refused: retry when the minute (or UTC day) turns, or sooner,
+    within `REQUEST_TIMEOUT`, when running turns hold the room (their reservations settle)."""
+    now = runtime.clock.time()
+    if short.cap == "spend":
+        message = f"DAILY_BUDGET_USD={caps.daily_nano_usd / NANO_USD:g} reached today"
+        period_left = SECONDS_PER_DAY - now % SECONDS_PER_DAY
+    else:
+        cap = caps.tokens_per_minute if short.cap == "tokens" else caps.route_tokens_per_minute
+        name = "TOKENS_PER_MINUTE" if short.cap == "tokens" else "the route's tokens_per_minute"
+        message = f"{name}={cap} reached this minute"
+        period_left = 60 - now % 60
+    if short.settled_alone:
+        return BudgetExceeded(f"{message}.", retry_after=period_left)
+    return BudgetExceeded(
+        f"{message}, counting the worst case of the turns still running.",
+        retry_after=min(period_left, runtime.settings.request_timeout),
+    )
+
+
+async def reserve_turns(
+    runtime: ChatRuntime,
+    principal: str,
+    quota: Quota,
+    turns: Sequence[tuple[int, int | None]],
+) -> list[Reservation]:
+    """Reserve each turn's worst case (`(input tokens, max_tokens)`), all or none."""
+    caps = budget_caps(runtime, quota)
+    if not caps.on:
+        return []
+    held: list[Reservation] = []
+    try:
+        for input_tokens, max_tokens in turns:
+            wanted = worst_case(runtime, principal, caps, input_tokens, max_tokens)
+            short = await runtime.budget.reserve(wanted, caps, runtime.settings.reservation_ttl)
+            if short is not None:
+                raise exhausted(runtime, short, caps)
+            held.append(wanted)
+    except BaseException:
+        await release_all(runtime, held)
+        raise
+    return held
+
+
+async def release_all(runtime: ChatRuntime, reservations: Sequence[Reservation]) -> None:
+    """One principal's reservations, in one round trip."""
+    if reservations:
+        await runtime.budget.release(reservations[0].principal, reservations)
+
+
+def input_to_reserve(runtime: ChatRuntime, turn_tokens: int) -> int:
+    """A turn's input as admission knows it: the turn (and its tools) with the route's prompt;
+    `MAX_INPUT_TOKENS` on a route with its own chain, whose prompt is its own (every model
+    call's prompt is held to that). A session's history is added by `cover_prompt`."""
+    if runtime.route.chain is not None:
+        return runtime.settings.max_input_tokens
+    return runtime.prompt_tokens + turn_tokens
+
+
+async def cover_prompt(
+    runtime: ChatRuntime,
+    caps: BudgetCaps,
+    held: Sequence[dict[str, Any]],
+    input_tokens: int,
+    max_tokens: int | None,
+) -> list[dict[str, Any]]:
+    """The turn's reservations, grown to cover its prompt now that its history is fitted:
+    admission reserved the turn itself, the history is reserved here, before any model call,
+    atomically against the caps as admission's was (429 `budget_exceeded` when it does not
+    fit)."""
+    first = Reservation.from_state(held[0]) if held else None
+    if first is None:
+        return list(held)
+    needed = worst_case(runtime, first.principal, caps, input_tokens, max_tokens)
+    covered = [r for r in map(Reservation.from_state, held) if r is not None]
+    tokens = needed.tokens - sum(r.tokens for r in covered)
+    nano_usd = needed.nano_usd - sum(r.nano_usd for r in covered)
+    if tokens <= 0 and nano_usd <= 0:
+        return list(held)
+    extra = Reservation(first.principal, max(0, tokens), max(0, nano_usd), first.route)
+    short = await runtime.budget.reserve(extra, caps, runtime.settings.reservation_ttl)
+    if short is not None:
+        raise exhausted(runtime, short, caps)
+    return [*held, extra.as_state()]
+
+
+async def settle_turn(
+    runtime: ChatRuntime,
+    principal: str,
+    model: str,
+    usage: Usage | None,
+    reservations: Sequence[dict[str, Any]],
+) -> None:
+    """What the turn used goes to the ledger, then replaces its reservations (if it had any):
+    in that order, so that the use is never counted less than it was."""
+    if usage is not None:
+        await runtime.usage.record(principal, model, usage)
+    held = [r for r in map(Reservation.from_state, reservations) if r is not None]
+    if held:
+        await runtime.budget.settle(held[0], usage.total_tokens if usage else 0)
+        await release_all(runtime, held[1:])
