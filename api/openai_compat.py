@@ -65,7 +65,7 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     turn = ChatRequest(messages=conversation(body))
     tools_tokens = runtime.counter.count_text(json.dumps(list(tools.tools))) if tools.tools else 0
     await admit_turns(request, runtime, [turn], [params], tools_tokens=tools_tokens)
-    request_context(request.scope).run.end_user = body.user
+    request_context(request.scope).run.end_user = body.end_user
     session = request.headers.get(SESSION_HEADER)
     named = {SESSION_ID: session} if session else {}
     configurable = admitted_configurable(request, runtime, named)

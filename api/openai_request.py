@@ -62,6 +62,13 @@ class CompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     # The caller's end user (OpenAI's meaning): logged, never a session, any characters.
     user: str | None = Field(default=None, max_length=END_USER_MAX_CHARS)
+    safety_identifier: str | None = Field(default=None, max_length=END_USER_MAX_CHARS)
+
+    @property
+    def end_user(self) -> str | None:
+        """Who the caller serves: `safety_identifier`, OpenAI's newer name for it, or `user`."""
+        return self.safety_identifier or self.user
+
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None

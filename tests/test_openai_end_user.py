@@ -98,3 +98,16 @@ def test_a_user_longer_than_openais_128_characters_is_refused_by_name(
     assert error["type"] == "invalid_request_error"
     assert "user" in error["message"]
     assert "128" in error["message"]
+
+
+def test_safety_identifier_names_the_end_user_as_user_does(
+    server: Graphgate, user: str, marker: str
+) -> None:
+    """OpenAI's newer name for the field; an SDK that sends it is served, not refused."""
+    response = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": marker}], "safety_identifier": "hash-1"},
+        headers={"X-User-Id": user},
+    )
+    assert response.status_code == 200, response.text
+    assert access_line(server, response.headers["X-Trace-Id"])["end_user"] == "hash-1"
