@@ -12,16 +12,8 @@ import openai
 import pytest
 
 from tests.conftest import Graphgate
+from tests.test_openai_compat import sdk
 from tests.upstream import Upstream
-
-
-def sdk(server: Graphgate, user: str, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{server.url}/v1",
-        api_key="unused",
-        max_retries=0,
-        default_headers={"X-User-Id": user, **headers},
-    )
 
 
 def ask(client: openai.OpenAI, question: str, end_user: str) -> str:
