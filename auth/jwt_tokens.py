@@ -35,6 +35,9 @@ TOO_OLD = (
     "to trust (JWT_JWKS_MAX_STALE_SECONDS)."
 )
 UNKNOWN_KEY = "The token is not signed by a known key."
+# How long readiness waits for a due JWKS refetch: well inside a probe's timeout (3 s in the
+# chart), while the fetch itself may take JWT's HTTP timeout.
+PROBE_WAIT_SECONDS = 1.0
 MALFORMED = "The token is malformed."
 
 # First match wins: InvalidSignatureError is a DecodeError, so it comes before it.
@@ -49,6 +52,13 @@ _REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidKeyError, UNKNOWN_KEY),
     (jwt.DecodeError, MALFORMED),
 )
+
+
+def _outcome_unread(lookup: asyncio.Future[Any]) -> None:
+    """A background refetch's outcome is in the cache; its exception is read so that asyncio
+    does not report it as lost."""
+    if not lookup.cancelled():
+        lookup.exception()
 
 
 def _rejected(message: str) -> Unauthenticated:
@@ -170,11 +180,26 @@ class JWTVerifier:
         return principal
 
     async def key_problem(self) -> str | None:
-        """Why no token can be verified now (no keys, or keys too old), for readiness."""
+        """Why no token can be verified now (no keys, or keys too old), for readiness. A due
+        refetch goes on in the background: the probe waits for it `PROBE_WAIT_SECONDS` at most
+        (a provider slower than the probe's timeout would otherwise fail every probe), then
+        answers from the cache as it is."""
+        lookup = asyncio.ensure_future(self._current_keys(refresh=False))
+        done, _ = await asyncio.wait({lookup}, timeout=PROBE_WAIT_SECONDS)
+        if not done:
+            lookup.add_done_callback(_outcome_unread)
+            return self._cache_problem()
         try:
-            await self._current_keys(refresh=False)
+            lookup.result()
         except Unavailable as exc:
             return exc.message
+        return None
+
+    def _cache_problem(self) -> str | None:
+        if self._keys is None:
+            return NO_KEYS
+        if self._monotonic() - self._fetched_at >= self._cache_seconds + self._max_stale:
+            return TOO_OLD
         return None
 
     async def aclose(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -27,6 +28,11 @@ from langchain_core.messages import (
 
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.runtime.tokens import TokenCounter
+
+UNANSWERED_CALLS = (
+    "A tool result must answer a call of the message before it, and every call of that message "
+    "must be answered, once, before anything else is said."
+)
 
 
 @dataclass(frozen=True)
@@ -64,26 +70,36 @@ def with_turn(
 
 
 def units_of(messages: Sequence[BaseMessage]) -> list[Unit]:
-    """The conversation cut into units (see the module doc), each marked valid or not."""
+    """The conversation cut into units (see the module doc), each marked valid or not: a unit
+    of calls is valid when each of its calls is answered once, or none is yet and nothing
+    follows."""
     units: list[Unit] = []
     index = 0
     while index < len(messages):
         message, end = messages[index], index + 1
-        calls = message.tool_calls if isinstance(message, AIMessage) else []
-        ids = {call["id"] for call in calls}
+        ids = call_ids(message)
         while end < len(messages) and answers(messages[end], ids):
             end += 1
-        answered = end - index - 1
+        answered = [cast(ToolMessage, m).tool_call_id for m in messages[index + 1 : end]]
         last = end == len(messages)
         valid = not isinstance(message, ToolMessage) and (
-            answered == len(calls) or (answered == 0 and last)
+            sorted(answered) == sorted(ids) or (not answered and last)
         )
         units.append(Unit(index, end, valid))
         index = end
     return units
 
 
-def answers(message: BaseMessage, call_ids: set[str | None]) -> bool:
+def call_ids(message: BaseMessage) -> list[str]:
+    """The ids of a message's tool calls, those the provider sent malformed included (a
+    client answers them too)."""
+    if not isinstance(message, AIMessage):
+        return []
+    calls = [*message.tool_calls, *message.invalid_tool_calls]
+    return [str(call["id"]) for call in calls if call.get("id")]
+
+
+def answers(message: BaseMessage, call_ids: list[str]) -> bool:
     return isinstance(message, ToolMessage) and message.tool_call_id in call_ids
 
 
@@ -101,10 +117,7 @@ def fit_history(
         unit.end > first_kept or isinstance(messages[unit.start], SystemMessage) for unit in units
     ]
     if any(keep and not unit.valid for unit, keep in zip(units, pinned, strict=True)):
-        raise InvalidInput(
-            "A tool result must answer a call of the message before it, and every call of that "
-            "message must be answered in the same turn."
-        )
+        raise InvalidInput(UNANSWERED_CALLS)
     anchor = turn_start(messages, units, first_kept)
     if anchor is not None:
         pinned[anchor] = True

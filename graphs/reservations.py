@@ -1,10 +1,12 @@
-"""A turn's budget reservations (the stores are `graphs/runtime/budget.py`): the caps that
-apply, the worst case a turn reserves, the 429 or 400 when it does not fit, the history's share
-reserved once the run has fitted it, and the settlement that replaces them with what the turn
-used."""
+"""A turn's accounting: the budget reservations (their stores are `graphs/runtime/budget.py`),
+that is the caps that apply, the worst case a turn reserves, the 429 or 400 when it does not
+fit, the history's share reserved once the run has fitted it; and the settlement that writes
+what the turn used to the usage ledger and lets its reservations go, however the turn ended."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +16,11 @@ from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
 from graphs.identity import Quota
 from graphs.runtime.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
 from graphs.runtime.context import ChatRuntime
+from graphs.runtime.redis_client import REDIS_FAILURES
+from graphs.runtime.turn import Turn
 from graphs.runtime.usage import SECONDS_PER_DAY, Usage
+
+logger = logging.getLogger(__name__)
 
 
 def budget_caps(runtime: ChatRuntime, quota: Quota) -> BudgetCaps:
@@ -184,3 +190,48 @@ async def settle_turn(
     if held:
         await runtime.budget.settle(held[0], usage.total_tokens if usage else 0)
         await release_all(runtime, held[1:])
+
+
+async def record_finished(
+    runtime: ChatRuntime,
+    principal: str,
+    metadata: dict[str, Any],
+    reservations: Sequence[dict[str, Any]],
+) -> None:
+    """A turn the model has answered goes to the ledger and replaces its reservations, shielded
+    from a cancellation (the client leaving) that would otherwise unrecord what was paid for."""
+    usage = usage_of(metadata)
+    model = str(metadata.get("model", "unknown"))
+    await asyncio.shield(settle_turn(runtime, principal, model, usage, reservations))
+
+
+def usage_of(metadata: dict[str, Any], *, partial: bool = False) -> Usage:
+    """The ledger's entry for a turn, from its metadata (`Turn.metadata`)."""
+    tokens = metadata.get("usage") or {}
+    return Usage(
+        input_tokens=tokens.get("input_tokens", 0),
+        output_tokens=tokens.get("output_tokens", 0),
+        total_tokens=tokens.get("total_tokens", 0),
+        cost_usd=metadata.get("cost_usd") or 0.0,
+        cache_hits=int(bool(metadata.get("cache_hit"))),
+        partial_requests=int(partial),
+        partial_tokens=tokens.get("total_tokens", 0) if partial else 0,
+    )
+
+
+async def record_unfinished(
+    runtime: ChatRuntime, principal: str, turn: Turn, reservations: Sequence[dict[str, Any]]
+) -> None:
+    """A turn that failed or was cancelled is not stored, but what its model calls used was
+    paid for: it goes to the ledger (and so counts against the budgets), marked partial, and
+    replaces the turn's budget reservation. The write is shielded from the cancellation that
+    may be ending the turn; a failing ledger is logged, not raised over the turn's own failure."""
+    await turn.settle()
+    metadata = turn.metadata()
+    usage = usage_of(metadata, partial=True) if turn.calls else None
+    try:
+        await asyncio.shield(
+            settle_turn(runtime, principal, metadata["model"], usage, reservations)
+        )
+    except REDIS_FAILURES as exc:
+        logger.warning("recording an unfinished turn's usage failed: %s", type(exc).__name__)

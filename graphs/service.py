@@ -101,6 +101,29 @@ def announce(service: GraphService) -> None:
             )
         models = ", ".join(spec.label for spec, _ in route.runtime.models)
         logger.info("graphgate route %s at %s: models %s", name, route.spec.path, models)
+        warn_small_token_caps(name, route.runtime)
+
+
+def warn_small_token_caps(name: str, runtime: ChatRuntime) -> None:
+    """A token cap that one request's worst case fills: say so at start-up, not only in the
+    400 of every request that sends no `max_tokens`."""
+    settings = runtime.settings
+    floor = settings.max_output_tokens + runtime.prompt_tokens
+    caps = {
+        "TOKENS_PER_MINUTE": settings.tokens_per_minute,
+        "its tokens_per_minute": runtime.route.limits.tokens_per_minute or 0,
+    }
+    for cap, value in caps.items():
+        if 0 < value < floor:
+            logger.warning(
+                "route %s: %s=%d is below one request's worst case without max_tokens "
+                "(MAX_OUTPUT_TOKENS=%d plus the prompt): such requests are refused with 400; "
+                "lower MAX_OUTPUT_TOKENS (or the route's max_output_tokens) or raise the cap.",
+                name,
+                cap,
+                value,
+                settings.max_output_tokens,
+            )
 
 
 @asynccontextmanager

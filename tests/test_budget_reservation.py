@@ -258,3 +258,27 @@ def test_a_sessions_history_is_reserved_as_it_grows_and_refused_at_the_cap(
     assert statuses[:2] == [200, 200]
     assert statuses[-1] == 429
     assert today(server, user)["total_tokens"] <= cap
+
+
+def test_a_batch_of_unequal_turns_that_fits_its_cap_is_served(
+    graphgate_factory: StartGraphgate, mode: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    """Each run of a batch takes its own turn's reservation, whatever order they start in: a
+    short turn's run never leaves a long turn to reserve again what the short one holds."""
+    long_question = f"long {marker} " + "word " * 600
+    questions = [f"hi {marker}", long_question]
+    worst = sum(worst_tokens(question) for question in questions)
+    server = graphgate_factory(
+        mode, TOKENS_PER_MINUTE=str(worst + worst // 3), MAX_INPUT_TOKENS="2000"
+    )
+    upstream.behave(marker, tokens=5)
+    away_from_the_minute_end()
+    config = {"configurable": {"max_tokens": MAX_TOKENS}}
+    response = httpx.post(
+        f"{server.url}/chat/batch",
+        json={"inputs": [{"question": q} for q in questions], "config": config},
+        headers={"X-User-Id": user},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["output"]) == 2

@@ -1,5 +1,5 @@
 """The graph keeps the budgets where no HTTP layer admits its runs (`langgraph dev`): its limit
-node reserves each turn's worst case and persist settles it, so concurrent runs cannot
+node reserves each turn's worst case and the llm node settles it, so concurrent runs cannot
 overshoot `TOKENS_PER_MINUTE`, on the in-memory stores and on Redis (also the Redis Cluster:
 the reservation script touches one principal's hash-tagged keys only)."""
 
@@ -14,8 +14,10 @@ from langchain_core.messages import HumanMessage
 
 from graphs.chat import build_chat_graph
 from graphs.errors import BudgetExceeded
+from graphs.runtime.budget import BudgetCaps, RedisBudget, Reservation
 from graphs.runtime.context import build_runtime
 from graphs.runtime.settings import Settings
+from graphs.runtime.usage import RedisUsageLedger
 from tests.conftest import PRIMARY_MODEL, RedisFlavours, mode_fixture
 from tests.upstream import Upstream
 
@@ -60,4 +62,20 @@ async def test_concurrent_graph_runs_never_overshoot_tokens_per_minute(
     if cap - spending.tokens_this_minute >= worst:
         await graph.ainvoke({"question": question}, config)
     if redis is not None:
+        await redis.aclose()
+
+
+async def test_a_short_lived_reservation_never_shortens_a_long_lived_ones(
+    redis_flavours: RedisFlavours,
+) -> None:
+    """Routes derive different lifetimes: the held set lives as long as its longest one."""
+    redis = redis_flavours.async_client("redis")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    budget = RedisBudget(redis, RedisUsageLedger(redis, prefix, 1), prefix)
+    caps = BudgetCaps(tokens_per_minute=1000)
+    try:
+        assert await budget.reserve(Reservation("p", 10, 0, "long"), caps, ttl=600) is None
+        assert await budget.reserve(Reservation("p", 10, 0), caps, ttl=5) is None
+        assert await redis.pttl(f"{prefix}reserved:{{p}}") > 500_000
+    finally:
         await redis.aclose()

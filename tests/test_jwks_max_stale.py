@@ -6,6 +6,7 @@ signed by a key the provider has since removed) and readiness says why, until a 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from auth.jwt_tokens import JWTVerifier
+from auth.jwt_tokens import NO_KEYS, JWTVerifier
 from graphs.errors import Unauthenticated, Unavailable
 from tests.clock import SetClock
 from tests.conftest import ISSUED_SECRETS, StartGraphgate
@@ -148,3 +149,24 @@ def test_a_server_refuses_tokens_with_503_and_is_not_ready_once_the_keys_are_too
     ready = httpx.get(f"{server.url}/health/ready")
     assert ready.status_code == 503
     assert "JWKS" in ready.json()["checks"]["auth"]
+
+
+async def test_readiness_answers_within_a_probes_timeout_while_the_provider_hangs(
+    make_verifier: MakeVerifier,
+) -> None:
+    """A JWKS endpoint that accepts and never answers: the refetch runs on in the background,
+    and readiness says there are no keys well inside the chart's 3 s probe timeout."""
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the verifier gives up and closes
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    verifier = make_verifier(f"http://127.0.0.1:{port}/jwks.json", http_timeout=8.0)
+    started = time.monotonic()
+    async with server:
+        problem = await verifier.key_problem()
+        answered_in = time.monotonic() - started
+        await verifier.aclose()
+    assert problem == NO_KEYS
+    assert answered_in < 3.0

@@ -162,3 +162,23 @@ def test_a_multi_call_chains_usage_metadata_is_the_turns_billed_usage(
     )
     assert v1.usage is not None
     assert v1.usage.total_tokens == billed(upstream, f"v1 {marker}")
+
+
+def test_a_graph_routes_streamed_usage_adds_up_to_the_billed_usage(
+    graphgate_factory: StartGraphgate,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
+    routes.write_text(
+        '[routes.graph]\npath = "/graph"\nchain = "tests.chains.graph_route:make_graph"\n'
+    )
+    server = graphgate_factory("embedded", ROUTES_FILE=str(routes))
+    chunks = list(chat(server, user, "/graph").stream({"question": f"graph stream {marker}"}))
+    streamed = chunks[0]
+    for chunk in chunks[1:]:
+        streamed += chunk
+    assert streamed.usage_metadata is not None
+    assert streamed.usage_metadata["total_tokens"] == billed(upstream, f"graph stream {marker}")

@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, ToolMessage
 
 from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
+from graphs.history import UNANSWERED_CALLS, units_of
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.tokens import TokenCounter
 from graphs.state import ChatState
@@ -33,6 +34,7 @@ def validate_turn(
     if not any(m.text.strip() or isinstance(m, ToolMessage) for m in turn):
         raise InvalidInput("The turn is empty: send a non-empty `question` or `messages`.")
     refuse_non_text(turn)
+    refuse_unanswered_calls(turn)
     if not isinstance(turn[-1], HumanMessage | ToolMessage):
         raise InvalidInput("The last message of a turn must come from the human (or a tool).")
     if question_only and not isinstance(turn[-1], HumanMessage):
@@ -43,21 +45,36 @@ def validate_turn(
     return turn
 
 
-# Content parts the guard can count: text (and an assistant's refusal, which is text).
-TEXT_PARTS = frozenset({"text", "refusal"})
+# Content the guard can neither count nor the cache tell apart: images, audio, video, files.
+MEDIA_PARTS = frozenset(
+    {"image", "image_url", "input_image", "audio", "input_audio", "video", "file", "input_file"}
+)
 
 
 def refuse_non_text(messages: Sequence[BaseMessage]) -> None:
-    """Images, audio and files can neither be counted against `MAX_INPUT_TOKENS` nor told apart
-    by the cache: refused by name, the same way on every API, rather than passed on unguarded."""
+    """Media parts are refused by name, the same way on every API, rather than passed on
+    unguarded. Other parts (text, an assistant's refusal, tool use or reasoning that an
+    Anthropic reply holds and a client sends back) are what a model returned."""
     for message in messages:
         parts = message.content if isinstance(message.content, list) else []
         for part in parts:
             kind = part.get("type") if isinstance(part, dict) else "text"
-            if kind not in TEXT_PARTS:
+            if kind in MEDIA_PARTS:
                 raise UnsupportedParameter(
                     "messages", f"only text content is served; a `{kind}` part is not"
                 )
+
+
+def refuse_unanswered_calls(turn: Sequence[BaseMessage]) -> None:
+    """Within the turn, each tool call is answered once by the results right after it, before
+    anything else is said (the turn's first results may answer the session's last call: the
+    run checks those against the history)."""
+    units = units_of(turn)
+    leading = next((i for i, unit in enumerate(units) if unit.valid), len(units))
+    if not all(isinstance(turn[unit.start], ToolMessage) for unit in units[:leading]):
+        leading = 0
+    if any(not unit.valid for unit in units[leading:]):
+        raise InvalidInput(UNANSWERED_CALLS)
 
 
 def make_guard(runtime: ChatRuntime) -> Any:

@@ -39,11 +39,22 @@ class Admission:
         self.rate_hit, self.units = decision.hit, units
         self.reservations, self._unclaimed = reservations, list(reservations)
 
-    def claim(self) -> Reservation | None:
-        """A run starts: its turn's reservation (any one of the request's: each is settled to
-        what its run used, so the sum comes out exact)."""
+    @property
+    def several_unclaimed(self) -> bool:
+        return len(self._unclaimed) > 1
+
+    def claim(self, tokens: int | None = None) -> Reservation | None:
+        """A run starts: its turn's reservation, the one of `tokens` (its turn's worst case;
+        a batch's runs start in any order, and a run that took a smaller turn's reservation
+        would have to reserve again what a larger one holds), else the nearest."""
         self.started += 1
-        return self._unclaimed.pop() if self._unclaimed else None
+        if not self._unclaimed:
+            return None
+        wanted = tokens or 0
+        fits = [r for r in self._unclaimed if r.tokens >= wanted] or self._unclaimed
+        chosen = min(fits, key=lambda r: r.tokens) if tokens else fits[-1]
+        self._unclaimed.remove(chosen)
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -112,16 +123,21 @@ def caps_of(runtime: ChatRuntime, config: RunnableConfig) -> BudgetCaps:
     return budget_caps(runtime, Quota())
 
 
+def turn_ask(runtime: ChatRuntime, state: ChatState, config: RunnableConfig) -> tuple[int, int]:
+    """What admission reserves for the run's turn: its input and its effective max_tokens."""
+    ceiling = runtime.settings.max_output_tokens
+    params = read_params(config.get("configurable", {}), ceiling)
+    turn_tokens = runtime.counter.count_messages(state.get("turn", []))
+    return input_to_reserve(runtime, turn_tokens), min(params.max_tokens or ceiling, ceiling)
+
+
 async def admit_run(
     runtime: ChatRuntime, state: ChatState, config: RunnableConfig
 ) -> Reservation | None:
     """Admission for a run that did not come through the HTTP layer (`langgraph dev`)."""
-    configurable = config.get("configurable", {})
-    params = read_params(configurable, runtime.settings.max_output_tokens)
-    turn_tokens = runtime.counter.count_messages(state.get("turn", []))
-    input_tokens = input_to_reserve(runtime, turn_tokens)
-    asks = [(input_tokens, params.max_tokens)]
-    decision, reservations = await admit(runtime, principal_of(config), asks)
+    decision, reservations = await admit(
+        runtime, principal_of(config), [turn_ask(runtime, state, config)]
+    )
     if not decision.allowed:
         raise refusal(decision, runtime.settings.rate_limit_window)
     return reservations[0] if reservations else None
@@ -131,7 +147,13 @@ def make_limit(runtime: ChatRuntime) -> Any:
     async def limit(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         ticket = config.get("configurable", {}).get("admission")
         if isinstance(ticket, AdmissionTicket):
-            reservation = ticket.admission.claim() if ticket.admission else None
+            admission = ticket.admission
+            reservation = None
+            if admission is not None:
+                tokens = (
+                    sum(turn_ask(runtime, state, config)) if admission.several_unclaimed else None
+                )
+                reservation = admission.claim(tokens)
         else:
             reservation = await admit_run(runtime, state, config)
         return {"reservations": [reservation.as_state()] if reservation else []}

@@ -5,7 +5,8 @@ messages, trimmed to fit), `turn` (the turn's messages) and `question` (the text
 last human message), and calls graphgate's model (`graphs/gateway_model.py`) for its answers.
 Each chunk it produces goes to the graph's custom stream as it arrives, so `/chat/stream`
 carries the model's tokens rather than node updates. The reply's metadata sums every model
-call of the turn; a turn that fails or is cancelled has its calls' usage recorded as partial.
+call of the turn. The turn's usage goes to the ledger here, as soon as the chain has answered
+(or, marked partial, when it fails or is cancelled), replacing its budget reservations.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from graphs.history import TokenBudget, fit_history, with_turn
 from graphs.identity import principal_of
 from graphs.model_params import read_params
 from graphs.nodes.limit import caps_of
-from graphs.nodes.persist import record_unfinished
 from graphs.provider_calls import upstream_errors
-from graphs.reservations import cover_prompt
+from graphs.reservations import cover_prompt, record_finished, record_unfinished
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import ToolRequest, Turn, running_turn
 from graphs.state import ChatState
@@ -115,7 +115,10 @@ async def stream_graph(
     reply = messages[-1]
     if reply.id not in streamed and reply.content:
         write(AIMessageChunk(content=reply.content))
-    return as_chunk(reply)
+    whole = as_chunk(reply)
+    # Only text streamed, no usage: the closing chunk carries all of the turn's.
+    whole.usage_metadata = None
+    return whole
 
 
 def last_question(turn: Sequence[BaseMessage]) -> str:
@@ -160,60 +163,82 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
     settings = runtime.settings
 
     async def llm(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        kept, turn_size = fitted_prompt(runtime, state)
-        history, turn_messages = kept[:-turn_size], kept[-turn_size:]
-        if runtime.question_only:  # the prompt has no {turn}: earlier messages are history
-            history = [*history, *turn_messages[:-1]]
-        chain_input = {
-            "history": history,
-            "turn": turn_messages,
-            "question": last_question(turn_messages),
-            "messages": [*history, *turn_messages],
-        }
         write = get_stream_writer()
         with running_turn(turn_of(config, settings.max_output_tokens)) as turn:
-            input_tokens = runtime.prompt_tokens + runtime.counter.count_messages(kept)
-            if turn.tools.tools:
-                input_tokens += runtime.counter.count_text(json.dumps(list(turn.tools.tools)))
-            reservations = await cover_prompt(
-                runtime,
-                caps_of(runtime, config),
-                state.get("reservations", []),
-                input_tokens,
-                turn.params.max_tokens,
-            )
+            held = state.get("reservations", [])
             try:
-                reply = await run_chain(chain, chain_input, config, write, settings.request_timeout)
+                kept, turn_size = fitted_prompt(runtime, state)
+                held = await cover_prompt(
+                    runtime,
+                    caps_of(runtime, config),
+                    held,
+                    prompt_tokens(runtime, kept, turn),
+                    turn.params.max_tokens,
+                )
+                reply = await run_chain(
+                    chain,
+                    chain_input(runtime, kept, turn_size),
+                    config,
+                    write,
+                    settings.request_timeout,
+                )
             except BaseException:
-                await record_unfinished(runtime, turn.principal, turn, reservations)
+                await record_unfinished(runtime, turn.principal, turn, held)
                 raise
         metadata = turn.metadata()
-        reply.id = reply.id or f"run-{uuid.uuid4()}"
-        # The last chunk of the stream carries graphgate's metadata and the usage the chain's
-        # output does not show (a chain's earlier model calls), so a streamed reply adds up to
-        # the invoked message, whose usage is the turn's billed usage.
-        usage = metadata["usage"]
-        billed = UsageMetadata(
-            input_tokens=usage["input_tokens"],
-            output_tokens=usage["output_tokens"],
-            total_tokens=usage["total_tokens"],
-        )
-        closing = AIMessageChunk(
-            content="",
-            id=reply.id,
-            response_metadata=metadata,
-            usage_metadata=subtract_usage(billed, reply.usage_metadata),
-        )
-        write(closing)
-        message = message_chunk_to_message(reply + closing)
-        assert isinstance(message, AIMessage)
-        if message.usage_metadata is None:
-            message.usage_metadata = billed
-        else:  # the provider's details (cached input, reasoning) stay
-            message.usage_metadata.update(billed)
-        return {"reply": message, "reservations": reservations}
+        await record_finished(runtime, turn.principal, metadata, held)
+        return {"reply": closed_reply(reply, metadata, write), "reservations": []}
 
     return llm
+
+
+def chain_input(runtime: ChatRuntime, kept: list[BaseMessage], turn_size: int) -> dict[str, Any]:
+    """What the route's chain reads: the fitted history, the turn, its question, and both."""
+    history, turn_messages = kept[:-turn_size], kept[-turn_size:]
+    if runtime.question_only:  # the prompt has no {turn}: earlier messages are history
+        history = [*history, *turn_messages[:-1]]
+    return {
+        "history": history,
+        "turn": turn_messages,
+        "question": last_question(turn_messages),
+        "messages": [*history, *turn_messages],
+    }
+
+
+def prompt_tokens(runtime: ChatRuntime, kept: list[BaseMessage], turn: Turn) -> int:
+    """The first model call's prompt, as the budgets count it: the route's prompt, the fitted
+    messages and the request's tool definitions."""
+    tokens = runtime.prompt_tokens + runtime.counter.count_messages(kept)
+    if turn.tools.tools:
+        tokens += runtime.counter.count_text(json.dumps(list(turn.tools.tools)))
+    return tokens
+
+
+def closed_reply(reply: AIMessageChunk, metadata: dict[str, Any], write: StreamWriter) -> AIMessage:
+    """The reply as the client gets it: graphgate's metadata, and the turn's billed usage. The
+    stream's last chunk carries them, with the usage the chain's output does not show (a
+    chain's earlier model calls), so a streamed reply adds up to the invoked message."""
+    reply.id = reply.id or f"run-{uuid.uuid4()}"
+    usage = metadata["usage"]
+    billed = UsageMetadata(
+        input_tokens=usage["input_tokens"],
+        output_tokens=usage["output_tokens"],
+        total_tokens=usage["total_tokens"],
+    )
+    closing = AIMessageChunk(
+        content="",
+        id=reply.id,
+        response_metadata=metadata,
+        usage_metadata=subtract_usage(billed, reply.usage_metadata),
+    )
+    write(closing)
+    message = message_chunk_to_message(reply + closing)
+    assert isinstance(message, AIMessage)
+    if message.usage_metadata is None:
+        message.usage_metadata = billed
+    else:  # the provider's details (cached input, reasoning) stay
+        message.usage_metadata.update(billed)
+    return message
 
 
 def fitted_prompt(runtime: ChatRuntime, state: ChatState) -> tuple[list[BaseMessage], int]:

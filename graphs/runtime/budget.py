@@ -205,7 +205,10 @@ for i, c in ipairs(checks) do
   end
 end
 redis.call('ZADD', held_key, now + ttl, member)
-redis.call('PEXPIRE', held_key, ttl)
+-- Routes' lifetimes differ: the set lives as long as its longest-lived reservation.
+if redis.call('PTTL', held_key) < ttl then
+  redis.call('PEXPIRE', held_key, ttl)
+end
 return {0, 0}
 """
 SETTLE_LUA = """

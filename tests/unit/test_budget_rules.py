@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from api.startup_checks import budget_problem, reservation_problem
 from graphs.routes import RouteLimits
 from graphs.runtime.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
+from graphs.runtime.context import build_runtime
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter
 from graphs.runtime.settings import Settings
+from graphs.service import warn_small_token_caps
 from tests.clock import NOV_26_2025, SetClock
 
 WANTED = Reservation("p", tokens=100, nano_usd=5_000, route="capped")
@@ -122,3 +126,13 @@ def test_a_reservation_outlives_the_longest_request_unless_told_otherwise() -> N
     assert problem is not None
     assert problem.startswith("BUDGET_RESERVATION_TTL=160")
     assert reservation_problem(short.model_copy(update={"budget_reservation_ttl": 161.0})) is None
+
+
+def test_a_token_cap_below_one_requests_worst_case_is_warned_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for cap, warned in ((1000, True), (10_000, False)):
+        caplog.clear()
+        runtime = build_runtime(Settings(llm_model="demo", tokens_per_minute=cap), None)
+        warn_small_token_caps("chat", runtime)
+        assert ("TOKENS_PER_MINUTE=1000 is below" in caplog.text) is warned

@@ -12,8 +12,9 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from graphs.errors import InputTooLong, InvalidInput
+from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
 from graphs.history import TokenBudget, fit_history, with_turn
+from graphs.nodes.guard import validate_turn
 from graphs.runtime.tokens import OFFLINE_ENCODING, TokenCounter
 
 
@@ -116,3 +117,44 @@ def test_a_turn_that_answers_no_call_or_only_some_is_invalid() -> None:
     partial = step(1, calls=3)[:2]
     with pytest.raises(InvalidInput):
         fit_history([HumanMessage("q"), *partial], 1, 40)
+
+
+def test_results_must_answer_each_call_once_malformed_calls_included() -> None:
+    call = AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": i} for i in ("a", "b")])
+    twice_a = [ToolMessage("r", tool_call_id="a"), ToolMessage("r", tool_call_id="a")]
+    with pytest.raises(InvalidInput):
+        fit_history([HumanMessage("q"), call, *twice_a], 2, 40)
+    cut = AIMessage(
+        "",
+        invalid_tool_calls=[
+            {"name": "f", "args": "{", "id": "c", "error": "cut", "type": "invalid_tool_call"}
+        ],
+    )
+    answer = ToolMessage("bad arguments", tool_call_id="c")
+    assert fit_history([HumanMessage("q"), cut, answer], 1, 40) == [HumanMessage("q"), cut, answer]
+
+
+def test_a_turn_with_an_unanswered_call_is_refused_by_the_guard(counter: TokenCounter) -> None:
+    call = step(1, calls=2)
+    for turn in (
+        [HumanMessage("q"), *call[:2]],
+        [HumanMessage("q"), ToolMessage("r", tool_call_id="x")],
+    ):
+        with pytest.raises(InvalidInput):
+            validate_turn("", turn, counter, 10_000)
+    assert validate_turn("", [ToolMessage("r", tool_call_id="from-the-session")], counter, 10_000)
+    assert validate_turn("", [HumanMessage("q"), *call], counter, 10_000)
+
+
+def test_media_parts_are_refused_and_a_replys_own_parts_are_not(counter: TokenCounter) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+    with pytest.raises(UnsupportedParameter):
+        validate_turn(
+            "", [HumanMessage(content=[{"type": "text", "text": "hi"}, image])], counter, 10_000
+        )
+    thinking = AIMessage(
+        content=[{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "4"}]
+    )
+    assert validate_turn(
+        "", [HumanMessage("2+2?"), thinking, HumanMessage("and 3+3?")], counter, 10_000
+    )

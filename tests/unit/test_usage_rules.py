@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from graphs.nodes.persist import usage_of
+from graphs.reservations import usage_of
 from graphs.runtime.usage import InMemoryUsageLedger, Usage, last_days
 from tests.clock import NOV_26_2025, SetClock
 

@@ -1,16 +1,17 @@
-"""A turn whose client goes while persist writes its usage is still on the ledger: the model
-was paid for."""
+"""A turn the model has answered is on the ledger however its run ends: stopped while the
+usage is written, or stopped before persist stores it. The model was paid for."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 from datetime import date
+from typing import Any
 
 import pytest
 
 from graphs.chat import build_chat_graph
-from graphs.runtime.context import build_runtime
+from graphs.runtime.context import ChatRuntime, build_runtime
 from graphs.runtime.settings import Settings
 from graphs.runtime.usage import DayUsage, InMemoryUsageLedger, Spending, Usage
 
@@ -39,9 +40,13 @@ class GatedLedger:
         return await self.ledger.spending(principal)
 
 
-async def test_a_turn_cancelled_while_persist_writes_its_usage_is_still_recorded() -> None:
+def demo_runtime() -> ChatRuntime:
     settings = Settings(demo_tokens_per_second=0, llm_model="demo", rate_limit_max=100)
-    runtime = build_runtime(settings, None)
+    return build_runtime(settings, None)
+
+
+async def test_a_turn_cancelled_while_its_usage_is_written_is_still_recorded() -> None:
+    runtime = demo_runtime()
     ledger = GatedLedger(InMemoryUsageLedger())
     graph = build_chat_graph(dataclasses.replace(runtime, usage=ledger))
     run = asyncio.create_task(
@@ -55,4 +60,16 @@ async def test_a_turn_cancelled_while_persist_writes_its_usage_is_still_recorded
     await asyncio.wait_for(ledger.recorded.wait(), timeout=5)
     today = runtime.clock.today()
     recorded = await ledger.days("p1", [today])
+    assert recorded[today.isoformat()]["total"]["requests"] == 1
+
+
+async def test_a_run_stopped_before_persist_has_recorded_its_answered_turn() -> None:
+    runtime = demo_runtime()
+    graph = build_chat_graph(runtime)
+    config: Any = {"configurable": {"principal": "p2"}}
+    async for update in graph.astream({"question": "hello"}, config, stream_mode="updates"):
+        if "llm" in update:
+            break  # the run stops here: persist never runs
+    today = runtime.clock.today()
+    recorded = await runtime.usage.days("p2", [today])
     assert recorded[today.isoformat()]["total"]["requests"] == 1
