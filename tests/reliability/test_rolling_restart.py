@@ -22,7 +22,8 @@ from tests.upstream import Upstream
 
 STREAMS, TOKENS, TOKENS_PER_SECOND = 100, 30, 10  # each stream lasts 3 s
 SESSIONS, TURNS = 10, 30  # each session lasts 3 s or more
-GRACEFUL_TIMEOUT = 15
+# At least QUEUE_TIMEOUT + REQUEST_TIMEOUT + 5 s, or gunicorn refuses to start.
+GRACEFUL_TIMEOUT = 30
 
 
 class LoadBalancer:
@@ -97,6 +98,7 @@ async def test_a_rolling_restart_breaks_no_stream_and_loses_no_turn(
         "MAX_CONCURRENCY": str(STREAMS),
         "GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
         "QUEUE_TIMEOUT": "20",
+        "REQUEST_TIMEOUT": "5",
         "MAX_HISTORY_MESSAGES": str(4 * TURNS),
     }
     leaving = graphgate_factory("redis", fresh=True, workers=1, **settings)
