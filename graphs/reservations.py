@@ -49,22 +49,8 @@ def worst_case(
     dearest configured model; `InvalidInput` when that alone is over a whole cap."""
     ceiling = runtime.settings.max_output_tokens
     output = min(max_tokens or ceiling, ceiling)
-    tokens, usage = input_tokens + output, (input_tokens, output)
-    prices = [  # the offline demo model costs nothing
-        0 if spec.provider == DEMO_MODEL_NAME else runtime.prices.nano_usd(spec.name, *usage)
-        for spec, _ in runtime.models
-    ]
-    if caps.daily_nano_usd and None in prices:
-        unpriced = [
-            spec.label
-            for (spec, _), price in zip(runtime.models, prices, strict=True)
-            if price is None
-        ]
-        raise Unavailable(
-            f"A daily budget applies, but {', '.join(unpriced)} has no price: the operator must "
-            "price it (PRICING_FILE) before budgeted requests can be served."
-        )
-    nano_usd = max((price or 0 for price in prices), default=0)
+    tokens = input_tokens + output
+    nano_usd = dearest_price(runtime, caps, input_tokens, output)
     too_big = [
         (f"TOKENS_PER_MINUTE={caps.tokens_per_minute}", tokens > caps.tokens_per_minute > 0),
         (
@@ -87,6 +73,24 @@ def worst_case(
             )
     route = runtime.route.name if caps.route_tokens_per_minute else ""
     return Reservation(principal, tokens, nano_usd, route)
+
+
+def dearest_price(runtime: ChatRuntime, caps: BudgetCaps, input_tokens: int, output: int) -> int:
+    """The usage's price at the dearest configured model, in nano-dollars (the offline demo
+    model costs nothing); `Unavailable` when a spend cap applies and a model has no price."""
+    prices = {
+        spec.label: 0
+        if spec.provider == DEMO_MODEL_NAME
+        else runtime.prices.nano_usd(spec.name, input_tokens, output)
+        for spec, _ in runtime.models
+    }
+    unpriced = [label for label, price in prices.items() if price is None]
+    if caps.daily_nano_usd and unpriced:
+        raise Unavailable(
+            f"A daily budget applies, but {', '.join(unpriced)} has no price: the operator must "
+            "price it (PRICING_FILE) before budgeted requests can be served."
+        )
+    return max((price or 0 for price in prices.values()), default=0)
 
 
 def exhausted(runtime: ChatRuntime, short: Shortfall, caps: BudgetCaps) -> BudgetExceeded:
