@@ -22,7 +22,7 @@ from langserve.api_handler import _config_from_hash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.caller import authenticated
-from api.chat_runnable import SESSION_ID, ChatRequest
+from api.chat_runnable import SESSION_ID, ChatRequest, refuse_repeated_sessions
 from api.validation_errors import describe
 from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
@@ -127,8 +127,7 @@ def session_threads(principal: str, configs: list[RunConfig], runtime: ChatRunti
     if named and not runtime.route.sessions:
         raise InvalidInput(f"The route {runtime.route.path} keeps no sessions: omit session_id.")
     threads = [thread_id(principal, session_id, runtime.thread_route) for session_id in named]
-    if len(named) != len(set(named)):
-        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
+    refuse_repeated_sessions(named)  # each a valid session id, so a string, by now
     return threads
 
 

@@ -124,11 +124,9 @@ class ChatRequest(BaseModel):
             raise ValueError(f"malformed message ({type(exc).__name__})") from None
 
 
-def refuse_repeated_sessions(configs: list[RunnableConfig]) -> None:
+def refuse_repeated_sessions(sessions: list[str]) -> None:
     """A batch never holds two turns of one session: the second would wait for the first's
-    lock, which the batch keeps until its end (admission says the same for HTTP requests)."""
-    named = [c.get("configurable", {}).get(SESSION_ID) for c in configs]
-    sessions = [session for session in named if session]
+    lock, which the batch keeps until its end (admission and in-process batches alike)."""
     if len(sessions) != len(set(sessions)):
         raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
@@ -300,7 +298,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         on) and no turn is stored, those that finished included: a retry must not repeat
         them. With `return_exceptions`, each turn is stored as it would be alone."""
         given = config if isinstance(config, list) else [config or {}] * len(inputs)
-        refuse_repeated_sessions(given)
+        named = [c.get("configurable", {}).get(SESSION_ID) for c in given]
+        refuse_repeated_sessions([session for session in named if session])
         deferred = DeferredWrites()
         configs = [deferring(turn_config, deferred) for turn_config in given]
         slots = asyncio.Semaphore(self._batch_max_concurrency)
