@@ -33,7 +33,7 @@ from api.openai_request import (
 )
 from api.openai_response import CompletionStream, completion
 from graphs.errors import GraphgateError, UnsupportedParameter
-from graphs.nodes.llm import TOOLS_KEY
+from graphs.nodes.llm import END_USER_KEY, TOOLS_KEY
 from graphs.runtime.context import ChatRuntime
 from middleware.context import request_context
 from middleware.error_responses import openai_stream_error
@@ -71,7 +71,9 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     configurable = admitted_configurable(request, runtime, named)
     if "thread_id" in configurable:
         await hold_sessions(request, runtime, [configurable["thread_id"]])
-    configurable.update(params.model_dump(exclude_none=True), **{TOOLS_KEY: tools})
+    configurable.update(
+        params.model_dump(exclude_none=True), **{TOOLS_KEY: tools, END_USER_KEY: body.end_user}
+    )
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {"configurable": configurable}
     turn_input = {"question": "", "messages": turn.messages}

@@ -181,7 +181,7 @@ async def cover_prompt(
 
 async def settle_turn(
     runtime: ChatRuntime,
-    principal: str,
+    turn: Turn,
     model: str,
     usage: Usage | None,
     reservations: Sequence[dict[str, Any]],
@@ -189,7 +189,7 @@ async def settle_turn(
     """What the turn used goes to the ledger, then replaces its reservations (if it had any):
     in that order, so that the use is never counted less than it was."""
     if usage is not None:
-        await runtime.usage.record(principal, model, usage)
+        await runtime.usage.record(turn.principal, model, usage, turn.end_user)
     held = [r for r in map(Reservation.from_state, reservations) if r is not None]
     if held:
         await runtime.budget.settle(held[0], usage.total_tokens if usage else 0)
@@ -198,7 +198,7 @@ async def settle_turn(
 
 async def record_finished(
     runtime: ChatRuntime,
-    principal: str,
+    turn: Turn,
     metadata: dict[str, Any],
     reservations: Sequence[dict[str, Any]],
 ) -> None:
@@ -206,7 +206,7 @@ async def record_finished(
     from a cancellation (the client leaving) that would otherwise unrecord what was paid for."""
     usage = usage_of(metadata)
     model = str(metadata.get("model", "unknown"))
-    await asyncio.shield(settle_turn(runtime, principal, model, usage, reservations))
+    await asyncio.shield(settle_turn(runtime, turn, model, usage, reservations))
 
 
 def usage_of(metadata: dict[str, Any], *, partial: bool = False) -> Usage:
@@ -224,7 +224,7 @@ def usage_of(metadata: dict[str, Any], *, partial: bool = False) -> Usage:
 
 
 async def record_unfinished(
-    runtime: ChatRuntime, principal: str, turn: Turn, reservations: Sequence[dict[str, Any]]
+    runtime: ChatRuntime, turn: Turn, reservations: Sequence[dict[str, Any]]
 ) -> None:
     """A turn that failed or was cancelled is not stored, but what its model calls used was
     paid for: it goes to the ledger (and so counts against the budgets), marked partial, and
@@ -234,8 +234,6 @@ async def record_unfinished(
     metadata = turn.metadata()
     usage = usage_of(metadata, partial=True) if turn.calls else None
     try:
-        await asyncio.shield(
-            settle_turn(runtime, principal, metadata["model"], usage, reservations)
-        )
+        await asyncio.shield(settle_turn(runtime, turn, metadata["model"], usage, reservations))
     except REDIS_FAILURES as exc:
         logger.warning("recording an unfinished turn's usage failed: %s", type(exc).__name__)

@@ -103,3 +103,34 @@ def test_safety_identifier_names_the_end_user_as_user_does(
     )
     assert response.status_code == 200, response.text
     assert access_line(server, response.headers["X-Trace-Id"])["end_user"] == "hash-1"
+
+
+def test_an_end_users_usage_is_in_usage(server: Graphgate, user: str, marker: str) -> None:
+    """`GET /usage?end_user=` gives one end user's share of the principal's usage."""
+    client = sdk(server, user)
+    for question, end_user in (
+        (f"a1 {marker}", "alice"),
+        (f"a2 {marker}", "alice"),
+        (f"b {marker}", "b@x.org"),
+    ):
+        ask(client, question, end_user)
+    shares = {}
+    for end_user in ("alice", "b@x.org", "carol"):
+        response = httpx.get(
+            f"{server.url}/usage",
+            params={"days": 1, "end_user": end_user},
+            headers={"X-User-Id": user},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["end_user"] == end_user
+        days = response.json()["days"]
+        shares[end_user] = days[0]["total"] if days else {}
+    assert shares["alice"]["requests"] == 2
+    assert shares["b@x.org"]["requests"] == 1
+    assert shares["carol"] == {}
+    whole = httpx.get(f"{server.url}/usage?days=1", headers={"X-User-Id": user}).json()
+    total = whole["days"][0]["total"]
+    assert (
+        shares["alice"]["total_tokens"] + shares["b@x.org"]["total_tokens"] == total["total_tokens"]
+    )
+    assert shares["alice"]["total_tokens"] > shares["b@x.org"]["total_tokens"] > 0

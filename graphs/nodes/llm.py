@@ -43,6 +43,8 @@ from graphs.state import ChatState
 
 # The configurable key under which the `/v1` route hands a turn's tools to the graph.
 TOOLS_KEY = "graphgate_tools"
+# The configurable key under which the `/v1` route names the caller's end user (its `user`).
+END_USER_KEY = "graphgate_end_user"
 # Set (True) by a caller that reads only the reply, not the stream (invoke, batch): the chain
 # then runs with `ainvoke`, without LangChain's per-token callbacks and chunk objects.
 REPLY_ONLY_KEY = "graphgate_reply_only"
@@ -126,14 +128,16 @@ def last_question(turn: Sequence[BaseMessage]) -> str:
 
 
 def turn_of(config: RunnableConfig, max_output_tokens: int) -> Turn:
-    """The turn's principal, its generation parameters and its `/v1` tools, from the run's
+    """The turn's principal, generation parameters, `/v1` tools and end user, from the run's
     configurable (checked again here: under `langgraph dev` nothing else checks them)."""
     configurable = config.get("configurable", {})
     tools = configurable.get(TOOLS_KEY)
+    end_user = configurable.get(END_USER_KEY)
     return Turn(
         principal_of(config),
         read_params(configurable, max_output_tokens),
         tools if isinstance(tools, ToolRequest) else ToolRequest(),
+        end_user if isinstance(end_user, str) else None,
     )
 
 
@@ -183,10 +187,10 @@ def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
                     settings.request_timeout,
                 )
             except BaseException:
-                await record_unfinished(runtime, turn.principal, turn, held)
+                await record_unfinished(runtime, turn, held)
                 raise
         metadata = turn.metadata()
-        await record_finished(runtime, turn.principal, metadata, held)
+        await record_finished(runtime, turn, metadata, held)
         return {"reply": closed_reply(reply, metadata, write), "reservations": []}
 
     return llm

@@ -55,6 +55,7 @@ class Turn:
     principal: str
     params: ModelParams = field(default_factory=ModelParams)
     tools: ToolRequest = field(default_factory=ToolRequest)
+    end_user: str | None = None  # the caller's own user (`/v1`'s `user`), for the ledger
     calls: list[ModelCall] = field(default_factory=list)
     # The provider calls still running: each adds itself to `calls` when it ends.
     _producers: set[asyncio.Task[None]] = field(default_factory=set)

@@ -1,5 +1,6 @@
-"""The usage ledger: tokens, cost and requests per principal per UTC day and model, and the
-tokens of the current minute, in Redis or in memory."""
+"""The usage ledger: tokens, cost and requests per principal per UTC day and model, per end user
+(the `/v1` caller's own user) per day, and the tokens of the current minute, in Redis or in
+memory."""
 
 from __future__ import annotations
 
@@ -46,9 +47,16 @@ def counter_value(counter: str, value: float) -> float:
 
 
 class UsageLedger(Protocol):
-    async def record(self, principal: str, model: str, usage: Usage) -> None: ...
+    async def record(
+        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+    ) -> None: ...
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]: ...
+
+    async def end_user_days(
+        self, principal: str, end_user: str, days: list[date]
+    ) -> dict[str, dict[str, float]]:
+        """One end user's counters (all models together) by day; days without any left out."""
 
     async def spending(self, principal: str) -> Spending: ...
 
@@ -65,12 +73,20 @@ class InMemoryUsageLedger:
             lambda: defaultdict(lambda: defaultdict(float))
         )
         self._minutes: dict[tuple[str, int], int] = defaultdict(int)
+        self._end_users: dict[tuple[str, date, str], dict[str, float]] = {}
 
-    async def record(self, principal: str, model: str, usage: Usage) -> None:
-        day = self._days[(principal, self._clock.today())]
+    async def record(
+        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+    ) -> None:
+        today = self._clock.today()
+        day = self._days[(principal, today)]
         for counter, value in asdict(usage).items():
             day[model][counter] += value
             day[TOTAL][counter] += value
+        if end_user is not None:
+            counters = self._end_users.setdefault((principal, today, end_user), {})
+            for counter, value in asdict(usage).items():
+                counters[counter] = counters.get(counter, 0) + value
         minute = self._clock.minute()
         self._minutes[(principal, minute)] += usage.total_tokens
         for key in [k for k in self._minutes if k[1] < minute - 1]:
@@ -86,6 +102,16 @@ class InMemoryUsageLedger:
             if (principal, day) in self._days
         }
 
+    async def end_user_days(
+        self, principal: str, end_user: str, days: list[date]
+    ) -> dict[str, dict[str, float]]:
+        found = {day: self._end_users.get((principal, day, end_user)) for day in days}
+        return {
+            day.isoformat(): {c: counter_value(c, counters.get(c, 0)) for c in COUNTERS}
+            for day, counters in found.items()
+            if counters
+        }
+
     async def spending(self, principal: str) -> Spending:
         today = self._days.get((principal, self._clock.today()), {})
         return Spending(
@@ -95,32 +121,41 @@ class InMemoryUsageLedger:
 
 
 # One turn's usage in one round trip, atomically: `model|counter` increments of the day's hash
-# (ARGV[4:], as field/value pairs; zero increments are not sent), its retention, and the
-# minute's token counter. KEYS share the principal's hash tag, so one slot on Redis Cluster.
+# (the first ARGV[4] values of ARGV[5:], as field/value pairs; zero increments are not sent),
+# then `end_user|counter` increments of the day's end-user hash (the rest), their retention,
+# and the minute's token counter. KEYS share the principal's hash tag: one slot on a Cluster.
 RECORD_LUA = """
-local day, minute = KEYS[1], KEYS[2]
-for i = 4, #ARGV, 2 do
+local day, minute, end_users = KEYS[1], KEYS[2], KEYS[3]
+local split = 4 + tonumber(ARGV[4])
+for i = 5, #ARGV, 2 do
+  local key = day
+  if i > split then key = end_users end
   if string.sub(ARGV[i], -9) == '|cost_usd' then
-    redis.call('HINCRBYFLOAT', day, ARGV[i], ARGV[i + 1])
+    redis.call('HINCRBYFLOAT', key, ARGV[i], ARGV[i + 1])
   else
-    redis.call('HINCRBY', day, ARGV[i], ARGV[i + 1])
+    redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
   end
 end
 redis.call('EXPIRE', day, ARGV[1])
+if #ARGV > split then
+  redis.call('EXPIRE', end_users, ARGV[1])
+end
 redis.call('INCRBY', minute, ARGV[3])
 redis.call('EXPIRE', minute, ARGV[2])
 """
 MINUTE_KEY_TTL = 120
 
 
-def increments(model: str, usage: Usage) -> list[str | int | float]:
-    """The day hash's field/value pairs of `usage` under `model` and the total, zeros left out
-    (`days` reads a missing counter as 0)."""
-    pairs: list[str | int | float] = []
-    for counter, value in asdict(usage).items():
-        if value:
-            pairs += [f"{model}|{counter}", value, f"{TOTAL}|{counter}", value]
-    return pairs
+def increments(names: list[str], usage: Usage) -> list[str | int | float]:
+    """A hash's field/value pairs of `usage` under each of `names` (`name|counter`), zeros left
+    out (a missing counter reads as 0)."""
+    return [
+        part
+        for counter, value in asdict(usage).items()
+        if value
+        for name in names
+        for part in (f"{name}|{counter}", value)
+    ]
 
 
 class RedisUsageLedger:
@@ -141,14 +176,22 @@ class RedisUsageLedger:
         day = day or self.clock.today()
         return f"{self._prefix}usage:{{{principal}}}:{day.isoformat()}"
 
+    def end_users_key(self, principal: str, day: date | None = None) -> str:
+        """The principal's end users' usage hash of `day` (today unless given)."""
+        return f"{self.day_key(principal, day)}:end_users"
+
     def minute_key(self, principal: str) -> str:
         """The principal's token counter of the current minute."""
         return f"{self._prefix}tpm:{{{principal}}}:{self.clock.minute()}"
 
-    async def record(self, principal: str, model: str, usage: Usage) -> None:
-        day_key, minute_key = self.day_key(principal), self.minute_key(principal)
-        args = [self._retention, MINUTE_KEY_TTL, usage.total_tokens, *increments(model, usage)]
-        await self._record(keys=[day_key, minute_key], args=args)
+    async def record(
+        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+    ) -> None:
+        keys = [self.day_key(principal), self.minute_key(principal), self.end_users_key(principal)]
+        by_model = increments([model, TOTAL], usage)
+        by_end_user = increments([end_user], usage) if end_user is not None else []
+        args = [self._retention, MINUTE_KEY_TTL, usage.total_tokens, len(by_model)]
+        await self._record(keys=keys, args=[*args, *by_model, *by_end_user])
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -165,6 +208,22 @@ class RedisUsageLedger:
                 usage[name][counter] = counter_value(counter, float(value))
             result[day.isoformat()] = dict(usage)
         return result
+
+    async def end_user_days(
+        self, principal: str, end_user: str, days: list[date]
+    ) -> dict[str, dict[str, float]]:
+        fields = [f"{end_user}|{counter}" for counter in COUNTERS]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hmget(self.end_users_key(principal, day), fields)
+            rows = await pipe.execute()
+        return {
+            day.isoformat(): {
+                c: counter_value(c, float(v or 0)) for c, v in zip(COUNTERS, values, strict=True)
+            }
+            for day, values in zip(days, rows, strict=True)
+            if any(values)
+        }
 
     async def spending(self, principal: str) -> Spending:
         async with self._redis.pipeline(transaction=False) as pipe:

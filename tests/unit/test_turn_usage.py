@@ -27,14 +27,21 @@ class GatedLedger:
             asyncio.Event(),
         )
 
-    async def record(self, principal: str, model: str, usage: Usage) -> None:
+    async def record(
+        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+    ) -> None:
         self.entered.set()
         await self.release.wait()
-        await self.ledger.record(principal, model, usage)
+        await self.ledger.record(principal, model, usage, end_user)
         self.recorded.set()
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         return await self.ledger.days(principal, days)
+
+    async def end_user_days(
+        self, principal: str, end_user: str, days: list[date]
+    ) -> dict[str, dict[str, float]]:
+        return await self.ledger.end_user_days(principal, end_user, days)
 
     async def spending(self, principal: str) -> Spending:
         return await self.ledger.spending(principal)
