@@ -21,14 +21,32 @@ keepalive = 5
 accesslog = None  # graphgate writes its own JSON access line per request
 
 # Each worker writes its metrics here. prometheus_client reads this when it is first imported,
-# so nothing here imports it at module level: the forked workers must see it set.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="graphgate-metrics-"))
+# and gunicorn imports the worker class (and with it the metrics) before any hook runs: it is
+# set as this file is read. A folder made here goes when the master exits (every start left
+# one in /tmp); one the operator names stays.
+MADE_METRICS_DIR: str | None = None
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    MADE_METRICS_DIR = tempfile.mkdtemp(prefix="graphgate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = MADE_METRICS_DIR
 
 
 def on_starting(server: Any) -> None:
+    """Refuse an unsafe start (`refuse_unsafe_gunicorn`); then start with no metrics files from
+    an earlier run."""
+    try:
+        refuse_unsafe_gunicorn(server)
+    except BaseException:
+        on_exit(server)
+        raise
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def refuse_unsafe_gunicorn(server: Any) -> None:
     """Refuse several workers without Redis (each would keep its own sessions and limits), a
     graceful timeout (from any source) shorter than a turn, and any configuration the app itself
-    would refuse; then start with no metrics files from an earlier run."""
+    would refuse."""
     from api.graceful_timeout import graceful_timeout_problem
     from api.startup_checks import refuse_unsafe_start
 
@@ -42,9 +60,6 @@ def on_starting(server: Any) -> None:
     if problem:
         raise SystemExit(f"graphgate refuses to start: {problem}")
     refuse_unsafe_start(settings)
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -52,3 +67,9 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics folder made for this run (an operator's own is left alone)."""
+    if MADE_METRICS_DIR is not None:
+        shutil.rmtree(MADE_METRICS_DIR, ignore_errors=True)

@@ -1,9 +1,11 @@
 """`/metrics` under gunicorn with 2 workers: parseable, request and token counters equal to the
-traffic sent and the upstream's usage."""
+traffic sent and the upstream's usage; the workers' metrics folder goes when gunicorn does."""
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -69,3 +71,14 @@ def test_counters_match_the_traffic_and_the_upstream_usage(
     assert refusals == {"invalid_input": 1}
     ttft = [v for labels, v in samples["graphgate_time_to_first_token_seconds_count"]]
     assert sum(ttft) == 9
+
+
+def test_gunicorn_removes_the_metrics_folder_it_made_when_it_exits(
+    graphgate_factory: StartGraphgate,
+) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("graphgate-metrics-*"))
+    server = graphgate_factory("redis", fresh=True, workers=1)
+    made = set(Path(tempfile.gettempdir()).glob("graphgate-metrics-*")) - before
+    assert len(made) == 1
+    assert server.process.stop() == 0
+    assert not any(folder.exists() for folder in made)
