@@ -12,7 +12,6 @@ the access line, never to the session. Errors use OpenAI's format,
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -63,7 +62,7 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     if tools.tools and not runtime.calls_tools:
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
     turn = ChatRequest(messages=conversation(body))
-    tools_tokens = runtime.counter.count_text(json.dumps(list(tools.tools))) if tools.tools else 0
+    tools_tokens = runtime.counter.count_tools(tools.tools)
     await admit_turns(request, runtime, [turn], [params], tools_tokens=tools_tokens)
     request_context(request.scope).run.end_user = body.end_user
     session = request.headers.get(SESSION_HEADER)

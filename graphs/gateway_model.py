@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import json
 import logging
 import re
 import time
@@ -193,9 +192,7 @@ class GatewayChatModel(BaseChatModel):
         """The prompt's tokens, its tools' definitions included, within `MAX_INPUT_TOKENS`."""
         limit = self.runtime.settings.max_input_tokens
         counter = self.runtime.counter
-        tokens = counter.count_messages(messages) + (
-            counter.count_text(json.dumps(tools)) if tools else 0
-        )
+        tokens = counter.count_messages(messages) + counter.count_tools(tools or [])
         if tokens > limit:
             raise InputTooLong(f"The prompt has {tokens} tokens; the limit is {limit}.")
         return tokens

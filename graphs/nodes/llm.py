@@ -12,7 +12,6 @@ call of the turn. The turn's usage goes to the ledger here, as soon as the chain
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -212,10 +211,10 @@ def chain_input(runtime: ChatRuntime, kept: list[BaseMessage], turn_size: int) -
 def prompt_tokens(runtime: ChatRuntime, kept: list[BaseMessage], turn: Turn) -> int:
     """The first model call's prompt, as the budgets count it: the route's prompt, the fitted
     messages and the request's tool definitions."""
-    tokens = runtime.prompt_tokens + runtime.counter.count_messages(kept)
-    if turn.tools.tools:
-        tokens += runtime.counter.count_text(json.dumps(list(turn.tools.tools)))
-    return tokens
+    counter = runtime.counter
+    return (
+        runtime.prompt_tokens + counter.count_messages(kept) + counter.count_tools(turn.tools.tools)
+    )
 
 
 def closed_reply(reply: AIMessageChunk, metadata: dict[str, Any], write: StreamWriter) -> AIMessage:

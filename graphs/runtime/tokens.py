@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import tiktoken
 from langchain_core.messages import AIMessage, BaseMessage
@@ -51,6 +52,10 @@ class TokenCounter:
         if len(text) <= COUNTED_TEXT_CHARS:
             return self._kept_count(text)
         return self._encoded_length(text)
+
+    def count_tools(self, tools: Sequence[Any]) -> int:
+        """Tool definitions as the prompt carries them (their JSON); none costs nothing."""
+        return self.count_text(json.dumps(list(tools))) if tools else 0
 
     def count_messages(self, messages: Iterable[BaseMessage]) -> int:
         """Text, and the names and arguments of tool calls, with the per-message framing."""
