@@ -83,13 +83,15 @@ def hmac_confusion_token() -> str:
 
 @dataclass
 class JWKSServer:
-    """A loopback HTTP server publishing `document` at JWKS_PATH and counting its fetches."""
+    """A loopback HTTP server publishing `document` at JWKS_PATH, counting its fetches and
+    noting when (time.monotonic) it last served one."""
 
     url: str = ""
     document: dict[str, Any] = field(default_factory=default_jwks)
     status: int = 200
     raw: bytes | None = None  # served instead of the document when set
     hits: int = 0
+    served_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -105,6 +107,7 @@ def handler_for(state: JWKSServer) -> type[BaseHTTPRequestHandler]:
                 return
             with state.lock:
                 state.hits += 1
+                state.served_at = time.monotonic()
                 status, body = state.status, state.raw or json.dumps(state.document).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
