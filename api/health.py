@@ -16,14 +16,14 @@ from fastapi.responses import JSONResponse
 
 from auth.authenticator import Authenticator, bears_token
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.redis_client import (
+from graphs.runtime.settings import Settings
+from graphs.service import GraphService
+from graphs.store.redis_client import (
     REDIS_FAILURES,
     describe_missing,
     missing_modules,
     required_modules,
 )
-from graphs.runtime.settings import Settings
-from graphs.service import GraphService
 from middleware.drain import DRAIN
 
 router = APIRouter(prefix="/health", tags=["health"])

@@ -21,7 +21,7 @@ from redis.typing import EncodableT, FieldT
 
 from graphs.errors import Unavailable
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
-from graphs.runtime.redis_client import REDIS_FAILURES, RedisClient
+from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 KEY_PREFIX = "gg_"
 SHA256_HEX = frozenset("0123456789abcdef")

@@ -14,8 +14,8 @@ from auth.api_keys import KeysFile, KeyStore, RedisKeyStore, key_hash
 from auth.jwt_tokens import JWTVerifier
 from graphs.errors import InvalidInput, Unauthenticated
 from graphs.identity import ANONYMOUS, PRINCIPAL_RULE, Principal, is_principal_name
-from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.settings import Settings
+from graphs.store.redis_client import RedisClient
 
 USER_HEADER = "x-user-id"
 API_KEY_HEADER = "x-api-key"

@@ -59,8 +59,8 @@ from graphs.runtime.metrics import (
     TOKENS,
     UPSTREAM_ERRORS,
 )
-from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
+from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)
 

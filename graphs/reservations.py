@@ -16,9 +16,9 @@ from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
 from graphs.identity import Quota
 from graphs.runtime.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.turn import Turn
 from graphs.runtime.usage import SECONDS_PER_DAY, Usage
+from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ from graphs.routes import CHAT, RouteSpec, load_route_specs
 from graphs.runtime.checkpoint import build_checkpointer
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.context import ChatRuntime, build_runtime, route_runtime
-from graphs.runtime.redis_client import (
+from graphs.runtime.settings import Settings
+from graphs.store.redis_client import (
     RedisClient,
     build_redis,
     describe_missing,
     missing_modules,
     required_modules,
 )
-from graphs.runtime.replicated_write import Replication
-from graphs.runtime.settings import Settings
+from graphs.store.replicated_write import Replication
 
 logger = logging.getLogger("graphgate")
 

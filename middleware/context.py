@@ -14,8 +14,8 @@ from starlette.types import Scope
 from graphs.errors import GraphgateError
 from graphs.identity import Principal
 from graphs.runtime.ratelimit import RateLimitDecision
-from graphs.runtime.redis_client import REDIS_FAILURES
 from graphs.runtime.session_lock import HeldLock, let_go_all
+from graphs.store.redis_client import REDIS_FAILURES
 
 if TYPE_CHECKING:
     from graphs.nodes.limit import Admission

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 
 from graphs.runtime.concurrency import RedisLeasePool
-from graphs.runtime.redis_client import build_redis
 from graphs.runtime.session_lock import RedisSessionLocks
 from graphs.runtime.settings import Settings
+from graphs.store.redis_client import build_redis
 
 
 @dataclass

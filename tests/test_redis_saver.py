@@ -19,10 +19,10 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from graphs.errors import SessionLeaseLost, Unavailable
-from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.redis_saver import LatestRedisSaver
-from graphs.runtime.replicated_write import Replication
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
+from graphs.store.redis_client import RedisClient
+from graphs.store.replicated_write import Replication
 from tests.conftest import REDIS_FLAVOURS, RedisFlavours
 
 PREFIX = "test-saver:"

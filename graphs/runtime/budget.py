@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
+from graphs.store.redis_client import RedisClient
 
 NANO_USD = 1_000_000_000  # reservations count spend in integer nano-dollars: no float drift
 Cap = Literal["tokens", "route_tokens", "spend"]

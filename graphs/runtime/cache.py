@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from graphs.runtime.redis_client import RedisClient
+from graphs.store.redis_client import RedisClient
 
 CachedReply = dict[str, Any]
 

@@ -22,9 +22,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.redis_saver import LatestRedisSaver
-from graphs.runtime.replicated_write import NO_WAIT, Replication
+from graphs.store.redis_client import RedisClient
+from graphs.store.replicated_write import NO_WAIT, Replication
 
 
 class LatestOnlyMemorySaver(InMemorySaver):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from graphs.errors import Unavailable
-from graphs.runtime.redis_client import REDIS_FAILURES, RedisClient
+from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 

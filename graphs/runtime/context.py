@@ -25,12 +25,12 @@ from graphs.runtime.concurrency import (
 from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
 from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
-from graphs.runtime.redis_client import RedisClient
 from graphs.runtime.semantic_cache import InMemorySemanticCache, semantic_threshold
 from graphs.runtime.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.runtime.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
+from graphs.store.redis_client import RedisClient
 
 
 @dataclass

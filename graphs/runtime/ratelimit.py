@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.redis_client import RedisClient
+from graphs.store.redis_client import RedisClient
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
-from graphs.runtime.redis_client import RedisClient
-from graphs.runtime.replicated_write import NO_WAIT, Replication, run_replicated
 from graphs.runtime.session_lock import LEASE_KEY, HeldLock, lease_lost
+from graphs.store.redis_client import RedisClient
+from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
 
 SEP = "\x00"
 

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from graphs.errors import SessionBusy, SessionLeaseLost, SessionWaitExpired
-from graphs.runtime.redis_client import REDIS_FAILURES, RedisClient
+from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 

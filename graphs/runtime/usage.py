@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.redis_client import RedisClient
+from graphs.store.redis_client import RedisClient
 
 SECONDS_PER_DAY = 86_400
 TOTAL = "total"

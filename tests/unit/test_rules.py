@@ -16,11 +16,11 @@ from graphs.nodes.guard import validate_turn
 from graphs.runtime.cache import CacheLookup
 from graphs.runtime.concurrency import stripe_shares
 from graphs.runtime.ratelimit import decide
-from graphs.runtime.redis_client import build_redis
-from graphs.runtime.redis_connection import TcpConnection, TlsConnection, UnixConnection
 from graphs.runtime.semantic_cache import InMemorySemanticCache
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
+from graphs.store.redis_client import build_redis
+from graphs.store.redis_connection import TcpConnection, TlsConnection, UnixConnection
 
 
 @pytest.fixture(scope="module")

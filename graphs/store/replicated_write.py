@@ -24,8 +24,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, SlotNotCoveredError
 
 from graphs.errors import Unavailable
-from graphs.runtime.cluster_client import GatedCluster
-from graphs.runtime.redis_client import RedisClient
+from graphs.store.cluster_client import GatedCluster
+from graphs.store.redis_client import RedisClient
 
 RETRY_AFTER_SECONDS = 1.0
 

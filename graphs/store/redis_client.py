@@ -34,9 +34,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
-from graphs.runtime.cluster_client import ConnectionGate, GatedCluster
-from graphs.runtime.redis_connection import BY_SCHEME
 from graphs.runtime.settings import Settings
+from graphs.store.cluster_client import ConnectionGate, GatedCluster
+from graphs.store.redis_connection import BY_SCHEME
 
 RedisClient: TypeAlias = Redis | RedisCluster
 # What a Redis call can raise when Redis cannot answer: the cluster client's own errors
