@@ -6,7 +6,7 @@ ever reads a body that is known to be sound.
 The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run
 carries an `AdmissionTicket` so the limit node does not count the request twice, and claims
 its turn's budget reservation from it. Last, the request takes the lock of each session it
-continues (`graphs/runtime/session_lock.py`). What admission took and no run used (the
+continues (`graphs/memory/session_lock.py`). What admission took and no run used (the
 reservations, the rate units of a request refused after counting) is given back when the
 request ends (`RequestContext.end`), or at once when the session locks refuse it.
 """
@@ -26,12 +26,12 @@ from api.chat_runnable import SESSION_ID, ChatRequest, refuse_repeated_sessions
 from api.validation_errors import describe
 from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
+from graphs.memory.session_lock import take_turn
 from graphs.model_params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import Admission, AdmissionTicket, admit, give_back, rate_limit, refusal
 from graphs.reservations import budget_caps, input_to_reserve
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.session_lock import take_turn
 from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context
 
 ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}

@@ -6,7 +6,7 @@ a runnable declares). This adapter declares `session_id`, returns the reply, and
 model's chunks from the graph's custom stream. A turn of a session runs holding the session's
 lock, so concurrent turns of one session run one after the other on the updated history. A
 batch is stored all or nothing: its turns' checkpoints wait until every turn has succeeded
-(`graphs/runtime/deferred_saver.py`).
+(`graphs/memory/deferred_saver.py`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from api.errors import storage_unavailable
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
+from graphs.memory.deferred_saver import DeferredWrites
+from graphs.memory.session_lock import LEASE_KEY, kept, take_turn
 from graphs.nodes.llm import REPLY_ONLY_KEY
-from graphs.runtime.deferred_saver import DeferredWrites
-from graphs.runtime.session_lock import LEASE_KEY, kept, take_turn
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from middleware.context import ClientGone, RequestContext, RunFacts, context_of_run

@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from api.caller import Caller
 from graphs.errors import NotFound
 from graphs.identity import thread_id
-from graphs.runtime.session_lock import kept, take_turn
+from graphs.memory.session_lock import kept, take_turn
 from graphs.service import GraphService, RouteGraphs
 
 

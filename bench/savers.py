@@ -20,8 +20,8 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 from redis.asyncio import Redis
 from typing_extensions import TypedDict
 
-from graphs.history import fit_history
-from graphs.runtime.redis_saver import LatestRedisSaver
+from graphs.memory.history import fit_history
+from graphs.memory.redis_saver import LatestRedisSaver
 
 KEPT_MESSAGES = 40
 TTL_SECONDS = 600.0

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 
-from graphs.runtime.redis_saver import LatestRedisSaver
+from graphs.memory.redis_saver import LatestRedisSaver
 from tests.conftest import REDIS_FLAVOURS, RedisFlavours
 
 # Each puts two or more checkpoints on one thread and reads an earlier one back.

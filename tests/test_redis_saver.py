@@ -19,8 +19,8 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from graphs.errors import SessionLeaseLost, Unavailable
-from graphs.runtime.redis_saver import LatestRedisSaver
-from graphs.runtime.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
+from graphs.memory.redis_saver import LatestRedisSaver
+from graphs.memory.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import Replication
 from tests.conftest import REDIS_FLAVOURS, RedisFlavours

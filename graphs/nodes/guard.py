@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, ToolMessage
 
 from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
-from graphs.history import UNANSWERED_CALLS, units_of
+from graphs.memory.history import UNANSWERED_CALLS, units_of
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.tokens import TokenCounter
 from graphs.state import ChatState

@@ -30,8 +30,8 @@ from langgraph.pregel import Pregel
 from langgraph.types import StreamWriter
 
 from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
-from graphs.history import TokenBudget, fit_history, with_turn
 from graphs.identity import principal_of
+from graphs.memory.history import TokenBudget, fit_history, with_turn
 from graphs.model_params import read_params
 from graphs.nodes.limit import caps_of
 from graphs.provider_calls import upstream_errors
@@ -246,7 +246,7 @@ def closed_reply(reply: AIMessageChunk, metadata: dict[str, Any], write: StreamW
 
 def fitted_prompt(runtime: ChatRuntime, state: ChatState) -> tuple[list[BaseMessage], int]:
     """The session's history and the turn, fitted to `MAX_HISTORY_MESSAGES` and to the tokens
-    the route's prompt leaves (`graphs/history.py`), and how many of them are the turn's."""
+    the route's prompt leaves (`graphs/memory/history.py`), and how many of them are the turn's."""
     settings = runtime.settings
     messages, turn_size = with_turn(state.get("history", []), state["turn"])
     budget = TokenBudget(settings.max_input_tokens - runtime.prompt_tokens, runtime.counter)

@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.messages import RemoveMessage
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from graphs.history import fit_history, with_turn
+from graphs.memory.history import fit_history, with_turn
 from graphs.runtime.context import ChatRuntime
 from graphs.state import ChatState
 

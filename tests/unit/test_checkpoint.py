@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.runnables import RunnableConfig
 
 from graphs.chat import build_chat_graph
-from graphs.runtime.checkpoint import LatestOnlyMemorySaver
+from graphs.memory.checkpoint import LatestOnlyMemorySaver
 from graphs.runtime.context import build_runtime
 from graphs.runtime.settings import Settings
 

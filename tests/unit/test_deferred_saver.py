@@ -10,8 +10,8 @@ from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graphs.runtime.checkpoint import LatestOnlyMemorySaver
-from graphs.runtime.deferred_saver import DeferredWrites
+from graphs.memory.checkpoint import LatestOnlyMemorySaver
+from graphs.memory.deferred_saver import DeferredWrites
 
 
 class Notes(TypedDict):

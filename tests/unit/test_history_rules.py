@@ -13,7 +13,7 @@ from langchain_core.messages import (
 )
 
 from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
-from graphs.history import TokenBudget, fit_history, with_turn
+from graphs.memory.history import TokenBudget, fit_history, with_turn
 from graphs.nodes.guard import validate_turn
 from graphs.runtime.tokens import OFFLINE_ENCODING, TokenCounter
 

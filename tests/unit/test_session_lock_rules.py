@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from graphs.errors import SessionBusy, SessionWaitExpired
-from graphs.runtime.session_lock import LocalSessionLocks, kept, take_turn
+from graphs.memory.session_lock import LocalSessionLocks, kept, take_turn
 
 
 async def test_a_held_session_refuses_at_once_and_frees_when_released() -> None:

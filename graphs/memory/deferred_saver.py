@@ -26,7 +26,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from graphs.runtime.session_lock import HeldLock, let_go_all
+from graphs.memory.session_lock import HeldLock, let_go_all
 
 Write = Callable[[], Awaitable[Any]]
 

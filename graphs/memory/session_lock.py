@@ -7,7 +7,7 @@ and its holder (`host:pid:uuid`: the uuid makes the value unique, the rest is fo
 drills), with a lease (`SESSION_LOCK_LEASE`) renewed from the moment the lock is taken until
 the turn ends, so a worker that dies holding it delays the session by at most the lease.
 The turn's checkpoint is written by a script that first checks that the key still holds the
-holder's token (`fence`, `graphs/runtime/redis_saver.py`): a holder that lost its lease (a
+holder's token (`fence`, `graphs/memory/redis_saver.py`): a holder that lost its lease (a
 pause longer than the lease) is refused rather than overwrite the turn of the one that took
 over, and the check and the write are one step.
 A waiter polls with jittered backoff, as redis-py's own lock does. In embedded mode one process

@@ -34,7 +34,7 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
-from graphs.runtime.session_lock import LEASE_KEY, HeldLock, lease_lost
+from graphs.memory.session_lock import LEASE_KEY, HeldLock, lease_lost
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
 

@@ -1,5 +1,5 @@
 """Session memory: a latest-only checkpointer with an idle TTL, in Redis
-(`graphs/runtime/redis_saver.py`) or in memory.
+(`graphs/memory/redis_saver.py`) or in memory.
 
 A chat session needs its latest state, not time travel, so both savers keep one checkpoint per
 thread: Redis memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.runtime.redis_saver import LatestRedisSaver
+from graphs.memory.redis_saver import LatestRedisSaver
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication
 
