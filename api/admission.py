@@ -26,11 +26,11 @@ from api.chat_runnable import SESSION_ID, ChatRequest, refuse_repeated_sessions
 from api.validation_errors import describe
 from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
+from graphs.limits.reservations import budget_caps, input_to_reserve
 from graphs.memory.session_lock import take_turn
 from graphs.model_params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import Admission, AdmissionTicket, admit, give_back, rate_limit, refusal
-from graphs.reservations import budget_caps, input_to_reserve
 from graphs.runtime.context import ChatRuntime
 from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.caller import Caller
 from api.openai_request import END_USER_MAX_CHARS
-from graphs.runtime.usage import last_days
+from graphs.limits.usage import last_days
 from graphs.service import GraphService
 
 router = APIRouter(tags=["usage"])

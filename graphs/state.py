@@ -31,5 +31,5 @@ class ChatState(TypedDict, total=False):
     messages: list[AnyMessage]
     turn: list[AnyMessage]
     reply: AIMessage
-    # The turn's budget reservations (`graphs/runtime/budget.py`), from limit until settled.
+    # The turn's budget reservations (`graphs/limits/budget.py`), from limit until settled.
     reservations: list[dict[str, Any]]

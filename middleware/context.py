@@ -13,8 +13,8 @@ from starlette.types import Scope
 
 from graphs.errors import GraphgateError
 from graphs.identity import Principal
+from graphs.limits.ratelimit import RateLimitDecision
 from graphs.memory.session_lock import HeldLock, let_go_all
-from graphs.runtime.ratelimit import RateLimitDecision
 from graphs.store.redis_client import REDIS_FAILURES
 
 if TYPE_CHECKING:

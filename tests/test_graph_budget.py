@@ -14,10 +14,10 @@ from langchain_core.messages import HumanMessage
 
 from graphs.chat import build_chat_graph
 from graphs.errors import BudgetExceeded
-from graphs.runtime.budget import BudgetCaps, RedisBudget, Reservation
+from graphs.limits.budget import BudgetCaps, RedisBudget, Reservation
+from graphs.limits.usage import RedisUsageLedger
 from graphs.runtime.context import build_runtime
 from graphs.runtime.settings import Settings
-from graphs.runtime.usage import RedisUsageLedger
 from tests.conftest import PRIMARY_MODEL, RedisFlavours, mode_fixture
 from tests.upstream import Upstream
 

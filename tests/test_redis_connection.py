@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 
+from graphs.limits.concurrency import RedisLeasePool
 from graphs.memory.session_lock import RedisSessionLocks
-from graphs.runtime.concurrency import RedisLeasePool
 from graphs.runtime.settings import Settings
 from graphs.store.redis_client import build_redis
 

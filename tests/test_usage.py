@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langserve import RemoteRunnable
 
-from graphs.runtime.usage import RedisUsageLedger, Spending, Usage
+from graphs.limits.usage import RedisUsageLedger, Spending, Usage
 from tests.clock import SetClock
 from tests.conftest import (
     ALL_MODES,

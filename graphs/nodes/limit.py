@@ -1,5 +1,5 @@
 """limit: per-principal admission: each turn reserves its worst case against the token and spend
-budgets (`graphs/reservations.py`), then the request is counted in the sliding-window rate.
+budgets (`graphs/limits/reservations.py`), then the request is counted in the sliding-window rate.
 A turn's reservations are settled (`settle_turn`) when it ends, however it ends."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from langchain_core.runnables import RunnableConfig
 
 from graphs.errors import RateLimited
 from graphs.identity import Quota, principal_of
+from graphs.limits.budget import BudgetCaps, Reservation
+from graphs.limits.ratelimit import RateLimitDecision
+from graphs.limits.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
 from graphs.model_params import read_params
-from graphs.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
-from graphs.runtime.budget import BudgetCaps, Reservation
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.ratelimit import RateLimitDecision
 from graphs.state import ChatState
 
 

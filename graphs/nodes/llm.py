@@ -31,11 +31,11 @@ from langgraph.types import StreamWriter
 
 from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
 from graphs.identity import principal_of
+from graphs.limits.reservations import cover_prompt, record_finished, record_unfinished
 from graphs.memory.history import TokenBudget, fit_history, with_turn
 from graphs.model_params import read_params
 from graphs.nodes.limit import caps_of
 from graphs.provider_calls import upstream_errors
-from graphs.reservations import cover_prompt, record_finished, record_unfinished
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import ToolRequest, Turn, running_turn
 from graphs.state import ChatState

@@ -10,26 +10,26 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
 
-from graphs.memory.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
-from graphs.models import ModelSpec, build_chat_model, configured_specs
-from graphs.prompt import load_prompt_file, system_prompt
-from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
-from graphs.runtime.budget import BudgetStore, InMemoryBudget, RedisBudget
-from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.concurrency import (
+from graphs.limits.budget import BudgetStore, InMemoryBudget, RedisBudget
+from graphs.limits.concurrency import (
     ConcurrencySlots,
     LeasePool,
     LocalLeasePool,
     RedisLeasePool,
 )
+from graphs.limits.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
+from graphs.limits.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
+from graphs.memory.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
+from graphs.models import ModelSpec, build_chat_model, configured_specs
+from graphs.prompt import load_prompt_file, system_prompt
+from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
+from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
+from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
-from graphs.runtime.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.runtime.semantic_cache import InMemorySemanticCache, semantic_threshold
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
-from graphs.runtime.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
 from graphs.store.redis_client import RedisClient
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from api.startup_checks import budget_problem, reservation_problem
+from graphs.limits.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
+from graphs.limits.ratelimit import InMemoryRateLimiter
 from graphs.routes import RouteLimits
-from graphs.runtime.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
 from graphs.runtime.context import build_runtime
 from graphs.runtime.pricing import PriceTable
-from graphs.runtime.ratelimit import InMemoryRateLimiter
 from graphs.runtime.settings import Settings
 from graphs.service import warn_small_token_caps
 from tests.clock import NOV_26_2025, SetClock

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from graphs.chat import build_chat_graph
+from graphs.limits.usage import DayUsage, InMemoryUsageLedger, Spending, Usage
 from graphs.runtime.context import ChatRuntime, build_runtime
 from graphs.runtime.settings import Settings
-from graphs.runtime.usage import DayUsage, InMemoryUsageLedger, Spending, Usage
 
 
 class GatedLedger:

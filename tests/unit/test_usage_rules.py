@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from graphs.reservations import usage_of
-from graphs.runtime.usage import InMemoryUsageLedger, Usage, last_days
+from graphs.limits.reservations import usage_of
+from graphs.limits.usage import InMemoryUsageLedger, Usage, last_days
 from tests.clock import NOV_26_2025, SetClock
 
 

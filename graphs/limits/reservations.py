@@ -1,4 +1,4 @@
-"""A turn's accounting: the budget reservations (their stores are `graphs/runtime/budget.py`),
+"""A turn's accounting: the budget reservations (their stores are `graphs/limits/budget.py`),
 that is the caps that apply, the worst case a turn reserves, the 429 or 400 when it does not
 fit, the history's share reserved once the run has fitted it; and the settlement that writes
 what the turn used to the usage ledger and lets its reservations go, however the turn ended."""
@@ -14,10 +14,10 @@ from typing import Any
 from graphs.demo_model import DEMO_MODEL_NAME
 from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
 from graphs.identity import Quota
-from graphs.runtime.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
+from graphs.limits.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
+from graphs.limits.usage import SECONDS_PER_DAY, Usage
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.turn import Turn
-from graphs.runtime.usage import SECONDS_PER_DAY, Usage
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)

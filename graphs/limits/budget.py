@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from graphs.limits.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
 from graphs.store.redis_client import RedisClient
 
 NANO_USD = 1_000_000_000  # reservations count spend in integer nano-dollars: no float drift
@@ -223,7 +223,7 @@ CAPS: tuple[Cap, ...] = ("tokens", "route_tokens", "spend")
 
 class RedisBudget:
     """The production store: a sorted set of held reservations per principal, beside the
-    ledger's minute and day counters (`graphs/runtime/usage.py` names those keys)."""
+    ledger's minute and day counters (`graphs/limits/usage.py` names those keys)."""
 
     def __init__(self, redis: RedisClient, ledger: RedisUsageLedger, prefix: str) -> None:
         self._redis = redis
