@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from graphs.runtime.embeddings import LOCAL_MINILM, build_embeddings
-from graphs.runtime.semantic_cache import cosine_distance
+from graphs.cache.embeddings import LOCAL_MINILM, build_embeddings
+from graphs.cache.semantic_cache import cosine_distance
 from graphs.runtime.settings import Settings
 
 SAME = [

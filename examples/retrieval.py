@@ -23,7 +23,7 @@ from redisvl.query import VectorQuery
 from redisvl.redis.utils import array_to_buffer
 from redisvl.schema import IndexSchema
 
-from graphs.runtime.embeddings import build_embeddings
+from graphs.cache.embeddings import build_embeddings
 from graphs.runtime.settings import Settings
 
 DOCUMENTS = Path(__file__).parent / "documents"

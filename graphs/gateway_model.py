@@ -35,6 +35,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
+from graphs.cache.reply_cache import CacheLookup, cache_lookup
 from graphs.errors import InputTooLong, InvalidInput, UpstreamError
 from graphs.identity import principal_of
 from graphs.models import ModelSpec
@@ -47,7 +48,6 @@ from graphs.provider_calls import (
     upstream_errors,
 )
 from graphs.runtime.attempts import counting_attempts
-from graphs.runtime.cache import CacheLookup, cache_lookup
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.metrics import (
     CACHE,

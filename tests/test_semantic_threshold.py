@@ -11,8 +11,8 @@ import pytest
 
 from api.startup_checks import configuration_problem
 from bench.semantic_threshold import DIFFERENT, SAME
-from graphs.runtime.embeddings import LOCAL_MINILM, local_minilm
-from graphs.runtime.semantic_cache import (
+from graphs.cache.embeddings import LOCAL_MINILM, local_minilm
+from graphs.cache.semantic_cache import (
     CALIBRATED_THRESHOLDS,
     cosine_distance,
     semantic_threshold,

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
 
+from graphs.cache.embeddings import build_embeddings
+from graphs.cache.reply_cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
+from graphs.cache.semantic_cache import InMemorySemanticCache, semantic_threshold
 from graphs.limits.budget import BudgetStore, InMemoryBudget, RedisBudget
 from graphs.limits.concurrency import (
     ConcurrencySlots,
@@ -23,11 +26,8 @@ from graphs.memory.session_lock import LocalSessionLocks, RedisSessionLocks, Ses
 from graphs.models import ModelSpec, build_chat_model, configured_specs
 from graphs.prompt import load_prompt_file, system_prompt
 from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
-from graphs.runtime.cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.embeddings import build_embeddings
 from graphs.runtime.pricing import PriceTable
-from graphs.runtime.semantic_cache import InMemorySemanticCache, semantic_threshold
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.store.redis_client import RedisClient
@@ -199,7 +199,7 @@ def build_cache(settings: Settings, redis: RedisClient | None) -> ReplyCache | N
             settings.cache_ttl,
             settings.cache_max_entries,
         )
-    from graphs.runtime.redis_semantic_cache import RedisSemanticCache  # large: only if used
+    from graphs.cache.redis_semantic_cache import RedisSemanticCache  # large: only if used
 
     return RedisSemanticCache(
         embeddings,

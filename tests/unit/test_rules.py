@@ -11,12 +11,12 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from api.startup_checks import redis_problem
+from graphs.cache.reply_cache import CacheLookup
+from graphs.cache.semantic_cache import InMemorySemanticCache
 from graphs.errors import InputTooLong, InvalidInput
 from graphs.limits.concurrency import stripe_shares
 from graphs.limits.ratelimit import decide
 from graphs.nodes.guard import validate_turn
-from graphs.runtime.cache import CacheLookup
-from graphs.runtime.semantic_cache import InMemorySemanticCache
 from graphs.runtime.settings import Settings
 from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.store.redis_client import build_redis

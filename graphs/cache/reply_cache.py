@@ -1,7 +1,7 @@
 """The LLM cache. A lookup names everything that shapes an answer: the scope (the principal,
 or everyone under `CACHE_SCOPE=global`), the context (the models with their parameters and the
 prompt before the question) and the question. The exact cache matches all three; the semantic
-cache (`graphs/runtime/semantic_cache.py`) matches scope and context exactly and the question by
+cache (`graphs/cache/semantic_cache.py`) matches scope and context exactly and the question by
 meaning.
 
 LangChain's own LLM cache (`set_llm_cache`) is process-global and keyed without the principal,

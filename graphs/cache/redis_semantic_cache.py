@@ -12,8 +12,8 @@ from redisvl.extensions.cache.llm import SemanticCache
 from redisvl.query.filter import Tag
 from redisvl.utils.vectorize import CustomTextVectorizer
 
-from graphs.runtime.cache import CachedReply, CacheLookup
-from graphs.runtime.semantic_cache import QuestionVectors
+from graphs.cache.reply_cache import CachedReply, CacheLookup
+from graphs.cache.semantic_cache import QuestionVectors
 
 
 def scope_tag(scope: str) -> str:

@@ -6,7 +6,7 @@ opposite); a cached answer is served when the distance is at most the threshold.
 model has its own scale, so the threshold is the model's: `SEMANTIC_CACHE_THRESHOLD`, or the
 default measured for that model (`bench/semantic_threshold.py` measures where paraphrases and
 different questions fall). In memory, a bounded list searched exhaustively; in Redis a RedisVL
-`SemanticCache` (`graphs/runtime/redis_semantic_cache.py`, imported only when configured).
+`SemanticCache` (`graphs/cache/redis_semantic_cache.py`, imported only when configured).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections import OrderedDict
 
 from langchain_core.embeddings import Embeddings
 
-from graphs.runtime.cache import CachedReply, CacheLookup
-from graphs.runtime.embeddings import LOCAL_MINILM
+from graphs.cache.embeddings import LOCAL_MINILM
+from graphs.cache.reply_cache import CachedReply, CacheLookup
 from graphs.runtime.settings import Settings
 
 Vector = list[float]
