@@ -28,7 +28,7 @@ from graphs.errors import InvalidInput, PayloadTooLarge, ValidationFailed
 from graphs.identity import thread_id
 from graphs.limits.reservations import budget_caps, input_to_reserve
 from graphs.memory.session_lock import take_turn
-from graphs.model_params import ModelParams, read_params
+from graphs.model.params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import Admission, AdmissionTicket, admit, give_back, rate_limit, refusal
 from graphs.runtime.context import ChatRuntime

@@ -52,7 +52,7 @@ SESSION_SPEC = ConfigurableFieldSpec(
     default="",
     is_shared=True,
 )
-# The generation parameters a client may set per request (`graphs/model_params.py`).
+# The generation parameters a client may set per request (`graphs/model/params.py`).
 PARAMETER_SPECS = [
     ConfigurableFieldSpec(
         id=name,

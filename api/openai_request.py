@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from api.chat_runnable import holds_serialized_object
 from api.validation_errors import describe
 from graphs.errors import UnsupportedParameter, ValidationFailed
-from graphs.model_params import ModelParams, read_params
-from graphs.runtime.turn import ToolRequest
+from graphs.model.params import ModelParams, read_params
+from graphs.model.turn import ToolRequest
 
 MODEL_ID = "graphgate"
 # OpenAI's documented bound for `safety_identifier`, the field that replaces `user`.

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 from api.graceful_timeout import longest_turn_seconds
 from auth.api_keys import read_keys_file
 from graphs.cache.semantic_cache import semantic_threshold
-from graphs.demo_model import DEMO_MODEL_NAME
-from graphs.models import ModelSpec, configured_specs
+from graphs.model.demo_model import DEMO_MODEL_NAME
+from graphs.model.factory import ModelSpec, configured_specs
+from graphs.model.pricing import PriceTable
 from graphs.routes import RouteFileError, load_route_specs
-from graphs.runtime.pricing import PriceTable
 from graphs.runtime.settings import Settings
 
 

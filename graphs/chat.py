@@ -10,7 +10,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs.gateway_model import GatewayChatModel
+from graphs.model.gateway_model import GatewayChatModel
 from graphs.nodes.guard import make_guard
 from graphs.nodes.limit import make_limit
 from graphs.nodes.llm import make_llm

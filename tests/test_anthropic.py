@@ -15,7 +15,7 @@ from tests.upstream import Upstream
 
 CLAUDE = "claude-3-5-haiku"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
-# graphs/pricing.toml: USD per million tokens.
+# graphs/model/pricing.toml: USD per million tokens.
 CLAUDE_PRICE = {"input": 0.80, "output": 4.00}
 ISSUED_SECRETS.add(ANTHROPIC_KEY)
 

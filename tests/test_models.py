@@ -9,8 +9,8 @@ import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
-from graphs.demo_model import DemoChatModel
-from graphs.models import ModelSpec, build_chat_model, parse_model_spec
+from graphs.model.demo_model import DemoChatModel
+from graphs.model.factory import ModelSpec, build_chat_model, parse_model_spec
 from graphs.runtime.settings import Settings
 from scripts.processes import ROOT, child_env
 
@@ -59,7 +59,7 @@ def test_providers_get_the_configured_retries_and_attempt_timeout() -> None:
 SDK_LOADED = """
 import sys
 import server
-from graphs.models import build_chat_model, parse_model_spec
+from graphs.model.factory import build_chat_model, parse_model_spec
 from graphs.runtime.settings import Settings
 settings = Settings(openai_base_url="http://127.0.0.1:9/v1", anthropic_api_key="k")
 build_chat_model(parse_model_spec(sys.argv[1], settings), settings)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from graphs.runtime.tokens import TokenCounter, load_encoding
+from graphs.model.tokens import TokenCounter, load_encoding
 from tests.conftest import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 

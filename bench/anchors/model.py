@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from graphs.demo_model import DemoChatModel
+from graphs.model.demo_model import DemoChatModel
 
 REPLY_TOKENS = 20
 

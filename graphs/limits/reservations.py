@@ -11,13 +11,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from graphs.demo_model import DEMO_MODEL_NAME
 from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
 from graphs.identity import Quota
 from graphs.limits.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
 from graphs.limits.usage import SECONDS_PER_DAY, Usage
+from graphs.model.demo_model import DEMO_MODEL_NAME
+from graphs.model.turn import Turn
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.turn import Turn
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from langchain_core.messages import (
 )
 
 from graphs.errors import InputTooLong, InvalidInput
-from graphs.runtime.tokens import TokenCounter
+from graphs.model.tokens import TokenCounter
 
 UNANSWERED_CALLS = (
     "A tool result must answer a call of the message before it, and every call of that message "

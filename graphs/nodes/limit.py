@@ -15,7 +15,7 @@ from graphs.identity import Quota, principal_of
 from graphs.limits.budget import BudgetCaps, Reservation
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
-from graphs.model_params import read_params
+from graphs.model.params import read_params
 from graphs.runtime.context import ChatRuntime
 from graphs.state import ChatState
 

@@ -2,7 +2,7 @@
 
 The chain (the chat route's `prompt | model`, or a team's own) takes `history` (the session's
 messages, trimmed to fit), `turn` (the turn's messages) and `question` (the text of the turn's
-last human message), and calls graphgate's model (`graphs/gateway_model.py`) for its answers.
+last human message), and calls graphgate's model (`graphs/model/gateway_model.py`) for its answers.
 Each chunk it produces goes to the graph's custom stream as it arrives, so `/chat/stream`
 carries the model's tokens rather than node updates. The reply's metadata sums every model
 call of the turn. The turn's usage goes to the ledger here, as soon as the chain has answered
@@ -33,11 +33,11 @@ from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
 from graphs.identity import principal_of
 from graphs.limits.reservations import cover_prompt, record_finished, record_unfinished
 from graphs.memory.history import TokenBudget, fit_history, with_turn
-from graphs.model_params import read_params
+from graphs.model.params import read_params
+from graphs.model.provider_calls import upstream_errors
+from graphs.model.turn import ToolRequest, Turn, running_turn
 from graphs.nodes.limit import caps_of
-from graphs.provider_calls import upstream_errors
 from graphs.runtime.context import ChatRuntime
-from graphs.runtime.turn import ToolRequest, Turn, running_turn
 from graphs.state import ChatState
 
 # The configurable key under which the `/v1` route hands a turn's tools to the graph.

@@ -23,13 +23,13 @@ from graphs.limits.concurrency import (
 from graphs.limits.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.limits.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
 from graphs.memory.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
-from graphs.models import ModelSpec, build_chat_model, configured_specs
+from graphs.model.factory import ModelSpec, build_chat_model, configured_specs
+from graphs.model.pricing import PriceTable
+from graphs.model.tokens import TokenCounter, load_encoding
 from graphs.prompt import load_prompt_file, system_prompt
 from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
 from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.pricing import PriceTable
 from graphs.runtime.settings import Settings
-from graphs.runtime.tokens import TokenCounter, load_encoding
 from graphs.store.redis_client import RedisClient
 
 

@@ -10,9 +10,9 @@ import pytest
 from api.startup_checks import budget_problem, reservation_problem
 from graphs.limits.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
 from graphs.limits.ratelimit import InMemoryRateLimiter
+from graphs.model.pricing import PriceTable
 from graphs.routes import RouteLimits
 from graphs.runtime.context import build_runtime
-from graphs.runtime.pricing import PriceTable
 from graphs.runtime.settings import Settings
 from graphs.service import warn_small_token_caps
 from tests.clock import NOV_26_2025, SetClock

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from graphs.demo_model import demo_reply
 from graphs.errors import InvalidInput
-from graphs.model_params import read_params
-from graphs.models import ModelSpec
+from graphs.model.demo_model import demo_reply
+from graphs.model.factory import ModelSpec
+from graphs.model.params import read_params
+from graphs.model.provider_calls import anthropic_tool_choice, provider_messages
+from graphs.model.tokens import TokenCounter, load_encoding
+from graphs.model.turn import ModelCall, Turn
 from graphs.nodes.guard import validate_turn
 from graphs.prompt import PromptFileError, load_prompt_file, system_prompt
-from graphs.provider_calls import anthropic_tool_choice, provider_messages
 from graphs.routes import RouteFileError, load_route_specs
 from graphs.runtime.context import semantic_index_name
 from graphs.runtime.settings import Settings
-from graphs.runtime.tokens import TokenCounter, load_encoding
-from graphs.runtime.turn import ModelCall, Turn
 from scripts.processes import ROOT
 
 

@@ -14,8 +14,8 @@ from langchain_core.messages import (
 
 from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
 from graphs.memory.history import TokenBudget, fit_history, with_turn
+from graphs.model.tokens import OFFLINE_ENCODING, TokenCounter
 from graphs.nodes.guard import validate_turn
-from graphs.runtime.tokens import OFFLINE_ENCODING, TokenCounter
 
 
 @pytest.fixture(scope="module")

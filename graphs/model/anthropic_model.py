@@ -9,7 +9,7 @@ import functools
 import anthropic
 from langchain_anthropic import ChatAnthropic
 
-from graphs.runtime.attempts import count_attempt
+from graphs.model.attempts import count_attempt
 
 
 class CountingChatAnthropic(ChatAnthropic):

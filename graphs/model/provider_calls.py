@@ -17,12 +17,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
 
 from graphs.errors import UnsupportedParameter
-from graphs.models import ModelSpec
+from graphs.model.factory import ModelSpec
 
 
 def sdk_errors(*names: str) -> tuple[type[Exception], ...]:
     """The provider SDKs' exception classes of these names. Anthropic's SDK is imported only
-    when a model uses it (`graphs/models.py`); until then it can raise nothing."""
+    when a model uses it (`graphs/model/factory.py`); until then it can raise nothing."""
     sdks = [sys.modules[sdk] for sdk in ("openai", "anthropic") if sdk in sys.modules]
     return tuple(getattr(sdk, name) for sdk in sdks for name in names)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-DEFAULT_PRICING = Path(__file__).resolve().parent.parent / "pricing.toml"
+DEFAULT_PRICING = Path(__file__).resolve().parent / "pricing.toml"
 PER_TOKENS = Decimal(1_000_000)
 NANO_PER_USD = Decimal(1_000_000_000)
 

@@ -13,8 +13,8 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
-from graphs.demo_model import DEMO_MODEL_NAME, DemoChatModel
-from graphs.runtime.attempts import count_attempt
+from graphs.model.attempts import count_attempt
+from graphs.model.demo_model import DEMO_MODEL_NAME, DemoChatModel
 from graphs.runtime.settings import Settings
 
 PROVIDERS = ("openai", "anthropic", DEMO_MODEL_NAME)
@@ -74,7 +74,7 @@ def build_chat_model(spec: ModelSpec, settings: Settings) -> BaseChatModel:
         if settings.anthropic_api_key is None:
             raise ValueError(f"{spec.label} needs ANTHROPIC_API_KEY")
         # Imported only when a model is Anthropic's: its SDK is a large import.
-        from graphs.anthropic_model import CountingChatAnthropic
+        from graphs.model.anthropic_model import CountingChatAnthropic
 
         return CountingChatAnthropic(
             model=spec.name,

@@ -3,7 +3,7 @@
 One call of it is one answer from the configured models: the input bound to `MAX_INPUT_TOKENS`,
 the LLM cache, a process (and cluster) concurrency slot, the provider SDK's retries, fallback
 to the next model when one fails before its first token, and the usage, cost, retries and
-metrics of the call added to the running turn (`graphs/runtime/turn.py`). A chain may call it
+metrics of the call added to the running turn (`graphs/model/turn.py`). A chain may call it
 any number of times; the llm node puts the turn's deadline around the whole chain.
 
 The provider stream runs in a task of its own that feeds this model's stream: the attempt
@@ -38,8 +38,9 @@ from pydantic import ConfigDict, PrivateAttr
 from graphs.cache.reply_cache import CacheLookup, cache_lookup
 from graphs.errors import InputTooLong, InvalidInput, UpstreamError
 from graphs.identity import principal_of
-from graphs.models import ModelSpec
-from graphs.provider_calls import (
+from graphs.model.attempts import counting_attempts
+from graphs.model.factory import ModelSpec
+from graphs.model.provider_calls import (
     TOOL_KWARGS,
     provider_kwargs,
     provider_messages,
@@ -47,7 +48,7 @@ from graphs.provider_calls import (
     refused_request,
     upstream_errors,
 )
-from graphs.runtime.attempts import counting_attempts
+from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
 from graphs.runtime.context import ChatRuntime
 from graphs.runtime.metrics import (
     CACHE,
@@ -59,7 +60,6 @@ from graphs.runtime.metrics import (
     TOKENS,
     UPSTREAM_ERRORS,
 )
-from graphs.runtime.turn import NO_USAGE, ModelCall, Turn, current_turn
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphs.model_params import ModelParams
+from graphs.model.params import ModelParams
 
 Usage = dict[str, int]
 NO_USAGE: Usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
