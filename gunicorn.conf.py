@@ -10,7 +10,7 @@ import tempfile
 from typing import Any
 
 from api.graceful_timeout import graceful_timeout_seconds
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

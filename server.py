@@ -16,10 +16,10 @@ from api.openapi import install_openapi
 from api.startup_checks import refuse_unsafe_start
 from api.startup_heap import frozen_startup_heap
 from auth.authenticator import build_authenticator
+from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.routes import load_route_specs
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.settings import Settings
 from graphs.service import open_graphs
+from graphs.settings import Settings
 from middleware.access_log import AccessLogMiddleware
 from middleware.auth import AuthMiddleware, open_paths
 from middleware.body_limit import BodyLimitMiddleware

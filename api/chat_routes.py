@@ -9,10 +9,10 @@ from langserve import add_routes
 from api.admission import admission, run_configurer
 from api.chat_runnable import ChatRequest, ChatRunnable
 from api.sessions import session_routes
+from graphs.route_services import ChatRuntime
 from graphs.routes import CHAT, RouteSpec
-from graphs.runtime.context import ChatRuntime
-from graphs.runtime.settings import Settings
 from graphs.service import GraphService, RouteGraphs
+from graphs.settings import Settings
 
 
 def mount_routes(app: FastAPI, settings: Settings, specs: list[RouteSpec]) -> None:

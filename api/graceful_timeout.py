@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from graphs.routes import RouteFileError, load_route_specs
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 # After the model's deadline: persisting the turn, closing its stream, and the worker's own
 # one-second exit margin (api/gunicorn_worker.py).

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from auth.authenticator import Authenticator, bears_token
-from graphs.runtime.context import ChatRuntime
-from graphs.runtime.settings import Settings
+from graphs.route_services import ChatRuntime
 from graphs.service import GraphService
+from graphs.settings import Settings
 from graphs.store.redis_client import (
     REDIS_FAILURES,
     describe_missing,

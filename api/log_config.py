@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 REDACTED = "[redacted]"
 # Loggers whose INFO lines repeat what the access line says, or print request URLs.

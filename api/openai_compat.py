@@ -33,7 +33,7 @@ from api.openai_request import (
 from api.openai_response import CompletionStream, completion
 from graphs.errors import GraphgateError, UnsupportedParameter
 from graphs.nodes.llm import END_USER_KEY, TOOLS_KEY
-from graphs.runtime.context import ChatRuntime
+from graphs.route_services import ChatRuntime
 from middleware.context import request_context
 from middleware.error_responses import openai_stream_error
 

@@ -13,7 +13,7 @@ from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.factory import ModelSpec, configured_specs
 from graphs.model.pricing import PriceTable
 from graphs.routes import RouteFileError, load_route_specs
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 
 def configuration_problem(settings: Settings) -> str | None:

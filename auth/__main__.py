@@ -32,7 +32,7 @@ from auth.api_keys import (
     read_keys_file,
 )
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import build_redis
 
 DURATION = re.compile(r"^(\d+)([dh])$")

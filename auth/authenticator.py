@@ -14,7 +14,7 @@ from auth.api_keys import KeysFile, KeyStore, RedisKeyStore, key_hash
 from auth.jwt_tokens import JWTVerifier
 from graphs.errors import InvalidInput, Unauthenticated
 from graphs.identity import ANONYMOUS, PRINCIPAL_RULE, Principal, is_principal_name
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import RedisClient
 
 USER_HEADER = "x-user-id"

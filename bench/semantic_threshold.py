@@ -11,7 +11,7 @@ import os
 
 from graphs.cache.embeddings import LOCAL_MINILM, build_embeddings
 from graphs.cache.semantic_cache import cosine_distance
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 SAME = [
     ("What is a vector database?", "what's a vector database"),

@@ -24,7 +24,7 @@ from redisvl.redis.utils import array_to_buffer
 from redisvl.schema import IndexSchema
 
 from graphs.cache.embeddings import build_embeddings
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 DOCUMENTS = Path(__file__).parent / "documents"
 RESULTS = 2

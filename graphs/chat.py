@@ -15,8 +15,8 @@ from graphs.nodes.guard import make_guard
 from graphs.nodes.limit import make_limit
 from graphs.nodes.llm import make_llm
 from graphs.nodes.persist import make_persist
+from graphs.route_services import ChatRuntime
 from graphs.routes import ChainFactory
-from graphs.runtime.context import ChatRuntime
 from graphs.state import ChatInput, ChatOutput, ChatState
 
 ChatGraph = CompiledStateGraph[ChatState, None, ChatInput, ChatOutput]

@@ -15,8 +15,8 @@ from contextlib import AsyncExitStack
 
 from graphs.chat import ChatGraph
 from graphs.routes import CHAT, load_route_specs
-from graphs.runtime.settings import Settings
 from graphs.service import GraphService, open_graphs
+from graphs.settings import Settings
 
 GraphFactory = Callable[[], Awaitable[ChatGraph]]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from langchain_core.messages import SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-from graphs.runtime.settings import read_toml_setting
+from graphs.settings import read_toml_setting
 
 TURN_VARIABLES = frozenset({"history", "turn", "question"})
 ROLES = frozenset({"system", "human", "ai", "placeholder"})

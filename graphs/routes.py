@@ -29,7 +29,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graphs.runtime.settings import Settings, read_toml_setting
+from graphs.settings import Settings, read_toml_setting
 
 ChainFactory = Callable[[BaseChatModel], Runnable[dict[str, Any], Any]]
 CHAT = "chat"

@@ -18,11 +18,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from redis.asyncio import Redis
 
 from graphs.chat import ChatGraph, build_chat_graph
+from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.memory.checkpoint import build_checkpointer
+from graphs.route_services import ChatRuntime, build_runtime, route_runtime
 from graphs.routes import CHAT, RouteSpec, load_route_specs
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.context import ChatRuntime, build_runtime, route_runtime
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import (
     RedisClient,
     build_redis,

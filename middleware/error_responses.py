@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from graphs.errors import GraphgateError, InternalError
-from graphs.runtime.metrics import REFUSALS
+from graphs.metrics import REFUSALS
 from middleware.context import request_context
 
 OPENAI_PREFIX = "/v1/"

@@ -9,7 +9,7 @@ import time
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphs.runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS, IN_FLIGHT, OPEN_STREAMS
+from graphs.metrics import HTTP_LATENCY, HTTP_REQUESTS, IN_FLIGHT, OPEN_STREAMS
 
 UNMATCHED = "unmatched"
 

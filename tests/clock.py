@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphs.runtime.clock import Clock
+from graphs.clock import Clock
 
 NOV_26_2025 = 1_764_115_200.0  # 00:00:00 UTC
 

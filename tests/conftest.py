@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import RedisClient, build_redis
 from scripts.processes import ROOT, ManagedProcess, child_env, free_port
 from scripts.redis_cluster import LocalCluster

@@ -17,7 +17,7 @@ import tiktoken
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from graphs.model.tokens import OFFLINE_ENCODING, TokenCounter
-from graphs.runtime.settings import DEFAULT_SYSTEM_PROMPT
+from graphs.settings import DEFAULT_SYSTEM_PROMPT
 from tests.conftest import FALLBACK_MODEL, Graphgate, StartGraphgate, create_key
 from tests.upstream import Upstream
 

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from middleware.drain import DRAIN
 from server import create_app
 

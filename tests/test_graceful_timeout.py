@@ -13,7 +13,7 @@ from typing import Any
 import helm_python
 import pytest
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from scripts.processes import ROOT, child_env
 from tests.test_chart import PRODUCTION, one, render
 from tests.test_startup_refusal import GUNICORN, refusal_line, start

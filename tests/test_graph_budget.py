@@ -16,8 +16,8 @@ from graphs.chat import build_chat_graph
 from graphs.errors import BudgetExceeded
 from graphs.limits.budget import BudgetCaps, RedisBudget, Reservation
 from graphs.limits.usage import RedisUsageLedger
-from graphs.runtime.context import build_runtime
-from graphs.runtime.settings import Settings
+from graphs.route_services import build_runtime
+from graphs.settings import Settings
 from tests.conftest import PRIMARY_MODEL, RedisFlavours, mode_fixture
 from tests.upstream import Upstream
 

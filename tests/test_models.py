@@ -11,7 +11,7 @@ from langchain_openai import ChatOpenAI
 
 from graphs.model.demo_model import DemoChatModel
 from graphs.model.factory import ModelSpec, build_chat_model, parse_model_spec
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from scripts.processes import ROOT, child_env
 
 CONFIGURED = Settings(openai_base_url="http://127.0.0.1:9/v1", anthropic_api_key="k")
@@ -60,7 +60,7 @@ SDK_LOADED = """
 import sys
 import server
 from graphs.model.factory import build_chat_model, parse_model_spec
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 settings = Settings(openai_base_url="http://127.0.0.1:9/v1", anthropic_api_key="k")
 build_chat_model(parse_model_spec(sys.argv[1], settings), settings)
 print("anthropic" in sys.modules)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from server import create_app
 
 

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from graphs.limits.concurrency import RedisLeasePool
 from graphs.memory.session_lock import RedisSessionLocks
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import build_redis
 
 

@@ -17,7 +17,7 @@ from graphs.cache.semantic_cache import (
     cosine_distance,
     semantic_threshold,
 )
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from tests.test_startup_refusal import UVICORN, refusal_line, start
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from server import create_app
 
 

@@ -7,7 +7,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 LOCAL_MINILM = "local:all-MiniLM-L6-v2"
 

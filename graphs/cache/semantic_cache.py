@@ -19,7 +19,7 @@ from langchain_core.embeddings import Embeddings
 
 from graphs.cache.embeddings import LOCAL_MINILM
 from graphs.cache.reply_cache import CachedReply, CacheLookup
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 Vector = list[float]
 

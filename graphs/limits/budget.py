@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.limits.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
 from graphs.store.redis_client import RedisClient
 
 NANO_USD = 1_000_000_000  # reservations count spend in integer nano-dollars: no float drift

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
+from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.store.redis_client import RedisClient
 
 

@@ -17,7 +17,7 @@ from graphs.limits.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
 from graphs.limits.usage import SECONDS_PER_DAY, Usage
 from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.turn import Turn
-from graphs.runtime.context import ChatRuntime
+from graphs.route_services import ChatRuntime
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)

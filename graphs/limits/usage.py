@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Protocol
 
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
+from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.store.redis_client import RedisClient
 
 SECONDS_PER_DAY = 86_400

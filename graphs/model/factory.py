@@ -15,7 +15,7 @@ from langchain_openai import ChatOpenAI
 
 from graphs.model.attempts import count_attempt
 from graphs.model.demo_model import DEMO_MODEL_NAME, DemoChatModel
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 
 PROVIDERS = ("openai", "anthropic", DEMO_MODEL_NAME)
 

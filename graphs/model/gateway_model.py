@@ -38,6 +38,16 @@ from pydantic import ConfigDict, PrivateAttr
 from graphs.cache.reply_cache import CacheLookup, cache_lookup
 from graphs.errors import InputTooLong, InvalidInput, UpstreamError
 from graphs.identity import principal_of
+from graphs.metrics import (
+    CACHE,
+    COST,
+    FALLBACKS,
+    PARTIAL_TOKENS,
+    RETRIES,
+    TIME_TO_FIRST_TOKEN,
+    TOKENS,
+    UPSTREAM_ERRORS,
+)
 from graphs.model.attempts import counting_attempts
 from graphs.model.factory import ModelSpec
 from graphs.model.provider_calls import (
@@ -49,17 +59,7 @@ from graphs.model.provider_calls import (
     upstream_errors,
 )
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
-from graphs.runtime.context import ChatRuntime
-from graphs.runtime.metrics import (
-    CACHE,
-    COST,
-    FALLBACKS,
-    PARTIAL_TOKENS,
-    RETRIES,
-    TIME_TO_FIRST_TOKEN,
-    TOKENS,
-    UPSTREAM_ERRORS,
-)
+from graphs.route_services import ChatRuntime
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, ToolM
 from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
 from graphs.memory.history import UNANSWERED_CALLS, units_of
 from graphs.model.tokens import TokenCounter
-from graphs.runtime.context import ChatRuntime
+from graphs.route_services import ChatRuntime
 from graphs.state import ChatState
 
 

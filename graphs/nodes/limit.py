@@ -16,7 +16,7 @@ from graphs.limits.budget import BudgetCaps, Reservation
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
 from graphs.model.params import read_params
-from graphs.runtime.context import ChatRuntime
+from graphs.route_services import ChatRuntime
 from graphs.state import ChatState
 
 

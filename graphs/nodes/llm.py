@@ -37,7 +37,7 @@ from graphs.model.params import read_params
 from graphs.model.provider_calls import upstream_errors
 from graphs.model.turn import ToolRequest, Turn, running_turn
 from graphs.nodes.limit import caps_of
-from graphs.runtime.context import ChatRuntime
+from graphs.route_services import ChatRuntime
 from graphs.state import ChatState
 
 # The configurable key under which the `/v1` route hands a turn's tools to the graph.

@@ -10,7 +10,7 @@ from langchain_core.messages import RemoveMessage
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graphs.memory.history import fit_history, with_turn
-from graphs.runtime.context import ChatRuntime
+from graphs.route_services import ChatRuntime
 from graphs.state import ChatState
 
 

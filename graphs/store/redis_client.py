@@ -34,7 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.cluster_client import ConnectionGate, GatedCluster
 from graphs.store.redis_connection import BY_SCHEME
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from server import create_app
 from tests.clock import SetClock
 

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from api.chat_runnable import ChatRunnable
-from graphs.runtime.settings import Settings
 from graphs.service import open_graphs
+from graphs.settings import Settings
 from tests.contract.conftest import AppClient
 
 TURN = {"input": {"question": "Hello"}, "config": {"configurable": {"session_id": "s1"}}}

@@ -11,10 +11,10 @@ from api.startup_checks import budget_problem, reservation_problem
 from graphs.limits.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
 from graphs.limits.ratelimit import InMemoryRateLimiter
 from graphs.model.pricing import PriceTable
+from graphs.route_services import build_runtime
 from graphs.routes import RouteLimits
-from graphs.runtime.context import build_runtime
-from graphs.runtime.settings import Settings
 from graphs.service import warn_small_token_caps
+from graphs.settings import Settings
 from tests.clock import NOV_26_2025, SetClock
 
 WANTED = Reservation("p", tokens=100, nano_usd=5_000, route="capped")

@@ -19,9 +19,9 @@ from graphs.model.tokens import TokenCounter, load_encoding
 from graphs.model.turn import ModelCall, Turn
 from graphs.nodes.guard import validate_turn
 from graphs.prompt import PromptFileError, load_prompt_file, system_prompt
+from graphs.route_services import semantic_index_name
 from graphs.routes import RouteFileError, load_route_specs
-from graphs.runtime.context import semantic_index_name
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from scripts.processes import ROOT
 
 

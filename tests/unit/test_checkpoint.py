@@ -6,8 +6,8 @@ from langchain_core.runnables import RunnableConfig
 
 from graphs.chat import build_chat_graph
 from graphs.memory.checkpoint import LatestOnlyMemorySaver
-from graphs.runtime.context import build_runtime
-from graphs.runtime.settings import Settings
+from graphs.route_services import build_runtime
+from graphs.settings import Settings
 
 
 def runtime_settings() -> Settings:

@@ -18,7 +18,7 @@ from graphs.limits.concurrency import stripe_shares
 from graphs.limits.ratelimit import decide
 from graphs.model.tokens import TokenCounter, load_encoding
 from graphs.nodes.guard import validate_turn
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import build_redis
 from graphs.store.redis_connection import TcpConnection, TlsConnection, UnixConnection
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from scripts.processes import ROOT
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from graphs.chat import build_chat_graph
 from graphs.limits.usage import DayUsage, InMemoryUsageLedger, Spending, Usage
-from graphs.runtime.context import ChatRuntime, build_runtime
-from graphs.runtime.settings import Settings
+from graphs.route_services import ChatRuntime, build_runtime
+from graphs.settings import Settings
 
 
 class GatedLedger:

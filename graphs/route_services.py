@@ -13,6 +13,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from graphs.cache.embeddings import build_embeddings
 from graphs.cache.reply_cache import InMemoryReplyCache, RedisReplyCache, ReplyCache
 from graphs.cache.semantic_cache import InMemorySemanticCache, semantic_threshold
+from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.limits.budget import BudgetStore, InMemoryBudget, RedisBudget
 from graphs.limits.concurrency import (
     ConcurrencySlots,
@@ -28,8 +29,7 @@ from graphs.model.pricing import PriceTable
 from graphs.model.tokens import TokenCounter, load_encoding
 from graphs.prompt import load_prompt_file, system_prompt
 from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
-from graphs.runtime.clock import SYSTEM_CLOCK, Clock
-from graphs.runtime.settings import Settings
+from graphs.settings import Settings
 from graphs.store.redis_client import RedisClient
 
 
