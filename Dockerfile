@@ -26,6 +26,7 @@ COPY graphs/ graphs/
 COPY auth/ auth/
 COPY api/ api/
 COPY middleware/ middleware/
+COPY serving/ serving/
 # The app's bytecode is compiled here (pip compiled the venv's): at run time nothing writes it.
 RUN python -m compileall -q /app
 # hadolint ignore=DL3064

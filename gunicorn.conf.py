@@ -9,12 +9,12 @@ import shutil
 import tempfile
 from typing import Any
 
-from api.graceful_timeout import graceful_timeout_seconds
 from graphs.settings import Settings
+from serving.graceful_timeout import graceful_timeout_seconds
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "api.gunicorn_worker.GracefulUvicornWorker"
+worker_class = "serving.gunicorn_worker.GracefulUvicornWorker"
 graceful_timeout = graceful_timeout_seconds(Settings())
 timeout = graceful_timeout + 30
 keepalive = 5
@@ -47,8 +47,8 @@ def refuse_unsafe_gunicorn(server: Any) -> None:
     """Refuse several workers without Redis (each would keep its own sessions and limits), a
     graceful timeout (from any source) shorter than a turn, and any configuration the app itself
     would refuse."""
-    from api.graceful_timeout import graceful_timeout_problem
-    from api.startup_checks import refuse_unsafe_start
+    from serving.graceful_timeout import graceful_timeout_problem
+    from serving.startup_checks import refuse_unsafe_start
 
     settings = Settings()
     if server.cfg.workers > 1 and settings.resolved_redis_url is None:

@@ -11,10 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api import health, metrics, openai_compat, usage
 from api.chat_routes import mount_routes
 from api.errors import install_error_handlers
-from api.log_config import configure_logging
 from api.openapi import install_openapi
-from api.startup_checks import refuse_unsafe_start
-from api.startup_heap import frozen_startup_heap
 from auth.authenticator import build_authenticator
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.routes import load_route_specs
@@ -33,6 +30,9 @@ from middleware.security_headers import SecurityHeadersMiddleware
 from middleware.sse_errors import SSEErrorMiddleware
 from middleware.trace import TraceIdMiddleware
 from middleware.unexpected_errors import UnexpectedErrorMiddleware
+from serving.log_config import configure_logging
+from serving.startup_checks import refuse_unsafe_start
+from serving.startup_heap import frozen_startup_heap
 
 CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Session-Id", "X-Request-Id"]
 EXPOSED_HEADERS = ["X-Trace-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"]

@@ -155,7 +155,7 @@ def build_authenticator(settings: Settings, redis: RedisClient | None) -> Authen
     if settings.auth_mode == "api_key":
         return ApiKeys(key_stores(settings, redis))
     if settings.auth_mode == "jwt":
-        # Start-up checks (api/startup_checks.py) have made sure both are set.
+        # Start-up checks (serving/startup_checks.py) have made sure both are set.
         return JWTBearer(
             JWTVerifier(
                 jwks_url=settings.jwt_jwks_url,

@@ -1,7 +1,7 @@
 """The garbage collector's pauses under invoke turns: graphgate in process on the bench's
 configuration (Redis, API keys, sessions; the access line off, or it would drown the figures),
 httpx's ASGI transport, each collection timed with `gc.callbacks`. `--unfrozen` undoes the app's
-freeze of its start-up heap (`api/startup_heap.py`) before the turns, for the comparison:
+freeze of its start-up heap (`serving/startup_heap.py`) before the turns, for the comparison:
 
     .venv/bin/python -m bench.gc_pauses --turns 4900
     .venv/bin/python -m bench.gc_pauses --turns 4900 --unfrozen

@@ -1,6 +1,6 @@
 """Graceful drain: once the process is told to stop, new requests get 503 `shutting_down` (and
 readiness 503, so the load balancer stops sending), while requests and streams already in
-flight run to their end. `api/gunicorn_worker.py` starts the drain on SIGTERM and stops the
+flight run to their end. `serving/gunicorn_worker.py` starts the drain on SIGTERM and stops the
 server when nothing is in flight (or at the graceful timeout)."""
 
 from __future__ import annotations

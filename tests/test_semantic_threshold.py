@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import pytest
 
-from api.startup_checks import configuration_problem
 from bench.semantic_threshold import DIFFERENT, SAME
 from graphs.cache.embeddings import LOCAL_MINILM, local_minilm
 from graphs.cache.semantic_cache import (
@@ -18,6 +17,7 @@ from graphs.cache.semantic_cache import (
     semantic_threshold,
 )
 from graphs.settings import Settings
+from serving.startup_checks import configuration_problem
 from tests.test_startup_refusal import UVICORN, refusal_line, start
 
 

@@ -1,5 +1,5 @@
 """What is alive once the app is ready leaves the garbage collector's full collections while it
-serves (`api/startup_heap.py`), and comes back when it shuts down."""
+serves (`serving/startup_heap.py`), and comes back when it shuts down."""
 
 from __future__ import annotations
 

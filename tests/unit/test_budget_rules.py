@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from api.startup_checks import budget_problem, reservation_problem
 from graphs.limits.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
 from graphs.limits.ratelimit import InMemoryRateLimiter
 from graphs.model.pricing import PriceTable
@@ -15,6 +14,7 @@ from graphs.route_services import build_runtime
 from graphs.routes import RouteLimits
 from graphs.service import warn_small_token_caps
 from graphs.settings import Settings
+from serving.startup_checks import budget_problem, reservation_problem
 from tests.clock import NOV_26_2025, SetClock
 
 WANTED = Reservation("p", tokens=100, nano_usd=5_000, route="capped")

@@ -10,7 +10,6 @@ from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from api.startup_checks import redis_problem
 from graphs.cache.reply_cache import CacheLookup
 from graphs.cache.semantic_cache import InMemorySemanticCache
 from graphs.errors import InputTooLong, InvalidInput
@@ -21,6 +20,7 @@ from graphs.nodes.guard import validate_turn
 from graphs.settings import Settings
 from graphs.store.redis_client import build_redis
 from graphs.store.redis_connection import TcpConnection, TlsConnection, UnixConnection
+from serving.startup_checks import redis_problem
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from api.graceful_timeout import longest_turn_seconds
 from auth.api_keys import read_keys_file
 from graphs.cache.semantic_cache import semantic_threshold
 from graphs.model.demo_model import DEMO_MODEL_NAME
@@ -14,6 +13,7 @@ from graphs.model.factory import ModelSpec, configured_specs
 from graphs.model.pricing import PriceTable
 from graphs.routes import RouteFileError, load_route_specs
 from graphs.settings import Settings
+from serving.graceful_timeout import longest_turn_seconds
 
 
 def configuration_problem(settings: Settings) -> str | None:

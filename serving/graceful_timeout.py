@@ -11,7 +11,7 @@ from graphs.routes import RouteFileError, load_route_specs
 from graphs.settings import Settings
 
 # After the model's deadline: persisting the turn, closing its stream, and the worker's own
-# one-second exit margin (api/gunicorn_worker.py).
+# one-second exit margin (serving/gunicorn_worker.py).
 DRAIN_MARGIN_SECONDS = 5
 
 
