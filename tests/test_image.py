@@ -36,11 +36,14 @@ def test_hadolint_passes() -> None:
 def test_the_image_copies_every_package_the_server_imports() -> None:
     copied = set(re.findall(r"^COPY (\w+)/ ", DOCKERFILE.read_text(), re.M))
     local = {path.parent.name for path in ROOT.glob("*/__init__.py")}
-    sources = [ROOT / "server.py", *(p for d in copied for p in (ROOT / d).rglob("*.py"))]
+    entry_points = [ROOT / "server.py", ROOT / "gunicorn.conf.py"]
+    sources = [*entry_points, *(p for d in copied for p in (ROOT / d).rglob("*.py"))]
+    # Imports, and modules named in a setting (gunicorn's `worker_class`).
     imported = {
         name
         for source in sources
-        for name in re.findall(r"^\s*(?:from|import) (\w+)", source.read_text(), re.M)
+        for pattern in (r"^\s*(?:from|import) (\w+)", r"^\w+ = [\"'](\w+)\.")
+        for name in re.findall(pattern, source.read_text(), re.M)
     }
     assert imported & local <= copied
 
