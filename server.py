@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from api import health, metrics, openai_compat, usage
+from api import health, metrics_endpoint, openai_compat, usage
 from api.chat_routes import mount_routes
-from api.errors import install_error_handlers
+from api.exception_handlers import install_error_handlers
 from api.openapi import install_openapi
 from auth.authenticator import build_authenticator
 from graphs.clock import SYSTEM_CLOCK, Clock
@@ -24,8 +24,8 @@ from middleware.disconnect import DisconnectMiddleware
 from middleware.drain import DrainMiddleware
 from middleware.header_limit import HeaderLimitMiddleware
 from middleware.json_body import JSONBodyMiddleware
-from middleware.metrics import MetricsMiddleware
 from middleware.rate_limit_headers import RateLimitHeadersMiddleware
+from middleware.request_metrics import MetricsMiddleware
 from middleware.security_headers import SecurityHeadersMiddleware
 from middleware.sse_errors import SSEErrorMiddleware
 from middleware.trace import TraceIdMiddleware
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(usage.router)
-    app.include_router(metrics.router)
+    app.include_router(metrics_endpoint.router)
     app.include_router(openai_compat.router)
     specs = load_route_specs(settings)
     mount_routes(app, settings, specs)

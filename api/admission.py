@@ -32,7 +32,7 @@ from graphs.model.params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
 from graphs.nodes.limit import Admission, AdmissionTicket, admit, give_back, rate_limit, refusal
 from graphs.route_services import ChatRuntime
-from middleware.context import CONFIGURABLE_KEY, RequestContext, request_context
+from middleware.request_context import CONFIGURABLE_KEY, RequestContext, request_context
 
 ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 

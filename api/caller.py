@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from graphs.errors import Unauthenticated
 from graphs.identity import Principal
-from middleware.context import request_context
+from middleware.request_context import request_context
 
 
 def authenticated(request: Request) -> Principal:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from redis.exceptions import RedisClusterException, RedisError
 
-from api.errors import storage_unavailable
+from api.exception_handlers import storage_unavailable
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
 from graphs.identity import principal_of, thread_id
@@ -39,7 +39,7 @@ from graphs.memory.session_lock import LEASE_KEY, kept, take_turn
 from graphs.nodes.llm import REPLY_ONLY_KEY
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
-from middleware.context import ClientGone, RequestContext, RunFacts, context_of_run
+from middleware.request_context import ClientGone, RequestContext, RunFacts, context_of_run
 
 SESSION_ID = "session_id"
 # Under this name a batch's turns carry the batch's `DeferredWrites` in `configurable`.

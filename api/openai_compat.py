@@ -34,8 +34,8 @@ from api.openai_response import CompletionStream, completion
 from graphs.errors import GraphgateError, UnsupportedParameter
 from graphs.nodes.llm import END_USER_KEY, TOOLS_KEY
 from graphs.route_services import ChatRuntime
-from middleware.context import request_context
 from middleware.error_responses import openai_stream_error
+from middleware.request_context import request_context
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

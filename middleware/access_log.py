@@ -12,7 +12,7 @@ import time
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.context import request_context
+from middleware.request_context import request_context
 
 logger = structlog.stdlib.get_logger("graphgate.access")
 

@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth.authenticator import Authenticator, bears_token
 from graphs.errors import GraphgateError, Unauthenticated
-from middleware.context import request_context
 from middleware.error_responses import send_error
+from middleware.request_context import request_context
 
 METRICS_PATH = "/metrics"
 HEALTH_PATHS = ("/health/",)

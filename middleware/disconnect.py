@@ -14,7 +14,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.context import request_context
+from middleware.request_context import request_context
 
 
 class DisconnectMiddleware:

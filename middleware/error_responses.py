@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from graphs.errors import GraphgateError, InternalError
 from graphs.metrics import REFUSALS
-from middleware.context import request_context
+from middleware.request_context import request_context
 
 OPENAI_PREFIX = "/v1/"
 OPENAI_ERROR_TYPES = {

@@ -23,8 +23,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphs.errors import GraphgateError, InvalidInput, UnsupportedMediaType
-from middleware.context import request_context
 from middleware.error_responses import send_error
+from middleware.request_context import request_context
 
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")

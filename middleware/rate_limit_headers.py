@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.context import request_context
+from middleware.request_context import request_context
 
 
 class RateLimitHeadersMiddleware:

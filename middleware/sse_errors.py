@@ -15,8 +15,8 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.context import request_context
 from middleware.error_responses import sse_error_event
+from middleware.request_context import request_context
 
 ERROR_EVENT = b"event: error"
 
