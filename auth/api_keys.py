@@ -21,6 +21,7 @@ from redis.typing import EncodableT, FieldT
 
 from graphs.errors import Unavailable
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 KEY_PREFIX = "gg_"
@@ -176,14 +177,14 @@ class RedisKeyStore:
 
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
 
     def _key(self, hash: str) -> str:
-        return f"{self._prefix}apikey:{hash}"
+        return self._keys.api_key(hash)
 
     @property
     def _index(self) -> str:
-        return f"{self._prefix}apikeys"
+        return self._keys.api_key_index()
 
     async def find(self, hash: str) -> KeyRecord | None:
         try:

@@ -3,7 +3,8 @@
 The one home of these rules: the auth middleware builds the principal, admission and the
 session routes build thread ids, and the graph's nodes read the principal of a run from its
 `configurable`. One principal never reaches another's sessions, usage or cache entries,
-because every such key is built here from the authenticated principal.
+because each is found by the authenticated principal: its thread ids are built here, its Redis
+keys in `graphs/store/keys.py`.
 """
 
 from __future__ import annotations

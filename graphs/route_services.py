@@ -30,6 +30,7 @@ from graphs.model.tokens import TokenCounter, load_encoding
 from graphs.prompt import load_prompt_file, system_prompt
 from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
 from graphs.settings import Settings
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 
 
@@ -127,7 +128,7 @@ def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: RedisClient | None)
         base,
         settings=settings,
         limiter=build_limiter(
-            settings, redis, f"{settings.redis_prefix}route:{spec.name}:", base.clock
+            settings, redis, RedisKeys(settings.redis_prefix).route(spec.name).prefix, base.clock
         ),
         models=base.models if same_models else [(s, build_chat_model(s, settings)) for s in specs],
         prompt=chat_prompt(settings) if spec.chain is None else None,
@@ -179,7 +180,7 @@ def semantic_index_name(settings: Settings) -> str:
     """The semantic cache's index, one per embeddings model: another model's vectors have
     another size (RedisVL refuses to open an index whose schema differs), and another meaning."""
     model = hashlib.sha256(settings.embeddings_model.encode()).hexdigest()[:12]
-    return f"{settings.redis_prefix}semantic_cache:{model}"
+    return RedisKeys(settings.redis_prefix).semantic_index(model)
 
 
 def build_cache(settings: Settings, redis: RedisClient | None) -> ReplyCache | None:

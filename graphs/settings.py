@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graphs.store.keys import DEFAULT_PREFIX
+
 # Beyond a request's longest run: settling its turn, and clocks that differ a little.
 RESERVATION_MARGIN_SECONDS = 30
 DEFAULT_SYSTEM_PROMPT = (
@@ -48,7 +50,7 @@ class Settings(BaseSettings):
     redis_host: str | None = None
     redis_port: int = Field(default=6379, ge=1, le=65535)
     redis_cluster: bool = False
-    redis_prefix: str = "graphgate:"
+    redis_prefix: str = DEFAULT_PREFIX
     redis_max_connections: int = Field(default=50, ge=1)
     redis_pool_timeout: float = Field(default=5.0, gt=0)
     redis_connect_timeout: float = Field(default=2.0, gt=0)

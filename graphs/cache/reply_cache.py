@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 
 CachedReply = dict[str, Any]
@@ -33,10 +34,9 @@ class CacheLookup:
     question: str
 
     @property
-    def key(self) -> str:
-        """The exact-match key; the scope, as a hash tag, keeps a principal in one slot."""
-        digest = hashlib.sha256(f"{self.context}\n{self.question}".encode()).hexdigest()
-        return f"{{{self.scope}}}:{digest}"
+    def digest(self) -> str:
+        """What the context and question hash to: within a scope, the exact-match key."""
+        return hashlib.sha256(f"{self.context}\n{self.question}".encode()).hexdigest()
 
 
 class ReplyCache(Protocol):
@@ -97,22 +97,24 @@ class InMemoryReplyCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, CachedReply]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[float, CachedReply]] = OrderedDict()
 
     async def prepare(self) -> None:
         return None
 
     async def get(self, lookup: CacheLookup) -> CachedReply | None:
-        entry = self._entries.get(lookup.key)
+        key = (lookup.scope, lookup.digest)
+        entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
-            self._entries.pop(lookup.key, None)
+            self._entries.pop(key, None)
             return None
-        self._entries.move_to_end(lookup.key)
+        self._entries.move_to_end(key)
         return entry[1]
 
     async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
-        self._entries[lookup.key] = (time.monotonic() + self.ttl_seconds, reply)
-        self._entries.move_to_end(lookup.key)
+        key = (lookup.scope, lookup.digest)
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, reply)
+        self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
@@ -122,15 +124,17 @@ class RedisReplyCache:
 
     def __init__(self, redis: RedisClient, prefix: str, ttl_seconds: int) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}cache:"
+        self._keys = RedisKeys(prefix)
         self._ttl = ttl_seconds
 
     async def prepare(self) -> None:
         return None
 
     async def get(self, lookup: CacheLookup) -> CachedReply | None:
-        value = await self._redis.get(self._prefix + lookup.key)
+        value = await self._redis.get(self._keys.reply(lookup.scope, lookup.digest))
         return None if value is None else dict(json.loads(value))
 
     async def put(self, lookup: CacheLookup, reply: CachedReply) -> None:
-        await self._redis.set(self._prefix + lookup.key, json.dumps(reply), ex=self._ttl)
+        await self._redis.set(
+            self._keys.reply(lookup.scope, lookup.digest), json.dumps(reply), ex=self._ttl
+        )

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.limits.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 
 NANO_USD = 1_000_000_000  # reservations count spend in integer nano-dollars: no float drift
@@ -228,15 +229,15 @@ class RedisBudget:
     def __init__(self, redis: RedisClient, ledger: RedisUsageLedger, prefix: str) -> None:
         self._redis = redis
         self._ledger = ledger
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self._reserve = redis.register_script(RESERVE_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
 
     def _held_key(self, principal: str) -> str:
-        return f"{self._prefix}reserved:{{{principal}}}"
+        return self._keys.reserved(principal)
 
     def _route_minute_key(self, route: str, principal: str) -> str:
-        return f"{self._prefix}route:{route}:tpm:{{{principal}}}:{self._ledger.clock.minute()}"
+        return self._keys.route(route).tokens_minute(principal, self._ledger.clock.minute())
 
     async def reserve(self, wanted: Reservation, caps: BudgetCaps, ttl: float) -> Shortfall | None:
         principal = wanted.principal

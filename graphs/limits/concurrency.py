@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from graphs.errors import Unavailable
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class RedisLeasePool:
     ) -> None:
         self._redis = redis
         self._stripes = [
-            (f"{prefix}concurrency:{{{index}}}", share)
+            (RedisKeys(prefix).concurrency_stripe(index), share)
             for index, share in enumerate(stripe_shares(limit, stripes))
         ]
         self._ttl_ms = int(ttl_seconds * 1000)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from graphs.clock import SYSTEM_CLOCK, Clock
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 
 
@@ -119,13 +120,12 @@ class RedisRateLimiter:
     def __init__(self, redis: RedisClient, prefix: str, limit: int, window: float) -> None:
         self.limit = limit
         self.window_ms = int(window * 1000)
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self._redis = redis
         self._script = redis.register_script(SLIDING_WINDOW_LUA)
 
     def _key(self, principal: str) -> str:
-        # The hash tag keeps each principal's keys in one slot on Redis Cluster.
-        return f"{self._prefix}ratelimit:{{{principal}}}"
+        return self._keys.rate_limit(principal)
 
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None

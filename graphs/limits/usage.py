@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from graphs.clock import SYSTEM_CLOCK, Clock
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 
 SECONDS_PER_DAY = 86_400
@@ -167,22 +168,22 @@ class RedisUsageLedger:
     ) -> None:
         self._redis = redis
         self.clock = clock
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self._retention = retention_days * SECONDS_PER_DAY
         self._record = redis.register_script(RECORD_LUA)
 
     def day_key(self, principal: str, day: date | None = None) -> str:
         """The principal's usage hash of `day` (today unless given)."""
         day = day or self.clock.today()
-        return f"{self._prefix}usage:{{{principal}}}:{day.isoformat()}"
+        return self._keys.usage_day(principal, day)
 
     def end_users_key(self, principal: str, day: date | None = None) -> str:
         """The principal's end users' usage hash of `day` (today unless given)."""
-        return f"{self.day_key(principal, day)}:end_users"
+        return self._keys.end_users_day(principal, day or self.clock.today())
 
     def minute_key(self, principal: str) -> str:
         """The principal's token counter of the current minute."""
-        return f"{self._prefix}tpm:{{{principal}}}:{self.clock.minute()}"
+        return self._keys.tokens_minute(principal, self.clock.minute())
 
     async def record(
         self, principal: str, model: str, usage: Usage, end_user: str | None = None

@@ -35,6 +35,7 @@ from langgraph.checkpoint.base import (
 )
 
 from graphs.memory.session_lock import LEASE_KEY, HeldLock, lease_lost
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
 
@@ -119,13 +120,13 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
         super().__init__()
         self._redis = redis
         self._replication = replication
-        self._prefix = f"{prefix}checkpoint:"
+        self._keys = RedisKeys(prefix)
         self._ttl_ms = int(ttl_seconds * 1000)
         self._put = redis.register_script(PUT_LUA)
         self._put_writes = redis.register_script(PUT_WRITES_LUA)
 
     def key(self, thread_id: str) -> str:
-        return f"{self._prefix}{{{thread_id}}}"
+        return self._keys.checkpoint(thread_id)
 
     def _dump(self, value: Any) -> bytes:
         kind, data = self.serde.dumps_typed(value)
@@ -212,8 +213,8 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
             threads: Iterable[str] = [str(config["configurable"]["thread_id"])]
         else:
             threads = [
-                bytes(key).decode()[len(self._prefix) + 1 : -1]
-                async for key in self._redis.scan_iter(match=f"{self._prefix}*")
+                self._keys.thread_of_checkpoint(bytes(key).decode())
+                async for key in self._redis.scan_iter(match=self._keys.checkpoint_pattern())
             ]
         wanted_ns = (config or {}).get("configurable", {}).get("checkpoint_ns")
         cutoff = str(get_checkpoint_id(before) or "") if before else ""

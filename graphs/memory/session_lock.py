@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from graphs.errors import SessionBusy, SessionLeaseLost, SessionWaitExpired
+from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class RedisSessionLocks:
     def __init__(
         self, redis: RedisClient, prefix: str, lease_seconds: float, fence_ttl: float
     ) -> None:
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self.lease_ms = int(lease_seconds * 1000)
         self._fence_ttl_ms = int(fence_ttl * 1000)
         self._acquire = redis.register_script(ACQUIRE_LUA)
@@ -178,11 +179,11 @@ class RedisSessionLocks:
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def lock_key(self, thread_id: str) -> str:
-        return f"{self._prefix}session_lock:{{{thread_id}}}"
+        return self._keys.session_lock(thread_id)
 
     async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
         key = self.lock_key(thread_id)
-        fence = f"{self._prefix}session_fence:{{{thread_id}}}"
+        fence = self._keys.session_fence(thread_id)
         holder = f"{self._owner}:{uuid.uuid4().hex}"
         args: list[str | int] = [holder, self.lease_ms, self._fence_ttl_ms]
         loop = asyncio.get_running_loop()
