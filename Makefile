@@ -99,9 +99,10 @@ redis-cluster: install-dev
 	$(BIN)/python -m scripts.redis_cluster
 
 # graphgate's request path beside five reference servers (about 8 minutes): bench/results/
-# and the README's table. The semantic cache's threshold has its own: `make bench-semantic`.
+# and the table of docs/performance.md. The semantic cache's threshold has its own:
+# `make bench-semantic`.
 bench: install-dev $(WRK)
-	$(BIN)/python -m bench.request_path --readme
+	$(BIN)/python -m bench.request_path --docs
 
 # Where the request path spends its CPU: py-spy on graphgate under wrk's load.
 profile: install-dev $(WRK)

@@ -10,7 +10,7 @@ concurrent streams (`bench/paced_streams.py`), graphgate with its exact cache fo
 plays sessions of 200 turns on graphgate (`bench/long_session.py`), and the session savers' CPU
 per turn is compared in process (`bench/savers.py`).
 
-    make bench                                    # about 8 minutes; bench/results/ and README
+    make bench                                    # about 8 minutes; bench/results/ and docs/
     .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
 
 The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one;
@@ -52,6 +52,8 @@ SERVER_CORE, LOAD_CORE = 1, 0
 USERS, SESSIONS = 100, 1_000
 QUESTION = "please tell me a short story about the sea and the stars tonight my friend number"
 RESULTS = ROOT / "bench" / "results"
+# The page whose table `--docs` rewrites, between the markers START and END.
+DOCS_PAGE = ROOT / "docs" / "performance.md"
 SOURCES = ("graphs", "api", "middleware", "auth")
 
 
@@ -369,7 +371,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few seconds per point")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument(
+        "--docs", action="store_true", help="write the table into docs/performance.md"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="graphgate-bench-") as workdir:
@@ -378,9 +382,8 @@ def main() -> None:
     chart(result, args.out / "request_path.png")
     table = readme_table(result)
     (args.out / "request_path.md").write_text(table)
-    if args.readme:
-        readme = ROOT / "README.md"
-        readme.write_text(replace_marked(readme.read_text(), table))
+    if args.docs:
+        DOCS_PAGE.write_text(replace_marked(DOCS_PAGE.read_text(), table))
     print(table)
 
 

@@ -1,5 +1,6 @@
-"""What a `make bench` run says: the targets of issue #11 as ratios, the README table and the
-charts (throughput by concurrency, latency, time to first token, memory)."""
+"""What a `make bench` run says: the targets of issue #11 as ratios, the table of
+docs/performance.md and the charts (throughput by concurrency, latency, time to first token,
+memory)."""
 
 from __future__ import annotations
 

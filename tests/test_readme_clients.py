@@ -1,5 +1,6 @@
-"""Every client example of the README runs against a real server, as written there (only the
-address changes), so the README cannot rot."""
+"""Every executed example of the README and of the pages in docs/ runs against a real server, as
+written there (only the address changes), so the documentation cannot rot. An example is a code
+block marked `<!-- example: NAME -->`; it keeps running wherever it moves among those pages."""
 
 from __future__ import annotations
 
@@ -22,10 +23,16 @@ README_ADDRESS = "http://127.0.0.1:8000"
 EXAMPLE = re.compile(r"<!-- example: (\S+) -->\n```(\w+)\n(.*?)```", re.S)
 
 
+def documentation() -> list[Path]:
+    """The README, then every page of docs/ in name order."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def examples(address: str) -> dict[str, str]:
-    readme = (ROOT / "README.md").read_text()
     found = {
-        name: code.replace(README_ADDRESS, address) for name, _, code in EXAMPLE.findall(readme)
+        name: code.replace(README_ADDRESS, address)
+        for page in documentation()
+        for name, _, code in EXAMPLE.findall(page.read_text())
     }
     assert set(found) == {
         "python-remote-runnable",
@@ -122,7 +129,7 @@ def test_the_serve_your_own_chain_example(
     upstream: Upstream,
     tmp_path: Path,
 ) -> None:
-    """The factory and the route file as the README writes them, served, then called."""
+    """The factory and the route file as docs/routes.md writes them, served, then called."""
     readme = examples(README_ADDRESS)
     (tmp_path / "translator.py").write_text(readme["own-chain-factory"])
     (tmp_path / "routes.toml").write_text(readme["own-chain-routes"])
