@@ -3,9 +3,9 @@ body's shape, then guard and limit, for the chat endpoints, so a refused request
 status (400, 413, 422, 429) instead of a 200 stream with an error inside, and LangServe only
 ever reads a body that is known to be sound.
 
-The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run
-carries an `AdmissionTicket` so the limit node does not count the request twice, and claims
-its turn's budget reservation from it. Last, the request takes the lock of each session it
+The graph applies guard and limit itself (under `langgraph dev` nothing else does); the run's
+facts carry the request's `Admission` so the limit node does not count the request twice, and
+claims its turn's budget reservation from it. Last, the request takes the lock of each session it
 continues (`graphs/memory/session_lock.py`). What admission took and no run used (the
 reservations, the rate units of a request refused after counting) is given back when the
 request ends (`RequestContext.end`), or at once when the session locks refuse it.
@@ -30,9 +30,10 @@ from graphs.limits.reservations import budget_caps, input_to_reserve
 from graphs.memory.session_lock import take_turn
 from graphs.model.params import ModelParams, read_params
 from graphs.nodes.guard import validate_turn
-from graphs.nodes.limit import Admission, AdmissionTicket, admit, give_back, rate_limit, refusal
+from graphs.nodes.limit import Admission, admit, give_back, rate_limit, refusal
 from graphs.route_services import ChatRuntime
-from middleware.request_context import CONFIGURABLE_KEY, RequestContext, request_context
+from graphs.run_facts import FACTS_KEY, RunFacts
+from middleware.request_context import RequestContext, request_context
 
 ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 
@@ -249,17 +250,13 @@ def run_configurer(runtime_of: RuntimeOf) -> ConfigModifier:
 def admitted_configurable(
     request: Request, runtime: ChatRuntime, configurable: dict[str, Any]
 ) -> dict[str, Any]:
-    """The `configurable` of an admitted run: the principal, its session's thread, the ticket
-    that spares the graph a second count, and the request context."""
+    """The `configurable` of an admitted run: its session's thread, and its facts: the
+    principal and the admission that spares the graph a second count."""
     principal = authenticated(request).name
     context = request_context(request.scope)
     session_id = configurable.get(SESSION_ID)
     if session_id:
         configurable["thread_id"] = thread_id(principal, session_id, runtime.thread_route)
         context.run.session = session_id
-    configurable.update(
-        principal=principal,
-        admission=AdmissionTicket(principal, context.admission),
-        **{CONFIGURABLE_KEY: context},
-    )
+    configurable[FACTS_KEY] = RunFacts(principal, admission=context.admission)
     return configurable

@@ -33,17 +33,15 @@ from redis.exceptions import RedisClusterException, RedisError
 from api.exception_handlers import storage_unavailable
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
-from graphs.identity import principal_of, thread_id
+from graphs.identity import thread_id
 from graphs.memory.deferred_saver import DeferredWrites
-from graphs.memory.session_lock import LEASE_KEY, kept, take_turn
-from graphs.nodes.llm import REPLY_ONLY_KEY
+from graphs.memory.session_lock import kept, take_turn
+from graphs.run_facts import facts_of, with_facts
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
-from middleware.request_context import ClientGone, RequestContext, RunFacts, context_of_run
+from middleware.request_context import ClientGone, RunRecord, current_request
 
 SESSION_ID = "session_id"
-# Under this name a batch's turns carry the batch's `DeferredWrites` in `configurable`.
-DEFERRED_KEY = "deferred_writes"
 SESSION_SPEC = ConfigurableFieldSpec(
     id=SESSION_ID,
     annotation=str,
@@ -131,18 +129,14 @@ def refuse_repeated_sessions(sessions: list[str]) -> None:
         raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
 
-def deferring(config: RunnableConfig, deferred: DeferredWrites) -> RunnableConfig:
-    """A batch turn's config: its checkpoint writes go to the batch's `deferred`."""
-    return {**config, "configurable": {**config.get("configurable", {}), DEFERRED_KEY: deferred}}
-
-
 def graph_config(config: RunnableConfig | None, thread_route: str | None) -> RunnableConfig:
     """The run's config with a `thread_id` when it continues a session, without LangServe's
     event aggregator."""
     configurable = dict((config or {}).get("configurable", {}))
     session = configurable.get(SESSION_ID)
     if session and "thread_id" not in configurable:
-        configurable["thread_id"] = thread_id(principal_of(config or {}), session, thread_route)
+        principal = facts_of(config or {}).principal
+        configurable["thread_id"] = thread_id(principal, session, thread_route)
     graph_run: RunnableConfig = {**(config or {}), "configurable": configurable}
     callbacks = graph_run.get("callbacks")
     if isinstance(callbacks, list):
@@ -160,11 +154,6 @@ def run_options(config: RunnableConfig) -> dict[str, Any]:
     return {"durability": "exit"} if "thread_id" in config["configurable"] else {}
 
 
-def request_of(config: RunnableConfig) -> RequestContext | None:
-    """The HTTP request a run serves, if any (none when the runnable is used in process)."""
-    return context_of_run(config["configurable"])
-
-
 def cancel_once(run: asyncio.Task[Any]) -> None:
     """Cancel `run` unless it is done or already being cancelled: a second cancellation would
     interrupt the first one's clean-up (LangGraph's wait for its exit checkpoint)."""
@@ -172,17 +161,18 @@ def cancel_once(run: asyncio.Task[Any]) -> None:
         run.cancel()
 
 
-def cancel_when_client_goes(config: RunnableConfig, run: asyncio.Task[Any]) -> ClientGone | None:
+def cancel_when_client_goes(run: asyncio.Task[Any]) -> ClientGone | None:
     """Cancel `run` if the request's client disconnects; the request's `ClientGone`, if any."""
-    request = request_of(config)
+    request = current_request()
     if request is None:
         return None
     request.client_gone.on_disconnect(lambda: cancel_once(run))
     return request.client_gone
 
 
-def run_facts(config: RunnableConfig) -> RunFacts | None:
-    request = request_of(config)
+def run_record() -> RunRecord | None:
+    """Where the run's outcome goes for the access line, if it serves a request."""
+    request = current_request()
     return None if request is None else request.run
 
 
@@ -191,16 +181,15 @@ def graph_input(request: dict[str, Any]) -> ChatInput:
 
 
 @contextlib.asynccontextmanager
-async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncIterator[None]:
+async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncIterator[RunnableConfig]:
     """Hold the session's lock while the run reads and writes its history: the lock admission
-    took for it, else (a run that did not come through HTTP) one taken now. It rides in
-    `configurable`, where the checkpointer confirms it before writing."""
-    configurable = config["configurable"]
-    thread = configurable.get("thread_id")
+    took for it, else (a run that did not come through HTTP) one taken now. The config to run
+    with carries it in its facts, where the checkpointer confirms it before writing."""
+    thread = config["configurable"].get("thread_id")
     if thread is None:
-        yield
+        yield config
         return
-    request = request_of(config)
+    request = current_request()
     if request is None:
         settings = route.runtime.settings
         held = await take_turn(
@@ -212,18 +201,18 @@ async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncItera
         # Its request has ended and let its locks go (a batch that failed while this turn
         # waited): the turn must not run on a session it no longer holds.
         raise SessionLeaseLost("The request ended before this turn started.")
-    configurable[LEASE_KEY] = held
-    deferred = configurable.get(DEFERRED_KEY)
+    config = with_facts(config, lease=held)
+    deferred = facts_of(config).deferred
     saver = route.graph.checkpointer
-    if isinstance(deferred, DeferredWrites) and isinstance(saver, BaseCheckpointSaver):
+    if deferred is not None and isinstance(saver, BaseCheckpointSaver):
         # A batch's turn: its checkpoint, and the lock that the write checks, wait for the
         # whole batch.
         deferred.hold(held)
-        configurable[CONFIG_KEY_CHECKPOINTER] = deferred.saver(saver)
-        yield
+        config["configurable"][CONFIG_KEY_CHECKPOINTER] = deferred.saver(saver)
+        yield config
         return
     async with kept(held):
-        yield
+        yield config
 
 
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
@@ -251,9 +240,9 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         return route.graph if "thread_id" in config["configurable"] else route.stateless_graph
 
     async def _run(self, input: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        async with session_turn(config, self._route()):
-            result: dict[str, Any] = await self._graph(config).ainvoke(
-                graph_input(input), config, **run_options(config)
+        async with session_turn(config, self._route()) as run_config:
+            result: dict[str, Any] = await self._graph(run_config).ainvoke(
+                graph_input(input), run_config, **run_options(run_config)
             )
             return result
 
@@ -269,10 +258,9 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
-        config = graph_config(config, self._thread_route)
-        config["configurable"][REPLY_ONLY_KEY] = True  # nobody reads this run's stream
+        config = with_facts(graph_config(config, self._thread_route), reply_only=True)
         run = asyncio.create_task(self._run(input, config))
-        client_gone = cancel_when_client_goes(config, run)
+        client_gone = cancel_when_client_goes(run)
         try:
             result = await run
         except asyncio.CancelledError:
@@ -280,8 +268,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 raise ClientClosedRequest("The client closed the connection.") from None
             raise
         reply: AIMessage = result["reply"]
-        if facts := run_facts(config):
-            facts.note_reply(reply.response_metadata)
+        if record := run_record():
+            record.note_reply(reply.response_metadata)
         return reply
 
     async def abatch(
@@ -301,7 +289,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         named = [c.get("configurable", {}).get(SESSION_ID) for c in given]
         refuse_repeated_sessions([session for session in named if session])
         deferred = DeferredWrites()
-        configs = [deferring(turn_config, deferred) for turn_config in given]
+        configs = [with_facts(turn_config, deferred=deferred) for turn_config in given]
         slots = asyncio.Semaphore(self._batch_max_concurrency)
 
         async def one(turn: dict[str, Any], turn_config: RunnableConfig) -> AIMessage:
@@ -331,9 +319,12 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
         async def run_graph() -> None:
             try:
-                async with session_turn(config, self._route()):
-                    async for chunk in self._graph(config).astream(
-                        graph_input(input), config, stream_mode="custom", **run_options(config)
+                async with session_turn(config, self._route()) as run_config:
+                    async for chunk in self._graph(run_config).astream(
+                        graph_input(input),
+                        run_config,
+                        stream_mode="custom",
+                        **run_options(run_config),
                     ):
                         if isinstance(chunk, AIMessageChunk):
                             chunks.put_nowait(chunk)
@@ -343,21 +334,21 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         # The run lives in its own task so that it can be stopped even when our consumer is
         # abandoned mid-stream (LangServe's generator is never closed when its client drops).
         run = asyncio.create_task(run_graph())
-        cancel_when_client_goes(config, run)
+        cancel_when_client_goes(run)
         try:
-            facts = run_facts(config)
+            record = run_record()
             while (chunk := await chunks.get()) is not None:
-                if facts and "model" in chunk.response_metadata:  # graphgate's closing chunk
-                    facts.note_reply(chunk.response_metadata)
+                if record and "model" in chunk.response_metadata:  # graphgate's closing chunk
+                    record.note_reply(chunk.response_metadata)
                 yield chunk
             await run
         except GraphgateError as exc:
-            if request := request_of(config):
+            if request := current_request():
                 request.stream_failure = exc
             raise
         except (RedisError, RedisClusterException) as exc:
             unavailable = storage_unavailable(exc)
-            if request := request_of(config):
+            if request := current_request():
                 request.stream_failure = unavailable
             raise unavailable from None
         finally:

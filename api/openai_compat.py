@@ -12,6 +12,7 @@ the access line, never to the session. Errors use OpenAI's format,
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,8 +33,8 @@ from api.openai_request import (
 )
 from api.openai_response import CompletionStream, completion
 from graphs.errors import GraphgateError, UnsupportedParameter
-from graphs.nodes.llm import END_USER_KEY, TOOLS_KEY
 from graphs.route_services import ChatRuntime
+from graphs.run_facts import FACTS_KEY
 from middleware.error_responses import openai_stream_error
 from middleware.request_context import request_context
 
@@ -70,8 +71,10 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     configurable = admitted_configurable(request, runtime, named)
     if "thread_id" in configurable:
         await hold_sessions(request, runtime, [configurable["thread_id"]])
+    facts = configurable[FACTS_KEY]
     configurable.update(
-        params.model_dump(exclude_none=True), **{TOOLS_KEY: tools, END_USER_KEY: body.end_user}
+        params.model_dump(exclude_none=True),
+        **{FACTS_KEY: dataclasses.replace(facts, tools=tools, end_user=body.end_user)},
     )
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {"configurable": configurable}

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
 
 from graphs.errors import InvalidInput
 
@@ -62,8 +59,3 @@ def thread_id(principal: str, session_id: object, route: str | None = None) -> s
     other route, so one session id names two sessions on two routes."""
     session = checked_session_id(session_id)
     return f"{principal}:{session}" if route is None else f"{principal}:{route}:{session}"
-
-
-def principal_of(config: RunnableConfig | dict[str, Any]) -> str:
-    """The principal a run acts for (`anonymous` when nobody said: `langgraph dev`)."""
-    return str((config.get("configurable") or {}).get("principal") or ANONYMOUS)

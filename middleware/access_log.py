@@ -1,7 +1,7 @@
 """One access line per request: method, path, status, duration, principal (and the id of the
 API key it used, never the key), and for chat runs
 the session, the end user (`/v1`'s `user`), model, fallback, retries, tokens, cost and cache hit
-(the request context's `RunFacts`, filled in by the chat runnable). The question itself only
+(the request context's `RunRecord`, filled in by the chat runnable). The question itself only
 with `LOG_PROMPTS=true`. Lines are JSON, so a client's text (an end user with a newline or an
 escape sequence) stays one escaped value on one line."""
 

@@ -1,11 +1,15 @@
 """What travels with one request, in one typed object: created by the trace-id middleware (the
 outermost), filled in by the others, by admission and by the chat runnable, and read by the
-access log. It lives in the ASGI scope's state, so `request.state` users see it too."""
+access log. It lives in the ASGI scope's state, so `request.state` users see it too, and in a
+context variable while the request is served, so the runs it starts find their request
+(`current_request`) without it travelling in their config."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +25,12 @@ if TYPE_CHECKING:
     from graphs.nodes.limit import Admission
 
 STATE_KEY = "graphgate"
-# Under this name the request context travels in a run's `configurable` (a Python object:
-# no client can send one through JSON).
-CONFIGURABLE_KEY = "request_context"
 NO_BODY = object()
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class RunFacts:
+class RunRecord:
     """What one chat run did, for the access line."""
 
     session: str | None = None
@@ -84,7 +85,7 @@ class RequestContext:
     admission: Admission | None = None  # what admission took: reservations, rate units
     stream_failure: GraphgateError | None = None  # the error that ended a stream
     client_gone: ClientGone = field(default_factory=ClientGone)
-    run: RunFacts = field(default_factory=RunFacts)
+    run: RunRecord = field(default_factory=RunRecord)
     # Locks admission took, by thread id, until the run of that session's turn claims its own.
     session_leases: dict[str, HeldLock] = field(default_factory=dict)
     # What admission gives back when the request ends (budget reservations, the rate units of
@@ -129,7 +130,19 @@ def request_context(scope: Scope) -> RequestContext:
     return context
 
 
-def context_of_run(configurable: dict[str, Any]) -> RequestContext | None:
-    """The request context a run was started with, if it came through the HTTP layer."""
-    context = configurable.get(CONFIGURABLE_KEY)
-    return context if isinstance(context, RequestContext) else None
+_SERVING: ContextVar[RequestContext | None] = ContextVar("graphgate_request", default=None)
+
+
+@contextlib.contextmanager
+def serving(context: RequestContext) -> Iterator[None]:
+    """While the request is served, the runs it starts (and their tasks) find it."""
+    token = _SERVING.set(context)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
+
+
+def current_request() -> RequestContext | None:
+    """The HTTP request being served, if any (none when a runnable is used in process)."""
+    return _SERVING.get()

@@ -12,7 +12,7 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.request_context import open_request_context
+from middleware.request_context import open_request_context, serving
 
 # W3C trace context: version-traceid-parentid-flags; the trace id is 32 hex digits, not all 0.
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -44,7 +44,7 @@ class TraceIdMiddleware:
             await send(message)
 
         # Every log line of this request, ours or a library's, carries the trace id.
-        with structlog.contextvars.bound_contextvars(trace_id=trace_id):
+        with structlog.contextvars.bound_contextvars(trace_id=trace_id), serving(context):
             try:
                 await self.app(scope, receive, send_with_trace_id)
             finally:

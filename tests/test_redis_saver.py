@@ -20,7 +20,8 @@ from typing_extensions import TypedDict
 
 from graphs.errors import SessionLeaseLost, Unavailable
 from graphs.memory.redis_saver import LatestRedisSaver
-from graphs.memory.session_lock import LEASE_KEY, HeldLock, RedisSessionLocks
+from graphs.memory.session_lock import HeldLock, RedisSessionLocks
+from graphs.run_facts import with_facts
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import Replication
 from tests.conftest import REDIS_FLAVOURS, RedisFlavours
@@ -162,12 +163,12 @@ async def test_a_turn_that_lost_its_session_lock_writes_nothing(
     lease = await locks.acquire(thread_id, wait=0)
     assert lease is not None
     held = HeldLock(lease)
-    fenced: RunnableConfig = {"configurable": {**config["configurable"], LEASE_KEY: held}}
+    fenced = with_facts(config, lease=held)
     saved = await saver.aput(fenced, empty_checkpoint(), {}, {})
     await redis.set(locks.lock_key(thread_id), "999:elsewhere:x")  # another turn took over
     with pytest.raises(SessionLeaseLost):
         await saver.aput(fenced, empty_checkpoint(), {}, {})
-    at: RunnableConfig = {"configurable": {**saved["configurable"], LEASE_KEY: held}}
+    at = with_facts(saved, lease=held)
     with pytest.raises(SessionLeaseLost):
         await saver.aput_writes(at, [("x", 1)], task_id="t")
     stored = await saver.aget_tuple(config)

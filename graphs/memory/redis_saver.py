@@ -34,7 +34,8 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
-from graphs.memory.session_lock import LEASE_KEY, HeldLock, lease_lost
+from graphs.memory.session_lock import lease_lost
+from graphs.run_facts import facts_of
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
@@ -138,7 +139,7 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
 
     def _fence(self, config: RunnableConfig, key: str) -> tuple[list[str], str]:
         """The script's KEYS and lock value: the turn's session lock, if it holds one."""
-        held: HeldLock | None = config["configurable"].get(LEASE_KEY)
+        held = facts_of(config).lease
         fence = held.fence if held is not None else None
         if fence is None:
             return [key, key], ""

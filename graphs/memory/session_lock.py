@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 POLL_FIRST, POLL_MAX = 0.01, 0.1
 RETRY_AFTER_SECONDS = 1.0
-# Under this name a session's turn carries its `HeldLock` in `configurable`.
-LEASE_KEY = "session_lease"
 
 # Taken by this holder already (a retry whose first reply was lost): its token again.
 ACQUIRE_LUA = """

@@ -37,7 +37,6 @@ from pydantic import ConfigDict, PrivateAttr
 
 from graphs.cache.reply_cache import CacheLookup, cache_lookup
 from graphs.errors import InputTooLong, InvalidInput, UpstreamError
-from graphs.identity import principal_of
 from graphs.metrics import (
     CACHE,
     COST,
@@ -60,6 +59,7 @@ from graphs.model.provider_calls import (
 )
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
 from graphs.route_services import ChatRuntime
+from graphs.run_facts import facts_of
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class GatewayChatModel(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AsyncIterator[AIMessageChunk]:
         """One answer's chunks: from the cache, or from the first model that answers."""
-        turn = current_turn() or Turn(principal_of(ensure_config()))
+        turn = current_turn() or Turn(facts_of(ensure_config()).principal)
         call_kwargs = self._call_kwargs(turn, stop, kwargs)
         prompt_tokens = self._check_size(messages, call_kwargs.get("tools"))
         lookup = self._lookup(turn, messages, call_kwargs)

@@ -11,12 +11,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from graphs.errors import RateLimited
-from graphs.identity import Quota, principal_of
+from graphs.identity import Quota
 from graphs.limits.budget import BudgetCaps, Reservation
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
 from graphs.model.params import read_params
 from graphs.route_services import ChatRuntime
+from graphs.run_facts import facts_of
 from graphs.state import ChatState
 
 
@@ -55,17 +56,6 @@ class Admission:
         chosen = min(fits, key=lambda r: r.tokens) if tokens else fits[-1]
         self._unclaimed.remove(chosen)
         return chosen
-
-
-@dataclass(frozen=True)
-class AdmissionTicket:
-    """Proof, set server-side, that the HTTP layer already admitted this run.
-
-    It is a Python object, not JSON, so no client can forge one through `configurable`.
-    """
-
-    principal: str
-    admission: Admission | None = None
 
 
 def refusal(decision: RateLimitDecision, window: float) -> RateLimited:
@@ -117,10 +107,8 @@ async def give_back(runtime: ChatRuntime, admission: Admission) -> None:
 def caps_of(runtime: ChatRuntime, config: RunnableConfig) -> BudgetCaps:
     """The caps the run was admitted under (its key's quota included), or the server's for a
     run that no HTTP layer admitted."""
-    ticket = config.get("configurable", {}).get("admission")
-    if isinstance(ticket, AdmissionTicket) and ticket.admission is not None:
-        return ticket.admission.caps
-    return budget_caps(runtime, Quota())
+    admission = facts_of(config).admission
+    return admission.caps if admission is not None else budget_caps(runtime, Quota())
 
 
 def turn_ask(runtime: ChatRuntime, state: ChatState, config: RunnableConfig) -> tuple[int, int]:
@@ -136,7 +124,7 @@ async def admit_run(
 ) -> Reservation | None:
     """Admission for a run that did not come through the HTTP layer (`langgraph dev`)."""
     decision, reservations = await admit(
-        runtime, principal_of(config), [turn_ask(runtime, state, config)]
+        runtime, facts_of(config).principal, [turn_ask(runtime, state, config)]
     )
     if not decision.allowed:
         raise refusal(decision, runtime.settings.rate_limit_window)
@@ -145,15 +133,10 @@ async def admit_run(
 
 def make_limit(runtime: ChatRuntime) -> Any:
     async def limit(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        ticket = config.get("configurable", {}).get("admission")
-        if isinstance(ticket, AdmissionTicket):
-            admission = ticket.admission
-            reservation = None
-            if admission is not None:
-                tokens = (
-                    sum(turn_ask(runtime, state, config)) if admission.several_unclaimed else None
-                )
-                reservation = admission.claim(tokens)
+        admission = facts_of(config).admission
+        if admission is not None:
+            tokens = sum(turn_ask(runtime, state, config)) if admission.several_unclaimed else None
+            reservation = admission.claim(tokens)
         else:
             reservation = await admit_run(runtime, state, config)
         return {"reservations": [reservation.as_state()] if reservation else []}

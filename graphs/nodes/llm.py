@@ -30,7 +30,6 @@ from langgraph.pregel import Pregel
 from langgraph.types import StreamWriter
 
 from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
-from graphs.identity import principal_of
 from graphs.limits.reservations import cover_prompt, record_finished, record_unfinished
 from graphs.memory.history import TokenBudget, fit_history, with_turn
 from graphs.model.params import read_params
@@ -38,15 +37,8 @@ from graphs.model.provider_calls import upstream_errors
 from graphs.model.turn import ToolRequest, Turn, running_turn
 from graphs.nodes.limit import caps_of
 from graphs.route_services import ChatRuntime
+from graphs.run_facts import facts_of
 from graphs.state import ChatState
-
-# The configurable key under which the `/v1` route hands a turn's tools to the graph.
-TOOLS_KEY = "graphgate_tools"
-# The configurable key under which the `/v1` route names the caller's end user (its `user`).
-END_USER_KEY = "graphgate_end_user"
-# Set (True) by a caller that reads only the reply, not the stream (invoke, batch): the chain
-# then runs with `ainvoke`, without LangChain's per-token callbacks and chunk objects.
-REPLY_ONLY_KEY = "graphgate_reply_only"
 
 
 def as_chunk(output: Any) -> AIMessageChunk:
@@ -82,7 +74,7 @@ async def stream_chain(
     only the reply."""
     if isinstance(chain, Pregel):
         return await stream_graph(chain, chain_input, config, write)
-    if config.get("configurable", {}).get(REPLY_ONLY_KEY) is True:
+    if facts_of(config).reply_only:
         return as_chunk(await chain.ainvoke(chain_input, config))
     chunks: list[AIMessageChunk] = []
     async for output in chain.astream(chain_input, config):
@@ -127,16 +119,15 @@ def last_question(turn: Sequence[BaseMessage]) -> str:
 
 
 def turn_of(config: RunnableConfig, max_output_tokens: int) -> Turn:
-    """The turn's principal, generation parameters, `/v1` tools and end user, from the run's
-    configurable (checked again here: under `langgraph dev` nothing else checks them)."""
-    configurable = config.get("configurable", {})
-    tools = configurable.get(TOOLS_KEY)
-    end_user = configurable.get(END_USER_KEY)
+    """The turn's principal, `/v1` tools and end user from the run's facts, and its generation
+    parameters from its configurable (checked again here: under `langgraph dev` nothing else
+    checks them)."""
+    facts = facts_of(config)
     return Turn(
-        principal_of(config),
-        read_params(configurable, max_output_tokens),
-        tools if isinstance(tools, ToolRequest) else ToolRequest(),
-        end_user if isinstance(end_user, str) else None,
+        facts.principal,
+        read_params(config.get("configurable", {}), max_output_tokens),
+        facts.tools or ToolRequest(),
+        facts.end_user,
     )
 
 

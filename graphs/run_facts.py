@@ -1,0 +1,57 @@
+"""The facts graphgate puts on a run, in one typed object under one `configurable` key: who the
+run is for, what admission took for it, the session lock it holds, a batch's deferred writes,
+the `/v1` tools and end user, and whether anyone reads its stream.
+
+The serving layer sets them (`with_facts`); the nodes, graphgate's model and the checkpointer
+read them (`facts_of`). They are a Python object, not JSON, so no client can send one through
+`configurable`. A run that no serving layer started (`langgraph dev`, in process) has none: it
+acts for the principal its config names, else `anonymous`, and the graph admits it itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
+
+from graphs.identity import ANONYMOUS
+
+if TYPE_CHECKING:
+    from graphs.memory.deferred_saver import DeferredWrites
+    from graphs.memory.session_lock import HeldLock
+    from graphs.model.turn import ToolRequest
+    from graphs.nodes.limit import Admission
+
+FACTS_KEY = "graphgate"
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    principal: str = ANONYMOUS
+    # What the HTTP layer took for the request (None: the graph admits the run itself).
+    admission: Admission | None = None
+    lease: HeldLock | None = None  # the session's lock, which the checkpointer confirms
+    deferred: DeferredWrites | None = None  # a batch's turn: its writes wait for the batch
+    tools: ToolRequest | None = None  # `/v1`'s tools and response format
+    end_user: str | None = None  # `/v1`'s `user`: the caller's own end user
+    # Nobody reads the run's stream (invoke, batch): the chain runs with `ainvoke`, without
+    # LangChain's per-token callbacks and chunk objects.
+    reply_only: bool = False
+
+
+def facts_of(config: RunnableConfig | dict[str, Any]) -> RunFacts:
+    """The run's facts, or those of a run no serving layer started."""
+    configurable = config.get("configurable") or {}
+    facts = configurable.get(FACTS_KEY)
+    if isinstance(facts, RunFacts):
+        return facts
+    return RunFacts(principal=str(configurable.get("principal") or ANONYMOUS))
+
+
+def with_facts(config: RunnableConfig, **changes: Any) -> RunnableConfig:
+    """A copy of `config` whose facts carry `changes` (a batch's turns share the request's
+    config: each gets its own copy)."""
+    facts = dataclasses.replace(facts_of(config), **changes)
+    return {**config, "configurable": {**config.get("configurable", {}), FACTS_KEY: facts}}
