@@ -54,7 +54,7 @@ QUESTION = "please tell me a short story about the sea and the stars tonight my 
 RESULTS = ROOT / "bench" / "results"
 # The page whose table `--docs` rewrites, between the markers START and END.
 DOCS_PAGE = ROOT / "docs" / "performance.md"
-SOURCES = ("graphs", "api", "middleware", "auth")
+SOURCES = ("graphs", "api", "middleware", "auth", "serving")
 
 
 @dataclass(frozen=True)

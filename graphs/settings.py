@@ -21,7 +21,7 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class Settings(BaseSettings):
-    """Environment variables, case-insensitive; the README's settings table mirrors this class."""
+    """Environment variables, case-insensitive; the table in docs/settings.md mirrors this class."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
