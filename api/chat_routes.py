@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from langserve import add_routes
 
-from api.admission import admission, run_configurer
 from api.chat_runnable import ChatRequest, ChatRunnable
+from api.langserve_body import admission
 from api.sessions import session_routes
 from graphs.route_services import ChatRuntime
 from graphs.routes import CHAT, RouteSpec
@@ -47,7 +47,6 @@ def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
         input_type=ChatRequest,
         playground_type="chat",
         dependencies=[Depends(admission(runtime))],
-        per_req_config_modifier=run_configurer(runtime),
         disabled_endpoints=None if settings.playground_enabled else ["playground"],
     )
     if spec.sessions:

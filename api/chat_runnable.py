@@ -36,7 +36,7 @@ from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, Ses
 from graphs.identity import thread_id
 from graphs.memory.deferred_saver import DeferredWrites
 from graphs.memory.session_lock import kept, take_turn
-from graphs.run_facts import facts_of, with_facts
+from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from middleware.request_context import ClientGone, RunRecord, current_request
@@ -129,12 +129,21 @@ def refuse_repeated_sessions(sessions: list[str]) -> None:
         raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
 
-def graph_config(config: RunnableConfig | None, thread_route: str | None) -> RunnableConfig:
-    """The run's config with a `thread_id` when it continues a session, without LangServe's
-    event aggregator."""
+def graph_config(
+    config: RunnableConfig | None, thread_route: str | None, index: int = 0
+) -> RunnableConfig:
+    """The config of the run of a request's turn `index`: the thread and facts admission gave
+    it, or (a run that did not come through HTTP) the thread of its `session_id`; without
+    LangServe's event aggregator."""
     configurable = dict((config or {}).get("configurable", {}))
-    session = configurable.get(SESSION_ID)
-    if session and "thread_id" not in configurable:
+    request = current_request()
+    if request is not None and request.admitted is not None:
+        admitted = request.admitted[index]
+        configurable.pop("thread_id", None)
+        if admitted.thread is not None:
+            configurable["thread_id"] = admitted.thread
+        configurable[FACTS_KEY] = admitted.facts
+    elif (session := configurable.get(SESSION_ID)) and "thread_id" not in configurable:
         principal = facts_of(config or {}).principal
         configurable["thread_id"] = thread_id(principal, session, thread_route)
     graph_run: RunnableConfig = {**(config or {}), "configurable": configurable}
@@ -258,7 +267,11 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
-        config = with_facts(graph_config(config, self._thread_route), reply_only=True)
+        return await self._reply(input, graph_config(config, self._thread_route))
+
+    async def _reply(self, input: dict[str, Any], config: RunnableConfig) -> AIMessage:
+        """The reply of a run whose config `graph_config` made."""
+        config = with_facts(config, reply_only=True)
         run = asyncio.create_task(self._run(input, config))
         client_gone = cancel_when_client_goes(run)
         try:
@@ -289,12 +302,15 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         named = [c.get("configurable", {}).get(SESSION_ID) for c in given]
         refuse_repeated_sessions([session for session in named if session])
         deferred = DeferredWrites()
-        configs = [with_facts(turn_config, deferred=deferred) for turn_config in given]
+        configs = [
+            with_facts(graph_config(turn_config, self._thread_route, index), deferred=deferred)
+            for index, turn_config in enumerate(given)
+        ]
         slots = asyncio.Semaphore(self._batch_max_concurrency)
 
         async def one(turn: dict[str, Any], turn_config: RunnableConfig) -> AIMessage:
             async with slots:
-                return await self.ainvoke(turn, turn_config, **kwargs)
+                return await self._reply(turn, turn_config)
 
         runs = [asyncio.ensure_future(one(i, c)) for i, c in zip(inputs, configs, strict=True)]
         try:

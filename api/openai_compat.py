@@ -12,7 +12,6 @@ the access line, never to the session. Errors use OpenAI's format,
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,20 +20,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from langchain_core.messages import AIMessageChunk
 
-from api.admission import admit_turns, admitted_configurable, hold_sessions
-from api.chat_runnable import SESSION_ID, ChatRequest, ChatRunnable
-from api.openai_request import (
-    MODEL_ID,
-    CompletionRequest,
-    conversation,
-    generation_params,
-    refuse_unsupported,
-    tool_request,
-)
+from api.admission import admit
+from api.chat_runnable import ChatRunnable
+from api.openai_request import MODEL_ID, CompletionRequest, completion_ask, refuse_unsupported
 from api.openai_response import CompletionStream, completion
-from graphs.errors import GraphgateError, UnsupportedParameter
+from graphs.errors import GraphgateError
 from graphs.route_services import ChatRuntime
-from graphs.run_facts import FACTS_KEY
 from middleware.error_responses import openai_stream_error
 from middleware.request_context import request_context
 
@@ -58,27 +49,11 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     """Errors (validation included) are rendered in OpenAI's shape for every `/v1` path."""
     runtime: ChatRuntime = request.app.state.graphs.chat.runtime
     refuse_unsupported(body)
-    params = generation_params(body, runtime.settings.max_output_tokens)
-    tools = tool_request(body)
-    if tools.tools and not runtime.calls_tools:
-        raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
-    turn = ChatRequest(messages=conversation(body))
-    tools_tokens = runtime.counter.count_tools(tools.tools)
-    await admit_turns(request, runtime, [turn], [params], tools_tokens=tools_tokens)
-    request_context(request.scope).run.end_user = body.end_user
-    session = request.headers.get(SESSION_HEADER)
-    named = {SESSION_ID: session} if session else {}
-    configurable = admitted_configurable(request, runtime, named)
-    if "thread_id" in configurable:
-        await hold_sessions(request, runtime, [configurable["thread_id"]])
-    facts = configurable[FACTS_KEY]
-    configurable.update(
-        params.model_dump(exclude_none=True),
-        **{FACTS_KEY: dataclasses.replace(facts, tools=tools, end_user=body.end_user)},
-    )
+    ask = completion_ask(body, request.headers.get(SESSION_HEADER), runtime)
+    await admit(request, runtime, lambda: ask)
     runnable: ChatRunnable = request.app.state.chat_runnable
-    config: Any = {"configurable": configurable}
-    turn_input = {"question": "", "messages": turn.messages}
+    config: Any = {}  # the run's thread and facts are admission's
+    turn_input = {"question": "", "messages": ask.turns[0].turn.messages}
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

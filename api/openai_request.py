@@ -18,11 +18,13 @@ from openai.types.chat import (
 from openai.types.chat.completion_create_params import CompletionCreateParamsBase, ResponseFormat
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from api.chat_runnable import holds_serialized_object
+from api.admission import Ask, AskedTurn
+from api.chat_runnable import ChatRequest, holds_serialized_object
 from api.validation_errors import describe
 from graphs.errors import UnsupportedParameter, ValidationFailed
 from graphs.model.params import ModelParams, read_params
 from graphs.model.turn import ToolRequest
+from graphs.route_services import ChatRuntime
 
 MODEL_ID = "graphgate"
 # OpenAI's documented bound for `safety_identifier`, the field that replaces `user`.
@@ -143,3 +145,11 @@ def tool_request(body: CompletionRequest) -> ToolRequest:
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=response_format,
     )
+
+
+def completion_ask(body: CompletionRequest, session: str | None, runtime: ChatRuntime) -> Ask:
+    """What a chat completion asks admission for: one turn (the conversation, or with a session
+    the new messages), its parameters, tools and end user."""
+    params = generation_params(body, runtime.settings.max_output_tokens)
+    turn = AskedTurn(ChatRequest(messages=conversation(body)), session or None, params)
+    return Ask([turn], tool_request(body), body.end_user)

@@ -40,6 +40,13 @@ class InputTooLong(GraphgateError):
     code = "input_too_long"
 
 
+def refuse_too_long(tokens: int, limit: int, what: str = "The input") -> None:
+    """`MAX_INPUT_TOKENS`, with one message wherever it is met: the turn at admission, what a
+    session must keep when its history is fitted, a route chain's own prompt."""
+    if tokens > limit:
+        raise InputTooLong(f"{what} has {tokens} tokens; the limit is {limit} (MAX_INPUT_TOKENS).")
+
+
 class UnsupportedParameter(GraphgateError):
     """A request field graphgate cannot honour; refused by name rather than ignored."""
 

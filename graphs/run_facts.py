@@ -1,6 +1,7 @@
 """The facts graphgate puts on a run, in one typed object under one `configurable` key: who the
-run is for, what admission took for it, the session lock it holds, a batch's deferred writes,
-the `/v1` tools and end user, and whether anyone reads its stream.
+run is for, what admission took for it and read and counted of its turn, the session lock it
+holds, a batch's deferred writes, the `/v1` tools and end user, and whether anyone reads its
+stream.
 
 The serving layer sets them (`with_facts`); the nodes, graphgate's model and the checkpointer
 read them (`facts_of`). They are a Python object, not JSON, so no client can send one through
@@ -21,6 +22,7 @@ from graphs.identity import ANONYMOUS
 if TYPE_CHECKING:
     from graphs.memory.deferred_saver import DeferredWrites
     from graphs.memory.session_lock import HeldLock
+    from graphs.model.params import ModelParams
     from graphs.model.turn import ToolRequest
     from graphs.nodes.limit import Admission
 
@@ -32,6 +34,8 @@ class RunFacts:
     principal: str = ANONYMOUS
     # What the HTTP layer took for the request (None: the graph admits the run itself).
     admission: Admission | None = None
+    params: ModelParams | None = None  # the generation parameters admission read
+    turn_tokens: int | None = None  # the turn's tokens, counted once, by admission
     lease: HeldLock | None = None  # the session's lock, which the checkpointer confirms
     deferred: DeferredWrites | None = None  # a batch's turn: its writes wait for the batch
     tools: ToolRequest | None = None  # `/v1`'s tools and response format
@@ -39,6 +43,15 @@ class RunFacts:
     # Nobody reads the run's stream (invoke, batch): the chain runs with `ainvoke`, without
     # LangChain's per-token callbacks and chunk objects.
     reply_only: bool = False
+
+
+@dataclass(frozen=True)
+class AdmittedTurn:
+    """A turn the serving layer admitted: its session's thread (none for a one-off turn) and
+    the facts its run carries."""
+
+    thread: str | None
+    facts: RunFacts
 
 
 def facts_of(config: RunnableConfig | dict[str, Any]) -> RunFacts:

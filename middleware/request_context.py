@@ -22,7 +22,7 @@ from graphs.memory.session_lock import HeldLock, let_go_all
 from graphs.store.redis_client import REDIS_FAILURES
 
 if TYPE_CHECKING:
-    from graphs.nodes.limit import Admission
+    from graphs.run_facts import AdmittedTurn
 
 STATE_KEY = "graphgate"
 NO_BODY = object()
@@ -82,7 +82,8 @@ class RequestContext:
     principal: Principal | None = None  # set by the auth middleware
     json_body: Any = NO_BODY  # the parsed body, set by the JSON body middleware
     rate_limit: RateLimitDecision | None = None  # set by admission, for the headers
-    admission: Admission | None = None  # what admission took: reservations, rate units
+    # What admission decided, a turn each in the order asked; the runs read their facts here.
+    admitted: list[AdmittedTurn] | None = None
     stream_failure: GraphgateError | None = None  # the error that ended a stream
     client_gone: ClientGone = field(default_factory=ClientGone)
     run: RunRecord = field(default_factory=RunRecord)

@@ -26,7 +26,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from graphs.errors import InputTooLong, InvalidInput
+from graphs.errors import InvalidInput, refuse_too_long
 from graphs.model.tokens import TokenCounter
 
 UNANSWERED_CALLS = (
@@ -37,10 +37,16 @@ UNANSWERED_CALLS = (
 
 @dataclass(frozen=True)
 class TokenBudget:
-    """The most tokens the kept messages may hold, counted by `counter`."""
+    """`MAX_INPUT_TOKENS` (`limit`) for the kept messages, counted by `counter`, and what else the
+    prompt holds (`fixed`: the route's prompt)."""
 
     limit: int
     counter: TokenCounter
+    fixed: int = 0
+
+    @property
+    def room(self) -> int:
+        return self.limit - self.fixed
 
 
 @dataclass(frozen=True)
@@ -130,16 +136,13 @@ def fit_history(
     for group in drop_order(messages, units, pinned, anchor):
         count = sum(size for size, k in zip(sizes, kept, strict=True) if k)
         used = sum(size for size, k in zip(tokens, kept, strict=True) if k)
-        if count <= max_messages and (budget is None or used <= budget.limit):
+        if count <= max_messages and (budget is None or used <= budget.room):
             break
         for index in group:
             kept[index] = False
     if budget is not None:
         used = sum(size for size, k in zip(tokens, kept, strict=True) if k)
-        if used > budget.limit:
-            raise InputTooLong(
-                f"The turn and what it must keep have {used} tokens; the limit is {budget.limit}."
-            )
+        refuse_too_long(budget.fixed + used, budget.limit, "The turn with what it must keep")
     return [
         m for unit, k in zip(units, kept, strict=True) if k for m in messages[unit.start : unit.end]
     ]

@@ -36,7 +36,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
 from graphs.cache.reply_cache import CacheLookup, cache_lookup
-from graphs.errors import InputTooLong, InvalidInput, UpstreamError
+from graphs.errors import InvalidInput, UpstreamError, refuse_too_long
 from graphs.metrics import (
     CACHE,
     COST,
@@ -193,8 +193,7 @@ class GatewayChatModel(BaseChatModel):
         limit = self.runtime.settings.max_input_tokens
         counter = self.runtime.counter
         tokens = counter.count_messages(messages) + counter.count_tools(tools or [])
-        if tokens > limit:
-            raise InputTooLong(f"The prompt has {tokens} tokens; the limit is {limit}.")
+        refuse_too_long(tokens, limit, "The prompt")
         return tokens
 
     def _call_kwargs(

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 
-from graphs.errors import InputTooLong, InvalidInput, UnsupportedParameter
+from graphs.errors import InvalidInput, UnsupportedParameter, refuse_too_long
 from graphs.memory.history import UNANSWERED_CALLS, units_of
 from graphs.model.tokens import TokenCounter
 from graphs.route_services import ChatRuntime
+from graphs.run_facts import facts_of
 from graphs.state import ChatState
+
+
+class GuardedTurn(NamedTuple):
+    messages: list[BaseMessage]  # client-held ones, then the question
+    tokens: int  # the messages' own, without the route's prompt
 
 
 def validate_turn(
@@ -23,10 +30,12 @@ def validate_turn(
     max_tokens: int,
     prompt_tokens: int = 0,
     question_only: bool = False,
-) -> list[BaseMessage]:
-    """The turn's messages (client-held ones, then the question), or the reason to refuse it.
-    `prompt_tokens` counts what the route's prompt adds (its system message): the turn and the
-    prompt must fit in `max_tokens`; the history is trimmed to the room left."""
+    counted: int | None = None,
+) -> GuardedTurn:
+    """The turn, or the reason to refuse it. `prompt_tokens` counts what the route's prompt
+    adds (its system message): the turn and the prompt must fit in `max_tokens`; the history is
+    trimmed to the room left. `counted`: the turn's tokens as admission counted them (it
+    checked the size already)."""
     turn = list(messages)
     if question.strip():
         turn.append(HumanMessage(content=question))
@@ -39,10 +48,11 @@ def validate_turn(
         raise InvalidInput("The last message of a turn must come from the human (or a tool).")
     if question_only and not isinstance(turn[-1], HumanMessage):
         raise InvalidInput("This route's prompt takes a question: end the turn with one.")
-    tokens = prompt_tokens + counter.count_messages(turn)
-    if tokens > max_tokens:
-        raise InputTooLong(f"The input has {tokens} tokens; the limit is {max_tokens}.")
-    return turn
+    if counted is not None:
+        return GuardedTurn(turn, counted)
+    tokens = counter.count_messages(turn)
+    refuse_too_long(prompt_tokens + tokens, max_tokens)
+    return GuardedTurn(turn, tokens)
 
 
 # Content the guard can neither count nor the cache tell apart: images, audio, video, files.
@@ -80,14 +90,15 @@ def refuse_unanswered_calls(turn: Sequence[BaseMessage]) -> None:
 def make_guard(runtime: ChatRuntime) -> Any:
     # A coroutine although it never waits: LangGraph runs a plain function node of an async
     # run in an executor thread, a hop that cost more than the guard itself.
-    async def guard(state: ChatState) -> dict[str, Any]:
-        turn = validate_turn(
+    async def guard(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
+        turn, _ = validate_turn(
             state.get("question", ""),
             state.get("messages", []),
             runtime.counter,
             runtime.settings.max_input_tokens,
             runtime.prompt_tokens,
             runtime.question_only,
+            facts_of(config).turn_tokens,
         )
         for message in turn:
             message.id = message.id or str(uuid.uuid4())

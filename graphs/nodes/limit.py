@@ -112,10 +112,14 @@ def caps_of(runtime: ChatRuntime, config: RunnableConfig) -> BudgetCaps:
 
 
 def turn_ask(runtime: ChatRuntime, state: ChatState, config: RunnableConfig) -> tuple[int, int]:
-    """What admission reserves for the run's turn: its input and its effective max_tokens."""
+    """What admission reserves for the run's turn: its input and its effective max_tokens (as
+    admission read and counted them, or from the run's own config and turn)."""
     ceiling = runtime.settings.max_output_tokens
-    params = read_params(config.get("configurable", {}), ceiling)
-    turn_tokens = runtime.counter.count_messages(state.get("turn", []))
+    facts = facts_of(config)
+    params = facts.params or read_params(config.get("configurable", {}), ceiling)
+    turn_tokens = facts.turn_tokens
+    if turn_tokens is None:
+        turn_tokens = runtime.counter.count_messages(state.get("turn", []))
     return input_to_reserve(runtime, turn_tokens), min(params.max_tokens or ceiling, ceiling)
 
 

@@ -119,13 +119,13 @@ def last_question(turn: Sequence[BaseMessage]) -> str:
 
 
 def turn_of(config: RunnableConfig, max_output_tokens: int) -> Turn:
-    """The turn's principal, `/v1` tools and end user from the run's facts, and its generation
-    parameters from its configurable (checked again here: under `langgraph dev` nothing else
-    checks them)."""
+    """The turn's principal, generation parameters, `/v1` tools and end user from the run's
+    facts; a run no serving layer admitted reads its parameters from its configurable (checked
+    here: under `langgraph dev` nothing else checks them)."""
     facts = facts_of(config)
     return Turn(
         facts.principal,
-        read_params(config.get("configurable", {}), max_output_tokens),
+        facts.params or read_params(config.get("configurable", {}), max_output_tokens),
         facts.tools or ToolRequest(),
         facts.end_user,
     )
@@ -240,6 +240,6 @@ def fitted_prompt(runtime: ChatRuntime, state: ChatState) -> tuple[list[BaseMess
     the route's prompt leaves (`graphs/memory/history.py`), and how many of them are the turn's."""
     settings = runtime.settings
     messages, turn_size = with_turn(state.get("history", []), state["turn"])
-    budget = TokenBudget(settings.max_input_tokens - runtime.prompt_tokens, runtime.counter)
+    budget = TokenBudget(settings.max_input_tokens, runtime.counter, runtime.prompt_tokens)
     kept = fit_history(messages, turn_size, settings.max_history_messages + turn_size, budget)
     return kept, turn_size

@@ -49,7 +49,7 @@ def test_a_batch_larger_than_the_limit_is_told_to_wait_a_whole_window() -> None:
 
 def test_a_question_becomes_the_last_human_message_of_the_turn(counter: TokenCounter) -> None:
     turn = validate_turn("hi", [HumanMessage("before"), AIMessage("ok")], counter, 100)
-    assert [m.text for m in turn] == ["before", "ok", "hi"]
+    assert [m.text for m in turn.messages] == ["before", "ok", "hi"]
 
 
 @pytest.mark.parametrize("question", ["", "   "])
