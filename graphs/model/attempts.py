@@ -6,26 +6,40 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 import httpx
 import httpx2
 
-_ATTEMPTS: ContextVar[list[int] | None] = ContextVar("graphgate_attempts", default=None)
+
+@dataclass
+class Attempts:
+    """The HTTP requests one model call made."""
+
+    made: int = 0
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.made - 1)
+
+
+_ATTEMPTS: ContextVar[Attempts | None] = ContextVar("graphgate_attempts", default=None)
 
 
 @contextmanager
-def counting_attempts(counter: list[int]) -> Iterator[None]:
-    """Within the block, each HTTP request of a counting client adds one to `counter[0]`."""
-    token = _ATTEMPTS.set(counter)
+def counting_attempts() -> Iterator[Attempts]:
+    """Within the block, each HTTP request of a counting client counts in the `Attempts`."""
+    attempts = Attempts()
+    token = _ATTEMPTS.set(attempts)
     try:
-        yield
+        yield attempts
     finally:
         _ATTEMPTS.reset(token)
 
 
 async def count_attempt(request: httpx.Request | httpx2.Request) -> None:
     """An httpx event hook (openai's client is httpx2, anthropic's httpx): the model call runs
-    in the caller's task, so it sees the counter."""
-    counter = _ATTEMPTS.get()
-    if counter is not None:
-        counter[0] += 1
+    in the caller's task, so it sees the count."""
+    attempts = _ATTEMPTS.get()
+    if attempts is not None:
+        attempts.made += 1
