@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from api.caller import authenticated
-from api.chat_runnable import ChatRequest, refuse_repeated_sessions
+from api.chat_runnable import refuse_repeated_sessions
+from api.chat_schema import ChatRequest
 from graphs.errors import InvalidInput, PayloadTooLarge, UnsupportedParameter
 from graphs.identity import Principal, thread_id
 from graphs.limits.reservations import budget_caps, input_to_reserve

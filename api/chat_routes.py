@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from langserve import add_routes
 
-from api.chat_runnable import ChatRequest, ChatRunnable
+from api.chat_runnable import ChatRunnable
+from api.chat_schema import ChatRequest
 from api.langserve_body import admission
 from api.sessions import session_routes
 from graphs.route_services import ChatRuntime

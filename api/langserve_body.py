@@ -14,7 +14,7 @@ from langserve.api_handler import _config_from_hash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.admission import Ask, AskedTurn, admit
-from api.chat_runnable import SESSION_ID, ChatRequest
+from api.chat_schema import SESSION_ID, ChatRequest
 from api.validation_errors import describe
 from graphs.errors import InvalidInput, ValidationFailed
 from graphs.model.params import read_params

@@ -19,7 +19,7 @@ from openai.types.chat.completion_create_params import CompletionCreateParamsBas
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api.admission import Ask, AskedTurn
-from api.chat_runnable import ChatRequest, holds_serialized_object
+from api.chat_schema import ChatRequest, holds_serialized_object
 from api.validation_errors import describe
 from graphs.errors import UnsupportedParameter, ValidationFailed
 from graphs.model.params import ModelParams, read_params

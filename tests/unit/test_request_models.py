@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from api.chat_runnable import ChatRequest
+from api.chat_schema import ChatRequest
 from api.langserve_body import BatchBody, InvokeBody
 from api.openai_request import (
     CompletionRequest,
