@@ -34,7 +34,7 @@ PROVIDER_FINISH: dict[str, FinishReason] = {
 }
 
 
-def usage_of(metadata: dict[str, Any]) -> CompletionUsage:
+def completion_usage(metadata: dict[str, Any]) -> CompletionUsage:
     usage = metadata.get("usage") or {}
     return CompletionUsage(
         prompt_tokens=usage.get("input_tokens", 0),
@@ -75,7 +75,7 @@ def completion(reply: AIMessage, completion_id: str, fallback_model: str) -> Cha
                 finish_reason=finish_reason(metadata, has_tool_calls=bool(tool_calls)),
             )
         ],
-        usage=usage_of(metadata),
+        usage=completion_usage(metadata),
     )
 
 
@@ -141,4 +141,4 @@ class CompletionStream:
         )
 
     def usage(self, metadata: dict[str, Any]) -> bytes:
-        return self._sse(self._chunk([], usage=usage_of(metadata)))
+        return self._sse(self._chunk([], usage=completion_usage(metadata)))

@@ -14,7 +14,7 @@ from typing import Any
 from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
 from graphs.identity import Quota
 from graphs.limits.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
-from graphs.limits.usage import SECONDS_PER_DAY, Usage
+from graphs.limits.usage import SECONDS_PER_DAY, LedgerEntry
 from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.turn import Turn
 from graphs.route_services import ChatRuntime
@@ -183,7 +183,7 @@ async def settle_turn(
     runtime: ChatRuntime,
     turn: Turn,
     model: str,
-    usage: Usage | None,
+    usage: LedgerEntry | None,
     reservations: Sequence[dict[str, Any]],
 ) -> None:
     """What the turn used goes to the ledger, then replaces its reservations (if it had any):
@@ -204,15 +204,15 @@ async def record_finished(
 ) -> None:
     """A turn the model has answered goes to the ledger and replaces its reservations, shielded
     from a cancellation (the client leaving) that would otherwise unrecord what was paid for."""
-    usage = usage_of(metadata)
+    usage = ledger_entry(metadata)
     model = str(metadata.get("model", "unknown"))
     await asyncio.shield(settle_turn(runtime, turn, model, usage, reservations))
 
 
-def usage_of(metadata: dict[str, Any], *, partial: bool = False) -> Usage:
+def ledger_entry(metadata: dict[str, Any], *, partial: bool = False) -> LedgerEntry:
     """The ledger's entry for a turn, from its metadata (`Turn.metadata`)."""
     tokens = metadata.get("usage") or {}
-    return Usage(
+    return LedgerEntry(
         input_tokens=tokens.get("input_tokens", 0),
         output_tokens=tokens.get("output_tokens", 0),
         total_tokens=tokens.get("total_tokens", 0),
@@ -232,7 +232,7 @@ async def record_unfinished(
     may be ending the turn; a failing ledger is logged, not raised over the turn's own failure."""
     await turn.settle()
     metadata = turn.metadata()
-    usage = usage_of(metadata, partial=True) if turn.calls else None
+    usage = ledger_entry(metadata, partial=True) if turn.calls else None
     try:
         await asyncio.shield(settle_turn(runtime, turn, metadata["model"], usage, reservations))
     except REDIS_FAILURES as exc:

@@ -18,7 +18,9 @@ TOTAL = "total"
 
 
 @dataclass(frozen=True)
-class Usage:
+class LedgerEntry:
+    """What one turn adds to the usage ledger."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
@@ -30,7 +32,7 @@ class Usage:
 
 
 DayUsage = dict[str, dict[str, float]]  # model (and "total") -> counter -> value
-COUNTERS = tuple(Usage.__dataclass_fields__)
+COUNTERS = tuple(LedgerEntry.__dataclass_fields__)
 COST_FIELD = f"{TOTAL}|cost_usd"
 
 
@@ -49,7 +51,7 @@ def counter_value(counter: str, value: float) -> float:
 
 class UsageLedger(Protocol):
     async def record(
-        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None: ...
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]: ...
@@ -77,7 +79,7 @@ class InMemoryUsageLedger:
         self._end_users: dict[tuple[str, date, str], dict[str, float]] = {}
 
     async def record(
-        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None:
         today = self._clock.today()
         day = self._days[(principal, today)]
@@ -147,7 +149,7 @@ redis.call('EXPIRE', minute, ARGV[2])
 MINUTE_KEY_TTL = 120
 
 
-def increments(names: list[str], usage: Usage) -> list[str | int | float]:
+def increments(names: list[str], usage: LedgerEntry) -> list[str | int | float]:
     """A hash's field/value pairs of `usage` under each of `names` (`name|counter`), zeros left
     out (a missing counter reads as 0)."""
     return [
@@ -186,7 +188,7 @@ class RedisUsageLedger:
         return self._keys.tokens_minute(principal, self.clock.minute())
 
     async def record(
-        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None:
         keys = [self.day_key(principal), self.minute_key(principal), self.end_users_key(principal)]
         by_model = increments([model, TOTAL], usage)

@@ -19,8 +19,8 @@ from typing import Any
 
 from graphs.model.params import ModelParams
 
-Usage = dict[str, int]
-NO_USAGE: Usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+TokenUsage = dict[str, int]
+NO_USAGE: TokenUsage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ModelCall:
     """One call of graphgate's model: the model that answered and what it cost."""
 
     model: str
-    usage: Usage
+    usage: TokenUsage
     cost_usd: float | None
     fallback_used: bool = False
     retries: int | None = None

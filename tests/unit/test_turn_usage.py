@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from graphs.chat import build_chat_graph
-from graphs.limits.usage import DayUsage, InMemoryUsageLedger, Spending, Usage
+from graphs.limits.usage import DayUsage, InMemoryUsageLedger, LedgerEntry, Spending
 from graphs.route_services import ChatRuntime, build_runtime
 from graphs.settings import Settings
 
@@ -28,7 +28,7 @@ class GatedLedger:
         )
 
     async def record(
-        self, principal: str, model: str, usage: Usage, end_user: str | None = None
+        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None:
         self.entered.set()
         await self.release.wait()
