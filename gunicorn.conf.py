@@ -12,22 +12,24 @@ from typing import Any
 from graphs.settings import Settings
 from serving.graceful_timeout import graceful_timeout_seconds
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+SETTINGS = Settings()
+bind = f"{SETTINGS.host}:{SETTINGS.port}"
+workers = SETTINGS.web_concurrency
 worker_class = "serving.gunicorn_worker.GracefulUvicornWorker"
-graceful_timeout = graceful_timeout_seconds(Settings())
+graceful_timeout = graceful_timeout_seconds(SETTINGS)
 timeout = graceful_timeout + 30
 keepalive = 5
 accesslog = None  # graphgate writes its own JSON access line per request
 
-# Each worker writes its metrics here. prometheus_client reads this when it is first imported,
-# and gunicorn imports the worker class (and with it the metrics) before any hook runs: it is
-# set as this file is read. A folder made here goes when the master exits (every start left
-# one in /tmp); one the operator names stays.
+# Each worker writes its metrics here. prometheus_client reads this from the environment when
+# it is first imported, and gunicorn imports the worker class (and with it the metrics) before
+# any hook runs: it is set as this file is read. A folder made here goes when the master exits
+# (every start left one in /tmp); one the operator names stays.
 MADE_METRICS_DIR: str | None = None
-if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    MADE_METRICS_DIR = tempfile.mkdtemp(prefix="graphgate-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = MADE_METRICS_DIR
+METRICS_DIR = SETTINGS.prometheus_multiproc_dir
+if METRICS_DIR is None:
+    METRICS_DIR = MADE_METRICS_DIR = tempfile.mkdtemp(prefix="graphgate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
 
 
 def on_starting(server: Any) -> None:
@@ -38,9 +40,8 @@ def on_starting(server: Any) -> None:
     except BaseException:
         on_exit(server)
         raise
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    os.makedirs(METRICS_DIR, exist_ok=True)
 
 
 def refuse_unsafe_gunicorn(server: Any) -> None:
@@ -50,7 +51,7 @@ def refuse_unsafe_gunicorn(server: Any) -> None:
     from serving.graceful_timeout import graceful_timeout_problem
     from serving.startup_checks import refuse_unsafe_start
 
-    settings = Settings()
+    settings = SETTINGS
     if server.cfg.workers > 1 and settings.resolved_redis_url is None:
         raise SystemExit(
             f"graphgate refuses to start: {server.cfg.workers} workers without Redis would each "

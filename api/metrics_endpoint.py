@@ -3,20 +3,24 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-router = APIRouter(tags=["metrics"])
+from graphs.settings import Settings
 
 
-@router.get("/metrics")
-async def metrics() -> Response:
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+def metrics_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["metrics"])
+    summed = settings.prometheus_multiproc_dir is not None
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        registry = REGISTRY
+        if summed:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=10_000, ge=1)
     max_batch_size: int = Field(default=20, ge=1)
     batch_max_concurrency: int = Field(default=5, ge=1)
+    # How the process runs under gunicorn (`gunicorn.conf.py`).
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(default=2, ge=1)
+    prometheus_multiproc_dir: str | None = None
 
     @field_validator(
         "llm_fallback_model",
@@ -115,6 +120,7 @@ class Settings(BaseSettings):
         "jwt_jwks_url",
         "jwt_issuer",
         "jwt_audience",
+        "prometheus_multiproc_dir",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
