@@ -25,7 +25,6 @@ from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 
 from api.chat_schema import PARAMETER_SPECS, SESSION_ID, SESSION_SPEC, ChatReply
-from api.exception_handlers import storage_unavailable
 from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
 from graphs.identity import thread_id
@@ -34,6 +33,7 @@ from graphs.memory.session_lock import kept, take_turn
 from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
+from graphs.store.redis_client import store_unavailable
 from middleware.request_context import ClientGone, RunRecord, current_request
 
 
@@ -278,7 +278,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
                 request.stream_failure = exc
             raise
         except (RedisError, RedisClusterException) as exc:
-            unavailable = storage_unavailable(exc)
+            unavailable = store_unavailable(exc)
             if request := current_request():
                 request.stream_failure = unavailable
             raise unavailable from None

@@ -19,9 +19,9 @@ from graphs.errors import (
     InvalidInput,
     MethodNotAllowed,
     NotFound,
-    Unavailable,
     ValidationFailed,
 )
+from graphs.store.redis_client import store_unavailable
 from middleware.error_responses import error_response
 
 logger = logging.getLogger(__name__)
@@ -60,15 +60,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, from_http_exception(exc))
 
 
-def storage_unavailable(exc: Exception) -> Unavailable:
-    """A Redis failure, as the client sees it (logged here, without the command's data)."""
-    logger.error("redis failed: %s: %s", type(exc).__name__, exc)
-    message = "Session and limit storage is unavailable; try again shortly."
-    return Unavailable(message, retry_after=5)
-
-
 async def on_redis_error(request: Request, exc: Exception) -> Response:
-    return error_response(request.scope, storage_unavailable(exc))
+    return error_response(request.scope, store_unavailable(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

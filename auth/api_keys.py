@@ -19,10 +19,9 @@ from typing import Protocol
 
 from redis.typing import EncodableT, FieldT
 
-from graphs.errors import Unavailable
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
 from graphs.store.keys import RedisKeys
-from graphs.store.redis_client import REDIS_FAILURES, RedisClient
+from graphs.store.redis_client import REDIS_FAILURES, RedisClient, store_unavailable
 
 KEY_PREFIX = "gg_"
 SHA256_HEX = frozenset("0123456789abcdef")
@@ -191,9 +190,7 @@ class RedisKeyStore:
             fields = await self._redis.hgetall(self._key(hash))
         except REDIS_FAILURES as exc:
             # Authentication runs before the routes' Redis error handler: say 503 here.
-            logger.error("API key store (redis) failed: %s", type(exc).__name__)
-            message = "The key store is unavailable; try again shortly."
-            raise Unavailable(message, retry_after=5) from None
+            raise store_unavailable(exc, "The key store") from None
         if not fields:
             return None
         text = {text_of(name): text_of(value) for name, value in fields.items()}

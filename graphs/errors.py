@@ -30,6 +30,13 @@ class GraphgateError(Exception):
         return {**self._headers, "Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
 
+# Retry-After, in one place: a busy resource (a concurrency slot, a session, a replica's
+# acknowledgement, a draining instance) is free again within a second; a store that failed
+# takes longer to come back.
+RETRY_BUSY_SECONDS = 1.0
+RETRY_STORE_SECONDS = 5.0
+
+
 class InvalidInput(GraphgateError):
     status = 400
     code = "invalid_input"

@@ -9,7 +9,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from graphs.errors import ShuttingDown
+from graphs.errors import RETRY_BUSY_SECONDS, ShuttingDown
 from middleware.error_responses import send_error
 
 # Probes and scrapes keep answering while draining: liveness stays 200, readiness says 503.
@@ -56,7 +56,7 @@ class DrainMiddleware:
         if self.state.draining:
             refusal = ShuttingDown(
                 "This instance is shutting down; retry on another.",
-                retry_after=1,
+                retry_after=RETRY_BUSY_SECONDS,
                 headers={"Connection": "close"},
             )
             await send_error(scope, receive, send, refusal)

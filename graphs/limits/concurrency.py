@@ -25,14 +25,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from graphs.errors import Unavailable
+from graphs.errors import RETRY_BUSY_SECONDS, Unavailable
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 
 POLL_FIRST, POLL_MAX = 0.02, 0.2
-RETRY_AFTER_SECONDS = 1.0
 
 # A lease already in the set (a retry whose first reply was lost) keeps its one slot.
 ACQUIRE_LUA = """
@@ -204,5 +203,5 @@ class ConcurrencySlots:
     def _busy(self) -> Unavailable:
         return Unavailable(
             f"No upstream slot became free within QUEUE_TIMEOUT={self._queue_timeout:g} s.",
-            retry_after=RETRY_AFTER_SECONDS,
+            retry_after=RETRY_BUSY_SECONDS,
         )

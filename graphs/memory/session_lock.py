@@ -26,14 +26,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from graphs.errors import SessionBusy, SessionLeaseLost, SessionWaitExpired
+from graphs.errors import RETRY_BUSY_SECONDS, SessionBusy, SessionLeaseLost, SessionWaitExpired
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 
 POLL_FIRST, POLL_MAX = 0.01, 0.1
-RETRY_AFTER_SECONDS = 1.0
 
 # Taken by this holder already (a retry whose first reply was lost): its token again.
 ACQUIRE_LUA = """
@@ -73,7 +72,7 @@ def lease_lost() -> SessionLeaseLost:
     return SessionLeaseLost(
         "This turn's session lock expired and another turn took it; "
         "the turn was not stored. Send it again.",
-        retry_after=RETRY_AFTER_SECONDS,
+        retry_after=RETRY_BUSY_SECONDS,
     )
 
 
@@ -267,10 +266,10 @@ async def take_turn(locks: SessionLocks, thread_id: str, conflict: str, wait: fl
         raise SessionWaitExpired(
             "Earlier turns of this session kept it busy for all of QUEUE_TIMEOUT; "
             "send the turn again.",
-            retry_after=RETRY_AFTER_SECONDS,
+            retry_after=RETRY_BUSY_SECONDS,
         )
     raise SessionBusy(
         "Another turn of this session is running (SESSION_CONFLICT=reject); "
         "send this one when it has finished.",
-        retry_after=RETRY_AFTER_SECONDS,
+        retry_after=RETRY_BUSY_SECONDS,
     )

@@ -24,6 +24,7 @@ to twice `REDIS_SOCKET_TIMEOUT`.
 
 from __future__ import annotations
 
+import logging
 from typing import TypeAlias, cast
 from urllib.parse import urlsplit
 
@@ -34,14 +35,26 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
+from graphs.errors import RETRY_STORE_SECONDS, Unavailable
 from graphs.settings import Settings
 from graphs.store.cluster_client import ConnectionGate, GatedCluster
 from graphs.store.redis_connection import BY_SCHEME
+
+logger = logging.getLogger(__name__)
 
 RedisClient: TypeAlias = Redis | RedisCluster
 # What a Redis call can raise when Redis cannot answer: the cluster client's own errors
 # ("slots not covered" during a failover, no reachable node) are not `RedisError`s.
 REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
+
+
+def store_unavailable(exc: BaseException, store: str = "Session and limit storage") -> Unavailable:
+    """A Redis failure as the client sees it, wherever it is met (a route, a stream, the key
+    store that authentication asks): 503 with Retry-After; logged here, without the command's
+    data."""
+    logger.error("%s (redis) failed: %s: %s", store, type(exc).__name__, exc)
+    message = f"{store} is unavailable; try again shortly."
+    return Unavailable(message, retry_after=RETRY_STORE_SECONDS)
 
 
 def build_redis(settings: Settings) -> RedisClient | None:

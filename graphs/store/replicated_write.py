@@ -23,11 +23,9 @@ from redis.asyncio.cluster import PipelineCommand
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, SlotNotCoveredError
 
-from graphs.errors import Unavailable
+from graphs.errors import RETRY_BUSY_SECONDS, Unavailable
 from graphs.store.cluster_client import GatedCluster
 from graphs.store.redis_client import RedisClient
-
-RETRY_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def not_replicated(replication: Replication, acked: int) -> Unavailable:
         f"The turn reached {acked} of REDIS_WAIT_REPLICAS={replication.replicas} Redis "
         "replica(s) in time, so it is not acknowledged; it may still be in the session. "
         "Read the session before sending the turn again.",
-        retry_after=RETRY_AFTER_SECONDS,
+        retry_after=RETRY_BUSY_SECONDS,
     )
 
 
