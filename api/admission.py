@@ -30,7 +30,6 @@ from api.chat_schema import ChatRequest
 from graphs.errors import InvalidInput, PayloadTooLarge, UnsupportedParameter
 from graphs.identity import Principal, thread_id
 from graphs.limits.reservations import budget_caps, input_to_reserve
-from graphs.memory.session_lock import take_turn
 from graphs.model.params import ModelParams
 from graphs.model.turn import ToolRequest
 from graphs.nodes.guard import validate_turn
@@ -99,9 +98,7 @@ async def hold_sessions(context: RequestContext, runtime: ChatRuntime, threads: 
     try:
         for thread in sorted(threads):
             wait = max(0.0, deadline - loop.time())
-            context.session_leases[thread] = await take_turn(
-                runtime.session_locks, thread, settings.session_conflict, wait
-            )
+            context.session_locks_held[thread] = await runtime.take_session_lock(thread, wait)
     except BaseException:
         # Refused before it runs: its locks, reservations and rate units go back now, before
         # the client hears of it.

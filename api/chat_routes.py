@@ -35,7 +35,7 @@ def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
     runnable = ChatRunnable(
         graphs,
         batch_max_concurrency=settings.batch_max_concurrency,
-        thread_route=None if spec.name == CHAT else spec.name,
+        thread_route=spec.thread_route,
         sessions=spec.sessions,
     )
     if spec.name == CHAT:

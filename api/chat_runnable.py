@@ -29,7 +29,7 @@ from graphs.chat import ChatGraph
 from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
 from graphs.identity import thread_id
 from graphs.memory.deferred_saver import DeferredWrites
-from graphs.memory.session_lock import kept, take_turn
+from graphs.memory.session_lock import kept
 from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
@@ -115,17 +115,14 @@ async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncItera
         return
     request = current_request()
     if request is None:
-        settings = route.runtime.settings
-        held = await take_turn(
-            route.runtime.session_locks, thread, settings.session_conflict, settings.queue_timeout
-        )
-    elif (admitted := request.session_leases.pop(thread, None)) is not None:
+        held = await route.runtime.take_session_lock(thread)
+    elif (admitted := request.session_locks_held.pop(thread, None)) is not None:
         held = admitted
     else:
         # Its request has ended and let its locks go (a batch that failed while this turn
         # waited): the turn must not run on a session it no longer holds.
         raise SessionLeaseLost("The request ended before this turn started.")
-    config = with_facts(config, lease=held)
+    config = with_facts(config, session_lock=held)
     deferred = facts_of(config).deferred
     saver = route.graph.checkpointer
     if deferred is not None and isinstance(saver, BaseCheckpointSaver):

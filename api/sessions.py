@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from api.caller import Caller
 from graphs.errors import NotFound
 from graphs.identity import thread_id
-from graphs.memory.session_lock import kept, take_turn
+from graphs.memory.session_lock import kept
 from graphs.service import GraphService, RouteGraphs
 
 
@@ -39,14 +39,7 @@ def session_routes(path: str, graphs: Callable[[], RouteGraphs]) -> APIRouter:
         service: GraphService = request.app.state.graphs
         config = thread_of(caller, session_id)
         thread = config["configurable"]["thread_id"]
-        settings = graphs().runtime.settings
-        lease = await take_turn(
-            graphs().runtime.session_locks,
-            thread,
-            settings.session_conflict,
-            settings.queue_timeout,
-        )
-        async with kept(lease):
+        async with kept(await graphs().runtime.take_session_lock(thread)):
             checkpointer = service.checkpointer
             if checkpointer is None or await checkpointer.aget_tuple(config) is None:
                 raise NotFound(

@@ -23,12 +23,18 @@ from graphs.limits.concurrency import (
 )
 from graphs.limits.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from graphs.limits.usage import InMemoryUsageLedger, RedisUsageLedger, UsageLedger
-from graphs.memory.session_lock import LocalSessionLocks, RedisSessionLocks, SessionLocks
+from graphs.memory.session_lock import (
+    HeldLock,
+    LocalSessionLocks,
+    RedisSessionLocks,
+    SessionLocks,
+    take_session_lock,
+)
 from graphs.model.factory import ModelSpec, build_chat_model, configured_specs
 from graphs.model.pricing import PriceTable
 from graphs.model.tokens import TokenCounter, load_encoding
 from graphs.prompt import load_prompt_file, system_prompt
-from graphs.routes import BUILT_IN_CHAT, CHAT, RouteSpec
+from graphs.routes import BUILT_IN_CHAT, RouteSpec
 from graphs.settings import Settings
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
@@ -62,7 +68,16 @@ class ChatRuntime:
     @property
     def thread_route(self) -> str | None:
         """The route part of this route's thread ids (none for the built-in chat's)."""
-        return None if self.route.name == CHAT else self.route.name
+        return self.route.thread_route
+
+    async def take_session_lock(self, thread_id: str, wait: float | None = None) -> HeldLock:
+        """The session's lock for one turn (or a deletion), under `SESSION_CONFLICT`, waiting
+        at most `wait` seconds (`QUEUE_TIMEOUT` unless given)."""
+        settings = self.settings
+        wait = settings.queue_timeout if wait is None else wait
+        return await take_session_lock(
+            self.session_locks, thread_id, settings.session_conflict, wait
+        )
 
     @functools.cached_property
     def prompt_tokens(self) -> int:

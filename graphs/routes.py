@@ -74,6 +74,12 @@ class RouteSpec(BaseModel):
     fallback: str | None = None
     limits: RouteLimits = Field(default_factory=RouteLimits)
 
+    @property
+    def thread_route(self) -> str | None:
+        """The route part of the route's thread ids: none for the built-in chat, whose threads
+        predate routes (`graphs/identity.py`)."""
+        return None if self.name == CHAT else self.name
+
     def settings(self, base: Settings) -> Settings:
         """The server's settings with this route's model, fallback and limits."""
         update: dict[str, Any] = self.limits.setting_overrides()

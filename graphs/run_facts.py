@@ -36,7 +36,7 @@ class RunFacts:
     admission: Admission | None = None
     params: ModelParams | None = None  # the generation parameters admission read
     turn_tokens: int | None = None  # the turn's tokens, counted once, by admission
-    lease: HeldLock | None = None  # the session's lock, which the checkpointer confirms
+    session_lock: HeldLock | None = None  # the session's, which the checkpointer confirms
     deferred: DeferredWrites | None = None  # a batch's turn: its writes wait for the batch
     tools: ToolRequest | None = None  # `/v1`'s tools and response format
     end_user: str | None = None  # `/v1`'s `user`: the caller's own end user

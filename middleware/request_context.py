@@ -88,7 +88,7 @@ class RequestContext:
     client_gone: ClientGone = field(default_factory=ClientGone)
     run: RunRecord = field(default_factory=RunRecord)
     # Locks admission took, by thread id, until the run of that session's turn claims its own.
-    session_leases: dict[str, HeldLock] = field(default_factory=dict)
+    session_locks_held: dict[str, HeldLock] = field(default_factory=dict)
     # What admission gives back when the request ends (budget reservations, the rate units of
     # turns that never ran), each run once.
     on_end: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -105,8 +105,8 @@ class RequestContext:
 
     async def release_sessions(self) -> None:
         """Release the session locks no run claimed (a request that ended before its run)."""
-        held = list(self.session_leases.values())
-        self.session_leases.clear()
+        held = list(self.session_locks_held.values())
+        self.session_locks_held.clear()
         await let_go_all(held)
 
     def caller_fields(self) -> dict[str, str]:

@@ -163,12 +163,12 @@ async def test_a_turn_that_lost_its_session_lock_writes_nothing(
     lease = await locks.acquire(thread_id, wait=0)
     assert lease is not None
     held = HeldLock(lease)
-    fenced = with_facts(config, lease=held)
+    fenced = with_facts(config, session_lock=held)
     saved = await saver.aput(fenced, empty_checkpoint(), {}, {})
     await redis.set(locks.lock_key(thread_id), "999:elsewhere:x")  # another turn took over
     with pytest.raises(SessionLeaseLost):
         await saver.aput(fenced, empty_checkpoint(), {}, {})
-    at = with_facts(saved, lease=held)
+    at = with_facts(saved, session_lock=held)
     with pytest.raises(SessionLeaseLost):
         await saver.aput_writes(at, [("x", 1)], task_id="t")
     stored = await saver.aget_tuple(config)

@@ -72,7 +72,7 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
 
     def _fence(self, config: RunnableConfig, key: str) -> tuple[list[str], str]:
         """The script's KEYS and lock value: the turn's session lock, if it holds one."""
-        held = facts_of(config).lease
+        held = facts_of(config).session_lock
         fence = held.fence if held is not None else None
         if fence is None:
             return [key, key], ""

@@ -256,7 +256,9 @@ class LocalSessionLocks:
             del self._locks[thread_id]
 
 
-async def take_turn(locks: SessionLocks, thread_id: str, conflict: str, wait: float) -> HeldLock:
+async def take_session_lock(
+    locks: SessionLocks, thread_id: str, conflict: str, wait: float
+) -> HeldLock:
     """The session's lock for one turn: with `SESSION_CONFLICT=enqueue` wait up to `wait`
     seconds (then 503), with `reject` not at all (409); both `session_busy`."""
     lease = await locks.acquire(thread_id, wait if conflict == "enqueue" else 0.0)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from graphs.errors import SessionBusy, SessionWaitExpired
-from graphs.memory.session_lock import LocalSessionLocks, kept, take_turn
+from graphs.memory.session_lock import LocalSessionLocks, kept, take_session_lock
 
 
 async def test_a_held_session_refuses_at_once_and_frees_when_released() -> None:
@@ -22,7 +22,7 @@ async def test_a_held_session_refuses_at_once_and_frees_when_released() -> None:
 
 async def test_a_waiter_gets_the_lock_when_the_holder_lets_go() -> None:
     locks = LocalSessionLocks()
-    first = await take_turn(locks, "p:s", "enqueue", 0)
+    first = await take_session_lock(locks, "p:s", "enqueue", 0)
     waiter = asyncio.create_task(locks.acquire("p:s", wait=5))
     await asyncio.sleep(0)
     assert locks._users["p:s"] == 2
@@ -45,12 +45,12 @@ async def test_reject_never_waits_even_for_a_lock_about_to_be_handed_on() -> Non
 
 async def test_take_turn_says_session_busy_with_409_or_503_by_policy() -> None:
     locks = LocalSessionLocks()
-    holder = await take_turn(locks, "p:s", "enqueue", 1)
+    holder = await take_session_lock(locks, "p:s", "enqueue", 1)
     with pytest.raises(SessionBusy) as refused:
-        await take_turn(locks, "p:s", "reject", 1)
+        await take_session_lock(locks, "p:s", "reject", 1)
     assert (refused.value.status, refused.value.code) == (409, "session_busy")
     with pytest.raises(SessionWaitExpired) as expired:
-        await take_turn(locks, "p:s", "enqueue", 0.05)
+        await take_session_lock(locks, "p:s", "enqueue", 0.05)
     assert (expired.value.status, expired.value.code) == (503, "session_busy")
     assert expired.value.headers() == {"Retry-After": "1"}
     await holder.let_go()
