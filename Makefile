@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install install-dev run serve test test-fast fuzz soak lint typecheck redis redis-cluster bench bench-semantic profile langgraph-dev clean
+.PHONY: install install-dev run serve test test-fast drill fuzz soak lint typecheck redis redis-cluster bench bench-semantic profile langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 # Bytecode is compiled at install: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
@@ -80,6 +80,10 @@ test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS)
 # in process (create_app behind httpx's ASGI transport); no server, Redis or upstream starts.
 test-fast: lint typecheck
 	$(BIN)/pytest -q tests/unit tests/contract
+
+# The drills on their full timelines (`make test` runs them shorter).
+drill: install-dev
+	DRILL_TIMELINE=full $(BIN)/pytest -q tests/reliability
 
 # Long schema fuzzing (Schemathesis, every phase): at least 20,000 cases, about 11 minutes.
 fuzz: install-dev

@@ -74,13 +74,14 @@ class Plan:
 
 
 FULL = Plan(seconds=10.0, concurrencies=(1, 8, 32, 64))
+# Proves the harness works (its test runs it), nothing to compare: a second per point.
 QUICK = Plan(
-    seconds=3.0,
+    seconds=1.0,
     concurrencies=(1, 8),
     streams=16,
-    warm_up=1.0,
+    warm_up=0.5,
     paced_levels=(8,),
-    paced_seconds=2.0,
+    paced_seconds=1.0,
     long_sessions=2,
     long_turns=10,
     saver_threads=2,
@@ -369,7 +370,9 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few seconds per point")
+    parser.add_argument(
+        "--quick", action="store_true", help="a second per point: the harness works"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--docs", action="store_true", help="write the table into docs/performance.md"

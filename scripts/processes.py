@@ -97,9 +97,18 @@ class ManagedProcess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
+        self.signal_stop()
+        return self.wait_stopped(timeout)
+
+    def signal_stop(self) -> None:
+        """Ask it to stop (SIGTERM), without waiting."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float = 15) -> int | None:
+        """Its exit code once it has stopped; killed if it takes longer than `timeout`."""
+        if self.process is None:
+            return None
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -110,6 +119,14 @@ class ManagedProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+
+def stop_all(processes: list[ManagedProcess], timeout: float = 15) -> None:
+    """Stop them together: each drains at the same time as the others, not one after another."""
+    for process in processes:
+        process.signal_stop()
+    for process in processes:
+        process.wait_stopped(timeout)
 
 
 def child_env(**overrides: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ import redis
 
 from graphs.settings import Settings
 from graphs.store.redis_client import RedisClient, build_redis
-from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port, stop_all
 from scripts.redis_cluster import LocalCluster
 from scripts.redis_stack import server_command, server_env
 from tests.upstream import Upstream
@@ -247,8 +247,7 @@ def graphgate_factory(
         return servers[key]
 
     yield start
-    for server in [*servers.values(), *fresh_servers]:
-        server.process.stop()
+    stop_all([server.process for server in [*servers.values(), *fresh_servers]])
 
 
 def mode_fixture(modes: list[str]) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from collections import Counter
@@ -22,6 +23,13 @@ from tests.conftest import Graphgate, StartGraphgate
 REPORTS = ROOT / "tests" / "artifacts" / "drills"
 PACE = 0.25  # seconds between one client's turns: about 80 turns a second from 20 clients
 LEASE = 3.0  # a session lock held by a turn cut down with Redis frees within this
+# `make test` runs the drills on a short timeline, `make drill` on the full one.
+FULL_TIMELINE = os.environ.get("DRILL_TIMELINE") == "full"
+
+
+def timeline(full: float, short: float) -> float:
+    """A drill's span of time: `full` under `make drill`, `short` in `make test`."""
+    return full if FULL_TIMELINE else short
 
 
 class DurableRedis:

@@ -1,7 +1,8 @@
-"""Drill: Redis is killed (`kill -9`) during a minute of multi-turn traffic from 20 clients and
-comes back from its AOF (`appendfsync always`). Every turn acknowledged with a 2xx is in its
-session's history afterwards; while Redis is down, requests get 503 `unavailable` within 2 s
-and readiness is 503; once Redis is back the service recovers by itself."""
+"""Drill: Redis is killed (`kill -9`) during a minute (half of one in `make test`) of multi-turn
+traffic from 20 clients and comes back from its AOF (`appendfsync always`). Every turn
+acknowledged with a 2xx is in its session's history afterwards; while Redis is down, requests
+get 503 `unavailable` within 2 s and readiness is 503; once Redis is back the service recovers
+by itself."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from tests.reliability.drill import (
     lost_turns,
     report,
     session_drill_server,
+    timeline,
     watch_readiness,
 )
 from tests.upstream import Upstream
 
-CLIENTS, DURATION, KILL_AT, DOWN_FOR = 20, 60.0, 20.0, 8.0
+CLIENTS, DOWN_FOR = 20, 8.0
+DURATION, KILL_AT = timeline(60.0, 30.0), timeline(20.0, 8.0)
 
 
 async def test_no_acknowledged_turn_is_lost_when_redis_is_killed_and_restarted(
