@@ -88,7 +88,7 @@ drill: install-dev
 # Long schema fuzzing (Schemathesis, every phase): at least 20,000 cases, about 11 minutes.
 fuzz: install-dev
 	FUZZ_PHASES=coverage,fuzzing,stateful FUZZ_EXAMPLES=500 FUZZ_MINIMUM_CASES=20000 \
-		$(BIN)/pytest -s tests/test_fuzz.py
+		$(BIN)/pytest -s tests/http/test_fuzz.py
 
 # Ten minutes of mixed traffic on gunicorn and Redis; results and chart in bench/results/.
 soak: install-dev

@@ -1,5 +1,5 @@
 // LangServe's JavaScript RemoteRunnable against a running graphgate, as a JS user would use it.
-// tests/test_js_client.py starts the servers and sets GRAPHGATE_URL, GRAPHGATE_USER, MARKER.
+// tests/clients/test_js_client.py starts the servers and sets GRAPHGATE_URL, GRAPHGATE_USER, MARKER.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { RemoteRunnable } from "@langchain/core/runnables/remote";

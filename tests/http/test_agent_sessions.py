@@ -12,8 +12,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langserve import RemoteRunnable
 
+from tests.clients.test_openai_compat import sdk
 from tests.conftest import Graphgate, StartGraphgate
-from tests.test_openai_compat import sdk
 from tests.upstream import Upstream
 
 STEPS, PARALLEL = 30, 5

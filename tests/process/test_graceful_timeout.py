@@ -15,8 +15,8 @@ import pytest
 
 from graphs.settings import Settings
 from scripts.processes import ROOT, child_env
-from tests.test_chart import PRODUCTION, one, render
-from tests.test_startup_refusal import GUNICORN, refusal_line, start
+from tests.deploy.test_chart import PRODUCTION, one, render
+from tests.process.test_startup_refusal import GUNICORN, refusal_line, start
 
 TURN_SETTINGS = ("GRACEFUL_TIMEOUT", "QUEUE_TIMEOUT", "REQUEST_TIMEOUT", "ROUTES_FILE")
 

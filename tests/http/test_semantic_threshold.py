@@ -18,7 +18,7 @@ from graphs.cache.semantic_cache import (
 )
 from graphs.settings import Settings
 from serving.startup_checks import configuration_problem
-from tests.test_startup_refusal import UVICORN, refusal_line, start
+from tests.process.test_startup_refusal import UVICORN, refusal_line, start
 
 
 def test_the_default_embeddings_model_needs_a_threshold_for_the_semantic_cache() -> None:

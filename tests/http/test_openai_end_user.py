@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
+from tests.clients.test_openai_compat import sdk
 from tests.conftest import Graphgate
-from tests.test_openai_compat import sdk
 from tests.upstream import Upstream
 
 

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from scripts.processes import ROOT, child_env
+from tests.clients.test_playground import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
-from tests.test_playground import CHROMIUM, CHROMIUM_FLAGS
 from tests.upstream import Upstream
 
 README_ADDRESS = "http://127.0.0.1:8000"

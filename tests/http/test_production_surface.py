@@ -19,8 +19,8 @@ from tests.conftest import (
     StartGraphgate,
     start_redis,
 )
-from tests.test_chart import one, render
-from tests.test_startup_refusal import UVICORN, refusal_line, start
+from tests.deploy.test_chart import one, render
+from tests.process.test_startup_refusal import UVICORN, refusal_line, start
 from tests.upstream import Upstream
 
 TOKEN = "metrics-token-for-production-tests"

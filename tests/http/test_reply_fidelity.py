@@ -13,8 +13,8 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langserve import RemoteRunnable
 
+from tests.clients.test_openai_compat import sdk
 from tests.conftest import Graphgate, StartGraphgate
-from tests.test_openai_compat import sdk
 from tests.upstream import Upstream
 
 IMAGE = "data:image/png;base64," + "iVBORw0KGgo" * 40

@@ -15,8 +15,8 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
+from tests.clients.test_openai_compat import sdk
 from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
-from tests.test_openai_compat import sdk
 from tests.upstream import Upstream
 
 
