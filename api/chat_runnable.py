@@ -25,8 +25,9 @@ from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 
 from api.chat_schema import PARAMETER_SPECS, SESSION_ID, SESSION_SPEC, ChatReply
+from graphs.admission import refuse_repeated_sessions
 from graphs.chat import ChatGraph
-from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput, SessionLeaseLost
+from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
 from graphs.identity import thread_id
 from graphs.memory.deferred_saver import DeferredWrites
 from graphs.memory.session_lock import kept
@@ -35,13 +36,6 @@ from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from graphs.store.redis_client import store_unavailable
 from middleware.request_context import ClientGone, RunRecord, current_request
-
-
-def refuse_repeated_sessions(sessions: list[str]) -> None:
-    """A batch never holds two turns of one session: the second would wait for the first's
-    lock, which the batch keeps until its end (admission and in-process batches alike)."""
-    if len(sessions) != len(set(sessions)):
-        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
 
 def graph_config(

@@ -13,9 +13,10 @@ from fastapi import Request
 from langserve.api_handler import _config_from_hash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.admission import Ask, AskedTurn, admit
+from api.admission import admit
 from api.chat_schema import SESSION_ID, ChatRequest
 from api.validation_errors import describe
+from graphs.admission import Ask, AskedTurn
 from graphs.errors import InvalidInput, ValidationFailed
 from graphs.model.params import read_params
 from graphs.route_services import ChatRuntime
@@ -103,7 +104,8 @@ def langserve_ask(runtime: ChatRuntime, body: Any, from_url: RunConfig, endpoint
     return Ask(
         [
             AskedTurn(
-                turn,
+                turn.question,
+                turn.messages,
                 config.configurable.get(SESSION_ID) or None,
                 read_params(config.configurable, ceiling),
             )

@@ -53,7 +53,7 @@ async def chat_completions(body: CompletionRequest, request: Request) -> Respons
     await admit(request, runtime, lambda: ask)
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {}  # the run's thread and facts are admission's
-    turn_input = {"question": "", "messages": ask.turns[0].turn.messages}
+    turn_input = {"question": "", "messages": ask.turns[0].messages}
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -18,9 +18,9 @@ from openai.types.chat import (
 from openai.types.chat.completion_create_params import CompletionCreateParamsBase, ResponseFormat
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from api.admission import Ask, AskedTurn
-from api.chat_schema import ChatRequest, holds_serialized_object
+from api.chat_schema import holds_serialized_object
 from api.validation_errors import describe
+from graphs.admission import Ask, AskedTurn
 from graphs.errors import UnsupportedParameter, ValidationFailed
 from graphs.model.params import ModelParams, read_params
 from graphs.model.turn import ToolRequest
@@ -151,5 +151,5 @@ def completion_ask(body: CompletionRequest, session: str | None, runtime: ChatRu
     """What a chat completion asks admission for: one turn (the conversation, or with a session
     the new messages), its parameters, tools and end user."""
     params = generation_params(body, runtime.settings.max_output_tokens)
-    turn = AskedTurn(ChatRequest(messages=conversation(body)), session or None, params)
+    turn = AskedTurn("", conversation(body), session or None, params)
     return Ask([turn], tool_request(body), body.end_user)

@@ -1,0 +1,143 @@
+"""The admission decision for a request's turns, in one call: the thread of each turn's
+session, the input guard (each turn's tokens counted once), the budgets and the rate limit,
+and the facts each admitted run carries (`graphs/run_facts.py`). The serving layer calls it
+(`api/admission.py`) and keeps what it returns; nothing of HTTP is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.messages import BaseMessage
+
+from graphs.errors import GraphgateError, InvalidInput, PayloadTooLarge, UnsupportedParameter
+from graphs.identity import Principal, thread_id
+from graphs.limits.ratelimit import RateLimitDecision
+from graphs.limits.reservations import budget_caps, input_to_reserve
+from graphs.model.params import ModelParams
+from graphs.model.turn import ToolRequest
+from graphs.nodes.guard import validate_turn
+from graphs.nodes.limit import Admission, admit, rate_limit, refusal
+from graphs.route_services import ChatRuntime
+from graphs.run_facts import AdmittedTurn, RunFacts
+
+
+@dataclass(frozen=True)
+class AskedTurn:
+    """One turn as an API read it: its question and messages, the session it continues, its
+    generation parameters."""
+
+    question: str
+    messages: Sequence[BaseMessage]
+    session: str | None = None
+    params: ModelParams = field(default_factory=ModelParams)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a request asks to run: its turns, and (`/v1`) its tools and end user."""
+
+    turns: list[AskedTurn]
+    tools: ToolRequest = field(default_factory=ToolRequest)
+    end_user: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What admission decided: the rate window's answer (for the headers, refused or not), and
+    either what it took with a turn each to run, or why not."""
+
+    rate: RateLimitDecision
+    admission: Admission | None = None
+    turns: list[AdmittedTurn] = field(default_factory=list)
+    refused: GraphgateError | None = None
+
+
+def refuse_oversized_batch(runtime: ChatRuntime, principal: Principal, size: int) -> None:
+    """413 for a batch larger than `MAX_BATCH_SIZE`, or than the rate limit (a 429 that no wait
+    would cure), checked before any input is read: a flood of tiny inputs then costs one
+    `len`."""
+    limit = rate_limit(runtime, principal.quota)
+    largest = min(runtime.settings.max_batch_size, limit)
+    if size > largest:
+        raise PayloadTooLarge(
+            f"A batch holds at most {largest} inputs (MAX_BATCH_SIZE="
+            f"{runtime.settings.max_batch_size}, rate limit {limit}); this one has {size}."
+        )
+
+
+def refuse_repeated_sessions(sessions: list[str]) -> None:
+    """A batch never holds two turns of one session: the second would wait for the first's
+    lock, which the batch keeps until its end (admission and in-process batches alike)."""
+    if len(sessions) != len(set(sessions)):
+        raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
+
+
+def session_threads(principal: str, ask: Ask, runtime: ChatRuntime) -> list[str | None]:
+    """The thread of each turn's session (None for a one-off turn). Every session id follows
+    the rule, on a route that keeps sessions; a batch never holds two turns of one session."""
+    named = [asked.session for asked in ask.turns if asked.session]
+    if named and not runtime.route.sessions:
+        raise InvalidInput(f"The route {runtime.route.path} keeps no sessions: omit session_id.")
+    threads = [
+        thread_id(principal, asked.session, runtime.thread_route) if asked.session else None
+        for asked in ask.turns
+    ]
+    refuse_repeated_sessions(named)  # each a valid session id, so a string, by now
+    return threads
+
+
+def guard(runtime: ChatRuntime, ask: Ask) -> list[int]:
+    """The input guard of each turn (`graphs/nodes/guard.py`), and its tokens, counted once."""
+    if ask.tools.tools and not runtime.calls_tools:
+        raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
+    return [
+        validate_turn(
+            asked.question,
+            asked.messages,
+            runtime.counter,
+            runtime.settings.max_input_tokens,
+            runtime.prompt_tokens,
+            runtime.question_only,
+        ).tokens
+        for asked in ask.turns
+    ]
+
+
+async def decide(runtime: ChatRuntime, principal: Principal, ask: Ask) -> Decision:
+    """Admit `ask`'s turns for `principal`: threads, guard, then each turn's worst case
+    reserved against the budgets and the turns counted in the rate window (a session's history
+    is reserved once the run has fitted it, `cover_prompt`). Invalid input raises; a refusal by
+    the rate window comes back as the decision's `refused`, with the window's answer."""
+    threads = session_threads(principal.name, ask, runtime)
+    tokens = guard(runtime, ask)
+    tools_tokens = runtime.counter.count_tools(ask.tools.tools)
+    caps = budget_caps(runtime, principal.quota)
+    asks = [
+        (
+            input_to_reserve(runtime, turn_tokens + tools_tokens) if caps.on else 0,
+            asked.params.max_tokens,
+        )
+        for asked, turn_tokens in zip(ask.turns, tokens, strict=True)
+    ]
+    rate, reservations = await admit(runtime, principal.name, asks, principal.quota)
+    if not rate.allowed:
+        return Decision(rate, refused=refusal(rate, runtime.settings.rate_limit_window))
+    admission = Admission(principal.name, caps)
+    admission.took(rate, len(ask.turns), reservations)
+    turns = [
+        AdmittedTurn(
+            thread,
+            RunFacts(
+                principal.name,
+                admission=admission,
+                params=asked.params,
+                turn_tokens=turn_tokens,
+                tools=ask.tools,
+                end_user=ask.end_user,
+            ),
+        )
+        for asked, thread, turn_tokens in zip(ask.turns, threads, tokens, strict=True)
+    ]
+    return Decision(rate, admission, turns)
