@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.request_path import graphgate_server, issue_keys, load, start_redis
+from bench.comparison import graphgate_server, issue_keys, load, start_redis
 
 
 class Pauses:

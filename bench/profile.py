@@ -20,15 +20,15 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import wrk
-from bench.request_path import (
+from bench.comparison import (
     LOAD_CORE,
-    RESULTS,
     graphgate_server,
     issue_keys,
     load,
     start_redis,
     start_server,
 )
+from bench.request_path import RESULTS
 from scripts.processes import ROOT
 
 

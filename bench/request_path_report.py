@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from scripts.processes import ROOT
+
 NAMES = {
     "bare": "bare Starlette endpoint",
     "langserve_chain": "LangServe chain (prompt, model, parser)",
@@ -190,3 +192,15 @@ def chart(result: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+# The page whose table `--docs` rewrites, between the markers START and END.
+DOCS_PAGE = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench:request-path -->", "<!-- /bench:request-path -->"
+
+
+def replace_marked(text: str, table: str) -> str:
+    """`text` with what lies between the benchmark markers replaced by `table`."""
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{table}{END}{tail}"
