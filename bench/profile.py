@@ -58,10 +58,11 @@ LANGCHAIN = {
     "messages": "LangChain messages",
 }
 OURS = {
-    "graphs": "graphgate: graph nodes and runtime",
-    "api": "graphgate: API, admission, auth",
-    "auth": "graphgate: API, admission, auth",
-    "middleware": "graphgate: middleware",
+    "graphs": "graphgate's graphs/ (nodes, model, cache, limits, memory, store)",
+    "api": "graphgate's api/ and auth/ (routes, admission, identity)",
+    "auth": "graphgate's api/ and auth/ (routes, admission, identity)",
+    "middleware": "graphgate's middleware/",
+    "serving": "graphgate's serving/",
 }
 STANDARD = {"asyncio": "asyncio event loop", "logging": "logging"}
 
