@@ -195,7 +195,7 @@ def test_a_question_only_prompt_needs_a_turn_that_ends_with_a_question(
     tool_turn.append(ToolMessage("42", tool_call_id="c1"))  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="takes a question"):
         validate_turn("", tool_turn, counter, 1000, question_only=True)
-    assert len(validate_turn("", tool_turn, counter, 1000)) == 2
+    assert len(validate_turn("", tool_turn, counter, 1000).messages) == 2
 
 
 def test_each_embeddings_model_has_its_own_semantic_index() -> None:

@@ -142,8 +142,12 @@ def test_a_turn_with_an_unanswered_call_is_refused_by_the_guard(counter: TokenCo
     ):
         with pytest.raises(InvalidInput):
             validate_turn("", turn, counter, 10_000)
-    assert validate_turn("", [ToolMessage("r", tool_call_id="from-the-session")], counter, 10_000)
-    assert validate_turn("", [HumanMessage("q"), *call], counter, 10_000)
+    session_call = [ToolMessage("r", tool_call_id="from-the-session")]
+    assert validate_turn("", session_call, counter, 10_000).messages == session_call
+    assert validate_turn("", [HumanMessage("q"), *call], counter, 10_000).messages == [
+        HumanMessage("q"),
+        *call,
+    ]
 
 
 def test_media_parts_are_refused_and_a_replys_own_parts_are_not(counter: TokenCounter) -> None:
@@ -155,6 +159,5 @@ def test_media_parts_are_refused_and_a_replys_own_parts_are_not(counter: TokenCo
     thinking = AIMessage(
         content=[{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "4"}]
     )
-    assert validate_turn(
-        "", [HumanMessage("2+2?"), thinking, HumanMessage("and 3+3?")], counter, 10_000
-    )
+    turn = [HumanMessage("2+2?"), thinking, HumanMessage("and 3+3?")]
+    assert validate_turn("", turn, counter, 10_000).messages == turn
