@@ -17,7 +17,7 @@ from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve
 from graphs.model.params import ModelParams
 from graphs.model.turn import ToolRequest
-from graphs.nodes.guard import validate_turn
+from graphs.nodes.guard import guard_turn
 from graphs.nodes.limit import Admission, admit, rate_limit, refusal
 from graphs.route_services import ChatRuntime
 from graphs.run_facts import AdmittedTurn, RunFacts
@@ -92,17 +92,7 @@ def guard(runtime: ChatRuntime, ask: Ask) -> list[int]:
     """The input guard of each turn (`graphs/nodes/guard.py`), and its tokens, counted once."""
     if ask.tools.tools and not runtime.calls_tools:
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
-    return [
-        validate_turn(
-            asked.question,
-            asked.messages,
-            runtime.counter,
-            runtime.settings.max_input_tokens,
-            runtime.prompt_tokens,
-            runtime.question_only,
-        ).tokens
-        for asked in ask.turns
-    ]
+    return [guard_turn(runtime, asked.question, asked.messages).tokens for asked in ask.turns]
 
 
 async def decide(runtime: ChatRuntime, principal: Principal, ask: Ask) -> Decision:

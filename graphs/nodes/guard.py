@@ -87,17 +87,33 @@ def refuse_unanswered_calls(turn: Sequence[BaseMessage]) -> None:
         raise InvalidInput(UNANSWERED_CALLS)
 
 
+def guard_turn(
+    runtime: ChatRuntime,
+    question: str,
+    messages: Sequence[BaseMessage],
+    counted: int | None = None,
+) -> GuardedTurn:
+    """`validate_turn` with the route's limit, prompt and prompt shape: the guard node and
+    admission guard a turn the same way."""
+    return validate_turn(
+        question,
+        messages,
+        runtime.counter,
+        runtime.settings.max_input_tokens,
+        runtime.prompt_tokens,
+        runtime.question_only,
+        counted,
+    )
+
+
 def make_guard(runtime: ChatRuntime) -> Any:
     # A coroutine although it never waits: LangGraph runs a plain function node of an async
     # run in an executor thread, a hop that cost more than the guard itself.
     async def guard(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        turn, _ = validate_turn(
+        turn, _ = guard_turn(
+            runtime,
             state.get("question", ""),
             state.get("messages", []),
-            runtime.counter,
-            runtime.settings.max_input_tokens,
-            runtime.prompt_tokens,
-            runtime.question_only,
             facts_of(config).turn_tokens,
         )
         for message in turn:
