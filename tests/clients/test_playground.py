@@ -44,8 +44,10 @@ def open_playground(page: Page, url: str) -> None:
 
 def send(page: Page, text: str) -> None:
     """Type a message and send it once the playground's state holds it, as its mirror of the
-    box shows. One CI run's playground sent a message that graphgate refused with 400 (an empty
-    one, by all signs: Enter read the state before the typing reached it)."""
+    box shows, and once it takes a message: its send button turns green when the box holds
+    text and no reply is still loading. One CI run's playground sent an empty message (Enter
+    read the state before the typing reached it); in a run on a loaded machine it ignored
+    Enter because the last reply was still finishing."""
     prompt = page.get_by_placeholder(PLACEHOLDER)
     prompt.fill(text)
     page.wait_for_function(
@@ -53,6 +55,7 @@ def send(page: Page, text: str) -> None:
         ".innerText.includes(text)",
         arg=text,
     )
+    page.wait_for_selector("button.bg-button-green", timeout=30_000)
     prompt.press("Enter")
 
 
