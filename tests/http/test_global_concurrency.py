@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from scripts.processes import worker_pids
 from tests.conftest import REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
 from tests.upstream import Upstream
 
@@ -55,14 +56,19 @@ async def test_forty_requests_over_four_workers_never_exceed_the_global_limit(
     assert stats["peak_in_flight"] == GLOBAL_LIMIT
 
 
-def lease_owners(store: redis.Redis | redis.RedisCluster) -> Counter[int]:
-    """The pid of each lease holder, from the lease ids (`host:pid:uuid`) in every stripe."""
+def lease_owners(store: redis.Redis | redis.RedisCluster, server: Graphgate) -> Counter[int]:
+    """The pid of each of `server`'s workers that holds a lease, with how many it holds, from
+    the lease ids (`host:pid:uuid`) in every stripe (another server's leases are not counted:
+    the test must kill one of this server's workers, nothing else)."""
+    assert server.process.process is not None
+    workers = worker_pids(server.process.process.pid)
     members = [
         str(member)
         for key in store.scan_iter(match="graphgate:concurrency:*")
         for member in store.zrange(key, 0, -1)
     ]
-    return Counter(int(member.split(":")[1]) for member in members)
+    pids = (int(member.split(":")[1]) for member in members)
+    return Counter(pid for pid in pids if pid in workers)
 
 
 async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
@@ -82,7 +88,7 @@ async def test_slots_of_a_killed_worker_are_usable_again_within_the_lease_ttl(
             asyncio.create_task(ask(client, f"hang {marker} {i}")) for i in range(GLOBAL_LIMIT)
         ]
         assert await upstream.wait_for(f"hang {marker}", "in_flight", GLOBAL_LIMIT) is not None
-        victim, held = lease_owners(redis_store).most_common(1)[0]
+        victim, held = lease_owners(redis_store, cluster).most_common(1)[0]
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         # Only the victim's slots can free up: the other hanging calls keep theirs.
