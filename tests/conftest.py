@@ -19,6 +19,7 @@ from graphs.store.redis_client import RedisClient, build_redis
 from scripts.processes import ROOT, ManagedProcess, child_env, free_port, stop_all
 from scripts.redis_cluster import LocalCluster
 from scripts.redis_stack import server_command, server_env
+from tests.secret_leaks import assert_no_secret_in_logs
 from tests.upstream import Upstream
 
 PRIMARY_MODEL = "gpt-primary"
@@ -45,8 +46,8 @@ class Graphgate:
 StartGraphgate = Callable[..., Graphgate]
 
 
-# Every key and token the suite hands out, so that the last test can prove that no server's
-# captured output holds one (tests/test_zz_no_secret_in_any_log.py).
+# Every key and token the suite hands out, so that the session's end can prove that no server's
+# captured output holds one (`logs_dir`).
 ISSUED_SECRETS: set[str] = set()
 
 
@@ -86,8 +87,13 @@ class RedisServer:
 
 
 @pytest.fixture(scope="session")
-def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("logs")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where every process the session starts writes its output. Torn down after all of them
+    (they depend on it), it then checks that none of that output holds a secret: a failure
+    shows as an error in the teardown of the session's last test."""
+    path = tmp_path_factory.mktemp("logs")
+    yield path
+    assert_no_secret_in_logs(path, ISSUED_SECRETS)
 
 
 def start_redis(data_dir: Path, log_path: Path, *, with_modules: bool = True) -> RedisServer:
