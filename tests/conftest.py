@@ -3,6 +3,7 @@ and graphgate servers started on demand, one per configuration."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import uuid
@@ -203,13 +204,71 @@ def upstream(logs_dir: Path) -> Iterator[Upstream]:
     double.stop()
 
 
+ServerKey = tuple[str, tuple[tuple[str, str], ...]]
+
+# How many servers of earlier test files a worker keeps running (the default configurations
+# most files share); the rest are stopped. A gunicorn server of four workers holds about 1 GB:
+# keeping every configuration alive to the end ran two pytest-xdist workers out of memory.
+KEPT_FROM_EARLIER_FILES = 4
+
+
+@dataclass
+class RunningFile:
+    path: Path | None = None
+
+
+RUNNING = RunningFile()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The file whose test is being set up, for `LiveServers` (before any fixture starts)."""
+    RUNNING.path = item.path
+
+
+class LiveServers:
+    """One worker's servers: a configuration's server runs while its file's tests do, and
+    afterwards while it is among the `KEPT_FROM_EARLIER_FILES` most recently used. A `fresh`
+    server belongs to its test: it is stopped once another file runs, whatever its test did."""
+
+    def __init__(self) -> None:
+        self._shared: dict[ServerKey, tuple[Graphgate, Path | None]] = {}  # least recent first
+        self._fresh: list[tuple[Graphgate, Path | None]] = []
+
+    def get(self, key: ServerKey) -> Graphgate | None:
+        entry = self._shared.pop(key, None)
+        if entry is None:
+            return None
+        self._shared[key] = (entry[0], RUNNING.path)
+        return entry[0]
+
+    def add(self, key: ServerKey, server: Graphgate) -> None:
+        self._shared[key] = (server, RUNNING.path)
+
+    def add_fresh(self, server: Graphgate) -> None:
+        self._fresh.append((server, RUNNING.path))
+
+    def make_room(self) -> None:
+        """Stop the servers that earlier files left and no longer need."""
+        earlier = [key for key, (_, path) in self._shared.items() if path != RUNNING.path]
+        surplus = earlier[: max(0, len(earlier) - KEPT_FROM_EARLIER_FILES)]
+        done = [self._shared.pop(key)[0] for key in surplus]
+        done += [server for server, path in self._fresh if path != RUNNING.path]
+        self._fresh = [(server, path) for server, path in self._fresh if path == RUNNING.path]
+        stop_all([server.process for server in done])
+
+    def stop(self) -> None:
+        stop_all([server.process for server, _ in [*self._shared.values(), *self._fresh]])
+
+
 @pytest.fixture(scope="session")
 def graphgate_factory(
     upstream: Upstream, redis_flavours: RedisFlavours, logs_dir: Path
 ) -> Iterator[Callable[..., Graphgate]]:
-    """`start(mode, **settings)`: a graphgate server for that configuration, started once."""
-    servers: dict[tuple[str, tuple[tuple[str, str], ...]], Graphgate] = {}
-    fresh_servers: list[Graphgate] = []  # stopped at the end too, whatever their test did
+    """`start(mode, **settings)`: a graphgate server for that configuration, started once
+    (and again if `LiveServers` has stopped it since)."""
+    live = LiveServers()
+    names = itertools.count()
 
     def server_settings(mode: str, settings: dict[str, str]) -> dict[str, str]:
         base = {
@@ -244,16 +303,18 @@ def graphgate_factory(
     ) -> Graphgate:
         """`workers`: run under gunicorn with that many uvicorn workers, as in production."""
         key = (mode, tuple(sorted({**settings, "workers": str(workers)}.items())))
-        if fresh:
-            server = launch(mode, settings, f"{mode}-{uuid.uuid4().hex[:6]}", workers)
-            fresh_servers.append(server)
+        if not fresh and (server := live.get(key)) is not None:
             return server
-        if key not in servers:
-            servers[key] = launch(mode, settings, f"{mode}-{len(servers)}", workers)
-        return servers[key]
+        live.make_room()
+        server = launch(mode, settings, f"{mode}-{next(names)}", workers)
+        if fresh:
+            live.add_fresh(server)
+        else:
+            live.add(key, server)
+        return server
 
     yield start
-    stop_all([server.process for server in [*servers.values(), *fresh_servers]])
+    live.stop()
 
 
 def mode_fixture(modes: list[str]) -> Any:
