@@ -73,8 +73,10 @@ $(WRK):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk
 
+# pytest-xdist: one worker per core; a test file runs on one worker (tests/work_units.py).
+TEST_WORKERS ?= auto
 test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # Everyday work, under a minute: lint, types, the pure functions' tests and the HTTP contract
 # in process (create_app behind httpx's ASGI transport); no server, Redis or upstream starts.

@@ -22,6 +22,7 @@ from scripts.redis_cluster import LocalCluster
 from scripts.redis_stack import server_command, server_env
 from tests.secret_leaks import assert_no_secret_in_logs
 from tests.upstream import Upstream
+from tests.work_units import WorkUnitScheduling, machine_load_first
 
 PRIMARY_MODEL = "gpt-primary"
 FALLBACK_MODEL = "gpt-fallback"
@@ -32,6 +33,14 @@ REDIS_FLAVOURS = ["redis", "plain", "cluster"]
 ALL_MODES = ["embedded", *REDIS_FLAVOURS]
 UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    machine_load_first(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> WorkUnitScheduling:
+    return WorkUnitScheduling(config, log)
 
 
 @dataclass
