@@ -23,7 +23,6 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-from api.caller import authenticated
 from graphs.admission import Ask, decide, refuse_oversized_batch
 from graphs.nodes.limit import give_back
 from graphs.route_services import ChatRuntime
@@ -54,7 +53,7 @@ async def admit(
     """Admit a request to `runtime`'s route, in order (see the module's docstring); `read` is
     the API's reading of its request, called once the batch bound (`size` inputs) allows it."""
     context = request_context(request.scope)
-    principal = authenticated(request)
+    principal = context.caller()
     refuse_oversized_batch(runtime, principal, size)
     ask = read()
     if runtime.settings.log_prompts:

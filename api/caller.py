@@ -6,17 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from graphs.errors import Unauthenticated
 from graphs.identity import Principal
 from middleware.request_context import request_context
 
 
 def authenticated(request: Request) -> Principal:
-    """The principal the auth middleware proved (it runs before every guarded route)."""
-    principal = request_context(request.scope).principal
-    if principal is None:
-        raise Unauthenticated("This request carries no credential.")
-    return principal
+    """The principal the auth middleware proved; 401 if none (`RequestContext.caller`)."""
+    return request_context(request.scope).caller()
 
 
 Caller = Annotated[Principal, Depends(authenticated)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -39,11 +40,11 @@ from middleware.request_context import ClientGone, RunRecord, current_request
 
 
 def graph_config(
-    config: RunnableConfig | None, thread_route: str | None, index: int = 0
+    config: RunnableConfig | None, thread_route: str | None, index: int = 0, **facts: Any
 ) -> RunnableConfig:
     """The config of the run of a request's turn `index`: the thread and facts admission gave
-    it, or (a run that did not come through HTTP) the thread of its `session_id`; without
-    LangServe's event aggregator."""
+    it, or (a run that did not come through HTTP) the thread of its `session_id`; its facts
+    with the `facts` given here (`RunFacts`' fields); without LangServe's event aggregator."""
     configurable = dict((config or {}).get("configurable", {}))
     request = current_request()
     if request is not None and request.admitted is not None:
@@ -51,10 +52,12 @@ def graph_config(
         configurable.pop("thread_id", None)
         if admitted.thread is not None:
             configurable["thread_id"] = admitted.thread
-        configurable[FACTS_KEY] = admitted.facts
-    elif (session := configurable.get(SESSION_ID)) and "thread_id" not in configurable:
-        principal = facts_of(config or {}).principal
-        configurable["thread_id"] = thread_id(principal, session, thread_route)
+        configurable[FACTS_KEY] = dataclasses.replace(admitted.facts, **facts)
+    else:
+        own = facts_of(config or {})
+        configurable[FACTS_KEY] = dataclasses.replace(own, **facts)
+        if (session := configurable.get(SESSION_ID)) and "thread_id" not in configurable:
+            configurable["thread_id"] = thread_id(own.principal, session, thread_route)
     graph_run: RunnableConfig = {**(config or {}), "configurable": configurable}
     callbacks = graph_run.get("callbacks")
     if isinstance(callbacks, list):
@@ -173,11 +176,10 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
-        return await self._reply(input, graph_config(config, self._thread_route))
+        return await self._reply(input, graph_config(config, self._thread_route, reply_only=True))
 
     async def _reply(self, input: dict[str, Any], config: RunnableConfig) -> AIMessage:
-        """The reply of a run whose config `graph_config` made."""
-        config = with_facts(config, reply_only=True)
+        """The reply of a run whose config `graph_config` made (with `reply_only`)."""
         run = asyncio.create_task(self._run(input, config))
         client_gone = cancel_when_client_goes(run)
         try:
@@ -209,7 +211,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         refuse_repeated_sessions([session for session in named if session])
         deferred = DeferredWrites()
         configs = [
-            with_facts(graph_config(turn_config, self._thread_route, index), deferred=deferred)
+            graph_config(turn_config, self._thread_route, index, reply_only=True, deferred=deferred)
             for index, turn_config in enumerate(given)
         ]
         slots = asyncio.Semaphore(self._batch_max_concurrency)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
 
-from graphs.errors import GraphgateError
+from graphs.errors import GraphgateError, Unauthenticated
 from graphs.identity import Principal
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.memory.session_lock import HeldLock, let_go_all
@@ -108,6 +108,12 @@ class RequestContext:
         held = list(self.session_locks_held.values())
         self.session_locks_held.clear()
         await let_go_all(held)
+
+    def caller(self) -> Principal:
+        """The principal the auth middleware proved (it runs before every guarded route)."""
+        if self.principal is None:
+            raise Unauthenticated("This request carries no credential.")
+        return self.principal
 
     def caller_fields(self) -> dict[str, str]:
         """The principal, and the id of the API key it used, for the access line."""
