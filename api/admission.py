@@ -25,21 +25,23 @@ from fastapi import Request
 
 from graphs.admission import Ask, decide, refuse_oversized_batch
 from graphs.nodes.limit import give_back
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.run_facts import AdmittedTurn
 from middleware.request_context import RequestContext, request_context
 
 
-async def hold_sessions(context: RequestContext, runtime: ChatRuntime, threads: list[str]) -> None:
+async def hold_sessions(
+    context: RequestContext, services: RouteServices, threads: list[str]
+) -> None:
     """Take the lock of every session the request continues, before any response starts (a
     busy session's 409 or 503 is the response's status), in one order (two batches that share
     sessions cannot each wait for the other); the request context keeps them for the runs."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + runtime.settings.queue_timeout
+    deadline = loop.time() + services.settings.queue_timeout
     try:
         for thread in sorted(threads):
             wait = max(0.0, deadline - loop.time())
-            context.session_locks_held[thread] = await runtime.take_session_lock(thread, wait)
+            context.session_locks_held[thread] = await services.take_session_lock(thread, wait)
     except BaseException:
         # Refused before it runs: its locks, reservations and rate units go back now, before
         # the client hears of it.
@@ -48,25 +50,26 @@ async def hold_sessions(context: RequestContext, runtime: ChatRuntime, threads: 
 
 
 async def admit(
-    request: Request, runtime: ChatRuntime, read: Callable[[], Ask], size: int = 1
+    request: Request, services: RouteServices, read: Callable[[], Ask], size: int = 1
 ) -> list[AdmittedTurn]:
-    """Admit a request to `runtime`'s route, in order (see the module's docstring); `read` is
-    the API's reading of its request, called once the batch bound (`size` inputs) allows it."""
+    """Admit a request to the route of `services`, in order (see the module's docstring);
+    `read` is the API's reading of its request, called once the batch bound (`size` inputs)
+    allows it."""
     context = request_context(request.scope)
     principal = context.caller()
-    refuse_oversized_batch(runtime, principal, size)
+    refuse_oversized_batch(services, principal, size)
     ask = read()
-    if runtime.settings.log_prompts:
+    if services.settings.log_prompts:
         context.run.prompt = " | ".join(asked.question for asked in ask.turns)
-    decision = await decide(runtime, principal, ask)
+    decision = await decide(services, principal, ask)
     context.rate_limit = decision.rate
     if decision.refused is not None:
         raise decision.refused
     admission = decision.admission
     if admission is not None:
-        context.on_end.append(lambda: give_back(runtime, admission))
+        context.on_end.append(lambda: give_back(services, admission))
     context.admitted = decision.turns
     context.run.end_user = ask.end_user
     context.run.session = next((a.session for a in reversed(ask.turns) if a.session), None)
-    await hold_sessions(context, runtime, [t.thread for t in decision.turns if t.thread])
+    await hold_sessions(context, services, [t.thread for t in decision.turns if t.thread])
     return decision.turns

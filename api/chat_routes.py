@@ -10,7 +10,7 @@ from api.chat_runnable import ChatRunnable
 from api.chat_schema import ChatRequest
 from api.langserve_body import admission
 from api.sessions import session_routes
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.routes import CHAT, RouteSpec
 from graphs.service import GraphService, RouteGraphs
 from graphs.settings import Settings
@@ -29,8 +29,8 @@ def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
         service: GraphService = app.state.graphs
         return service.routes[spec.name]
 
-    def runtime() -> ChatRuntime:
-        return graphs().runtime
+    def services() -> RouteServices:
+        return graphs().services
 
     runnable = ChatRunnable(
         graphs,
@@ -47,7 +47,7 @@ def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
         path=spec.path,
         input_type=ChatRequest,
         playground_type="chat",
-        dependencies=[Depends(admission(runtime))],
+        dependencies=[Depends(admission(services))],
         disabled_endpoints=None if settings.playground_enabled else ["playground"],
     )
     if spec.sessions:

@@ -112,7 +112,7 @@ async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncItera
         return
     request = current_request()
     if request is None:
-        held = await route.runtime.take_session_lock(thread)
+        held = await route.services.take_session_lock(thread)
     elif (admitted := request.session_locks_held.pop(thread, None)) is not None:
         held = admitted
     else:

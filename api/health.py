@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from auth.authenticator import Authenticator, bears_token
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.service import GraphService
 from graphs.settings import Settings
 from graphs.store.redis_client import (
@@ -49,7 +49,7 @@ async def redis_check(service: GraphService) -> Check:
         return Check(True, "ok", "embedded: in-memory state, single process")
     try:
         await service.redis.ping()
-        needed = required_modules(service.chat.runtime.settings)
+        needed = required_modules(service.chat.services.settings)
         missing = await missing_modules(service.redis, needed)
     except REDIS_FAILURES as exc:
         return Check(False, "unreachable", f"unreachable: {type(exc).__name__}")
@@ -63,8 +63,8 @@ async def auth_check(authenticator: Authenticator) -> Check:
     return OK if problem is None else Check(False, "credentials cannot be verified", problem)
 
 
-def model_check(runtime: ChatRuntime) -> Check:
-    return Check(True, "ok", "demo (offline demo model)" if runtime.uses_demo_model else "ok")
+def model_check(services: RouteServices) -> Check:
+    return Check(True, "ok", "demo (offline demo model)" if services.uses_demo_model else "ok")
 
 
 def shows_details(request: Request, settings: Settings) -> bool:
@@ -81,17 +81,17 @@ async def ready(request: Request) -> JSONResponse:
     if DRAIN.draining:
         draining = {"status": "draining", "checks": {"draining": "shutting down"}}
         return JSONResponse(draining, status_code=503)
-    runtime = service.chat.runtime
+    services = service.chat.services
     checks = {
         "redis": await redis_check(service),
         "auth": await auth_check(request.app.state.authenticator),
-        "model": model_check(runtime),
+        "model": model_check(services),
     }
     ok = all(check.ok for check in checks.values())
     body: dict[str, object] = {"status": "ready" if ok else "not ready"}
-    if shows_details(request, runtime.settings):
+    if shows_details(request, services.settings):
         body["checks"] = {name: check.detail for name, check in checks.items()}
-        body["models"] = [spec.label for spec, _ in runtime.models]
+        body["models"] = [spec.label for spec, _ in services.models]
     else:
         body["checks"] = {name: check.summary for name, check in checks.items()}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -19,7 +19,7 @@ from api.validation_errors import describe
 from graphs.admission import Ask, AskedTurn
 from graphs.errors import InvalidInput, ValidationFailed
 from graphs.model.params import read_params
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from middleware.request_context import request_context
 
 ADMITTED_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
@@ -93,14 +93,14 @@ def read_body(body: Any, endpoint: str) -> tuple[list[ChatRequest], list[RunConf
         raise ValidationFailed(describe(exc.errors())) from None
 
 
-RuntimeOf = Callable[[], ChatRuntime]
+ServicesOf = Callable[[], RouteServices]
 
 
-def langserve_ask(runtime: ChatRuntime, body: Any, from_url: RunConfig, endpoint: str) -> Ask:
+def langserve_ask(services: RouteServices, body: Any, from_url: RunConfig, endpoint: str) -> Ask:
     """A LangServe body's turns, each with its session and generation parameters from its
     config over the URL's."""
     turns, configs = read_body(body, endpoint)
-    ceiling = runtime.settings.max_output_tokens
+    ceiling = services.settings.max_output_tokens
     return Ask(
         [
             AskedTurn(
@@ -114,19 +114,19 @@ def langserve_ask(runtime: ChatRuntime, body: Any, from_url: RunConfig, endpoint
     )
 
 
-def admission(runtime_of: RuntimeOf) -> Callable[[Request], Awaitable[None]]:
+def admission(services_of: ServicesOf) -> Callable[[Request], Awaitable[None]]:
     """The FastAPI dependency that admits the requests of one LangServe route."""
 
     async def admit_route_request(request: Request) -> None:
-        runtime = runtime_of()
-        from_url = hash_config(request, runtime.settings.max_config_hash_chars)
+        services = services_of()
+        from_url = hash_config(request, services.settings.max_config_hash_chars)
         endpoint = request.url.path.rsplit("/", 1)[-1]
         if request.method != "POST" or endpoint not in ADMITTED_ENDPOINTS:
             return
         body = request_context(request.scope).json_body
         size = batch_size(body) if endpoint == "batch" else 1
         await admit(
-            request, runtime, lambda: langserve_ask(runtime, body, from_url, endpoint), size
+            request, services, lambda: langserve_ask(services, body, from_url, endpoint), size
         )
 
     return admit_route_request

@@ -25,7 +25,7 @@ from api.chat_runnable import ChatRunnable
 from api.openai_request import MODEL_ID, CompletionRequest, completion_ask, refuse_unsupported
 from api.openai_response import CompletionStream, completion
 from graphs.errors import GraphgateError
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from middleware.error_responses import openai_stream_error
 from middleware.request_context import request_context
 
@@ -47,10 +47,10 @@ async def models() -> dict[str, Any]:
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: CompletionRequest, request: Request) -> Response:
     """Errors (validation included) are rendered in OpenAI's shape for every `/v1` path."""
-    runtime: ChatRuntime = request.app.state.graphs.chat.runtime
+    services: RouteServices = request.app.state.graphs.chat.services
     refuse_unsupported(body)
-    ask = completion_ask(body, request.headers.get(SESSION_HEADER), runtime)
-    await admit(request, runtime, lambda: ask)
+    ask = completion_ask(body, request.headers.get(SESSION_HEADER), services)
+    await admit(request, services, lambda: ask)
     runnable: ChatRunnable = request.app.state.chat_runnable
     config: Any = {}  # the run's thread and facts are admission's
     turn_input = {"question": "", "messages": ask.turns[0].messages}

@@ -24,7 +24,7 @@ from graphs.admission import Ask, AskedTurn
 from graphs.errors import UnsupportedParameter, ValidationFailed
 from graphs.model.params import ModelParams, read_params
 from graphs.model.turn import ToolRequest
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 
 MODEL_ID = "graphgate"
 # OpenAI's documented bound for `safety_identifier`, the field that replaces `user`.
@@ -147,9 +147,9 @@ def tool_request(body: CompletionRequest) -> ToolRequest:
     )
 
 
-def completion_ask(body: CompletionRequest, session: str | None, runtime: ChatRuntime) -> Ask:
+def completion_ask(body: CompletionRequest, session: str | None, services: RouteServices) -> Ask:
     """What a chat completion asks admission for: one turn (the conversation, or with a session
     the new messages), its parameters, tools and end user."""
-    params = generation_params(body, runtime.settings.max_output_tokens)
+    params = generation_params(body, services.settings.max_output_tokens)
     turn = AskedTurn("", conversation(body), session or None, params)
     return Ask([turn], tool_request(body), body.end_user)

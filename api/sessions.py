@@ -20,7 +20,7 @@ def session_routes(path: str, graphs: Callable[[], RouteGraphs]) -> APIRouter:
     router = APIRouter(prefix=f"{path}/sessions", tags=["sessions"])
 
     def thread_of(caller: Caller, session_id: str) -> RunnableConfig:
-        thread = thread_id(caller.name, session_id, graphs().runtime.thread_route)
+        thread = thread_id(caller.name, session_id, graphs().services.thread_route)
         return {"configurable": {"thread_id": thread}}
 
     @router.get("/{session_id}")
@@ -39,7 +39,7 @@ def session_routes(path: str, graphs: Callable[[], RouteGraphs]) -> APIRouter:
         service: GraphService = request.app.state.graphs
         config = thread_of(caller, session_id)
         thread = config["configurable"]["thread_id"]
-        async with kept(await graphs().runtime.take_session_lock(thread)):
+        async with kept(await graphs().services.take_session_lock(thread)):
             checkpointer = service.checkpointer
             if checkpointer is None or await checkpointer.aget_tuple(config) is None:
                 raise NotFound(

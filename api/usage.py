@@ -23,16 +23,16 @@ async def read_usage(
     end_user: str | None = Query(default=None, min_length=1, max_length=END_USER_MAX_CHARS),
 ) -> dict[str, Any]:
     service: GraphService = request.app.state.graphs
-    runtime = service.chat.runtime
-    dates = last_days(days, runtime.clock)
+    services = service.chat.services
+    dates = last_days(days, services.clock)
     if end_user is not None:
-        shares = await runtime.usage.end_user_days(caller.name, end_user, dates)
+        shares = await services.usage.end_user_days(caller.name, end_user, dates)
         return {
             "principal": caller.name,
             "end_user": end_user,
             "days": [{"date": day, "total": total} for day, total in shares.items()],
         }
-    by_day = await runtime.usage.days(caller.name, dates)
+    by_day = await services.usage.days(caller.name, dates)
     return {
         "principal": caller.name,
         "days": [

@@ -19,7 +19,7 @@ from graphs.model.params import ModelParams
 from graphs.model.turn import ToolRequest
 from graphs.nodes.guard import guard_turn
 from graphs.nodes.limit import Admission, admit, rate_limit, refusal
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.run_facts import AdmittedTurn, RunFacts
 
 
@@ -54,16 +54,16 @@ class Decision:
     refused: GraphgateError | None = None
 
 
-def refuse_oversized_batch(runtime: ChatRuntime, principal: Principal, size: int) -> None:
+def refuse_oversized_batch(services: RouteServices, principal: Principal, size: int) -> None:
     """413 for a batch larger than `MAX_BATCH_SIZE`, or than the rate limit (a 429 that no wait
     would cure), checked before any input is read: a flood of tiny inputs then costs one
     `len`."""
-    limit = rate_limit(runtime, principal.quota)
-    largest = min(runtime.settings.max_batch_size, limit)
+    limit = rate_limit(services, principal.quota)
+    largest = min(services.settings.max_batch_size, limit)
     if size > largest:
         raise PayloadTooLarge(
             f"A batch holds at most {largest} inputs (MAX_BATCH_SIZE="
-            f"{runtime.settings.max_batch_size}, rate limit {limit}); this one has {size}."
+            f"{services.settings.max_batch_size}, rate limit {limit}); this one has {size}."
         )
 
 
@@ -74,46 +74,46 @@ def refuse_repeated_sessions(sessions: list[str]) -> None:
         raise InvalidInput("A batch cannot hold two turns of one session; send them in order.")
 
 
-def session_threads(principal: str, ask: Ask, runtime: ChatRuntime) -> list[str | None]:
+def session_threads(principal: str, ask: Ask, services: RouteServices) -> list[str | None]:
     """The thread of each turn's session (None for a one-off turn). Every session id follows
     the rule, on a route that keeps sessions; a batch never holds two turns of one session."""
     named = [asked.session for asked in ask.turns if asked.session]
-    if named and not runtime.route.sessions:
-        raise InvalidInput(f"The route {runtime.route.path} keeps no sessions: omit session_id.")
+    if named and not services.route.sessions:
+        raise InvalidInput(f"The route {services.route.path} keeps no sessions: omit session_id.")
     threads = [
-        thread_id(principal, asked.session, runtime.thread_route) if asked.session else None
+        thread_id(principal, asked.session, services.thread_route) if asked.session else None
         for asked in ask.turns
     ]
     refuse_repeated_sessions(named)  # each a valid session id, so a string, by now
     return threads
 
 
-def guard(runtime: ChatRuntime, ask: Ask) -> list[int]:
+def guard(services: RouteServices, ask: Ask) -> list[int]:
     """The input guard of each turn (`graphs/nodes/guard.py`), and its tokens, counted once."""
-    if ask.tools.tools and not runtime.calls_tools:
+    if ask.tools.tools and not services.calls_tools:
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
-    return [guard_turn(runtime, asked.question, asked.messages).tokens for asked in ask.turns]
+    return [guard_turn(services, asked.question, asked.messages).tokens for asked in ask.turns]
 
 
-async def decide(runtime: ChatRuntime, principal: Principal, ask: Ask) -> Decision:
+async def decide(services: RouteServices, principal: Principal, ask: Ask) -> Decision:
     """Admit `ask`'s turns for `principal`: threads, guard, then each turn's worst case
     reserved against the budgets and the turns counted in the rate window (a session's history
     is reserved once the run has fitted it, `cover_prompt`). Invalid input raises; a refusal by
     the rate window comes back as the decision's `refused`, with the window's answer."""
-    threads = session_threads(principal.name, ask, runtime)
-    tokens = guard(runtime, ask)
-    tools_tokens = runtime.counter.count_tools(ask.tools.tools)
-    caps = budget_caps(runtime, principal.quota)
+    threads = session_threads(principal.name, ask, services)
+    tokens = guard(services, ask)
+    tools_tokens = services.counter.count_tools(ask.tools.tools)
+    caps = budget_caps(services, principal.quota)
     asks = [
         (
-            input_to_reserve(runtime, turn_tokens + tools_tokens) if caps.on else 0,
+            input_to_reserve(services, turn_tokens + tools_tokens) if caps.on else 0,
             asked.params.max_tokens,
         )
         for asked, turn_tokens in zip(ask.turns, tokens, strict=True)
     ]
-    rate, reservations = await admit(runtime, principal.name, asks, principal.quota)
+    rate, reservations = await admit(services, principal.name, asks, principal.quota)
     if not rate.allowed:
-        return Decision(rate, refused=refusal(rate, runtime.settings.rate_limit_window))
+        return Decision(rate, refused=refusal(rate, services.settings.rate_limit_window))
     admission = Admission(principal.name, caps)
     admission.took(rate, len(ask.turns), reservations)
     turns = [

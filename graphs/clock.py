@@ -1,4 +1,4 @@
-"""The time the runtime reads, passed in: a test sets it instead of waiting for a minute or a
+"""The time graphgate reads, passed in: a test sets it instead of waiting for a minute or a
 day to turn."""
 
 from __future__ import annotations

@@ -41,7 +41,10 @@ from graphs.store.redis_client import RedisClient
 
 
 @dataclass
-class ChatRuntime:
+class RouteServices:
+    """One route's services: its settings, token counter, limiter, models, usage ledger,
+    budgets, prices, reply cache, concurrency slots and session locks."""
+
     settings: Settings
     counter: TokenCounter
     limiter: RateLimiter
@@ -99,9 +102,9 @@ class ChatRuntime:
         return any(spec.provider == "demo" for spec, _ in self.models)
 
 
-def build_runtime(
+def build_services(
     settings: Settings, redis: RedisClient | None, clock: Clock = SYSTEM_CLOCK
-) -> ChatRuntime:
+) -> RouteServices:
     """Models, limiter and tokenizer for `settings`; nothing here opens a connection."""
     specs = configured_specs(settings)
     usage: UsageLedger
@@ -112,7 +115,7 @@ def build_runtime(
     else:
         usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days, clock)
         budget = RedisBudget(redis, usage, settings.redis_prefix)
-    return ChatRuntime(
+    return RouteServices(
         settings=settings,
         counter=TokenCounter(load_encoding(specs[0].name, settings.tiktoken_cache_dir)),
         limiter=build_limiter(settings, redis, settings.redis_prefix, clock),
@@ -130,8 +133,8 @@ def build_runtime(
     )
 
 
-def route_runtime(base: ChatRuntime, spec: RouteSpec, redis: RedisClient | None) -> ChatRuntime:
-    """A route's runtime: the process's shared parts (concurrency slots, usage ledger, budget
+def services_for(base: RouteServices, spec: RouteSpec, redis: RedisClient | None) -> RouteServices:
+    """A route's services: the process's shared parts (concurrency slots, usage ledger, budget
     reservations, cache, prices) with the route's settings, models, prompt and its own
     rate-limit windows."""
     if spec == BUILT_IN_CHAT and spec.settings(base.settings) == base.settings:

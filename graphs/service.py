@@ -1,6 +1,6 @@
 """The graphs' lifecycle: one async context that opens and closes all that the routes' graphs
 need (the Redis client and its module check, the cache's preparation, the checkpointer's
-set-up, each route's runtime and chain) and builds the graphs. The server's lifespan and the
+set-up, each route's services and chain) and builds the graphs. The server's lifespan and the
 LangGraph server's factories (`graphs/langgraph_entry.py`) both open it, so a graph never runs
 on half-prepared parts under either.
 """
@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from graphs.chat import ChatGraph, build_chat_graph
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.memory.checkpoint import build_checkpointer
-from graphs.route_services import ChatRuntime, build_runtime, route_runtime
+from graphs.route_services import RouteServices, build_services, services_for
 from graphs.routes import CHAT, RouteSpec, load_route_specs
 from graphs.settings import Settings
 from graphs.store.redis_client import (
@@ -37,10 +37,10 @@ logger = logging.getLogger("graphgate")
 
 @dataclass
 class RouteGraphs:
-    """One route's runtime and graphs: with the checkpointer (its sessions) and without."""
+    """One route's services and graphs: with the checkpointer (its sessions) and without."""
 
     spec: RouteSpec
-    runtime: ChatRuntime
+    services: RouteServices
     graph: ChatGraph
     # One-off turns (no session) run without a checkpointer: nobody could read their state.
     stateless_graph: ChatGraph
@@ -68,19 +68,19 @@ async def require_redis_modules(redis: RedisClient, settings: Settings) -> None:
 
 
 def build_routes(
-    base: ChatRuntime,
+    base: RouteServices,
     specs: list[RouteSpec],
     redis: RedisClient | None,
     checkpointer: BaseCheckpointSaver[Any] | None,
 ) -> dict[str, RouteGraphs]:
-    """Each route's runtime and graphs; imports the routes' chain modules."""
+    """Each route's services and graphs; imports the routes' chain modules."""
     routes = {}
     for spec in specs:
-        runtime = route_runtime(base, spec, redis)
+        services = services_for(base, spec, redis)
         chain = spec.chain_factory()
-        graph = build_chat_graph(runtime, checkpointer if spec.sessions else None, chain)
+        graph = build_chat_graph(services, checkpointer if spec.sessions else None, chain)
         routes[spec.name] = RouteGraphs(
-            spec, runtime, graph, build_chat_graph(runtime, None, chain)
+            spec, services, graph, build_chat_graph(services, None, chain)
         )
     return routes
 
@@ -93,25 +93,25 @@ def announce(service: GraphService) -> None:
             "only and vanish when it stops. Run one worker only."
         )
     for name, route in service.routes.items():
-        if route.runtime.uses_demo_model:
+        if route.services.uses_demo_model:
             logger.warning(
                 "DEMO MODEL on route %s: no OPENAI_API_KEY/OPENAI_BASE_URL; replies come from "
                 "the offline demo model, which echoes the conversation.",
                 name,
             )
-        models = ", ".join(spec.label for spec, _ in route.runtime.models)
+        models = ", ".join(spec.label for spec, _ in route.services.models)
         logger.info("graphgate route %s at %s: models %s", name, route.spec.path, models)
-        warn_small_token_caps(name, route.runtime)
+        warn_small_token_caps(name, route.services)
 
 
-def warn_small_token_caps(name: str, runtime: ChatRuntime) -> None:
+def warn_small_token_caps(name: str, services: RouteServices) -> None:
     """A token cap that one request's worst case fills: say so at start-up, not only in the
     400 of every request that sends no `max_tokens`."""
-    settings = runtime.settings
-    floor = settings.max_output_tokens + runtime.prompt_tokens
+    settings = services.settings
+    floor = settings.max_output_tokens + services.prompt_tokens
     caps = {
         "TOKENS_PER_MINUTE": settings.tokens_per_minute,
-        "its tokens_per_minute": runtime.route.limits.tokens_per_minute or 0,
+        "its tokens_per_minute": services.route.limits.tokens_per_minute or 0,
     }
     for cap, value in caps.items():
         if 0 < value < floor:
@@ -137,7 +137,7 @@ async def open_graphs(
     try:
         if redis is not None:
             await require_redis_modules(redis, settings)
-        base = await asyncio.to_thread(build_runtime, settings, redis, clock)
+        base = await asyncio.to_thread(build_services, settings, redis, clock)
         if base.cache is not None:
             await base.cache.prepare()
         checkpointer = None

@@ -1,4 +1,4 @@
-"""A clock for the runtime that moves only when the test moves it."""
+"""A clock for graphgate that moves only when the test moves it."""
 
 from __future__ import annotations
 

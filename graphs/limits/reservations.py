@@ -17,29 +17,29 @@ from graphs.limits.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
 from graphs.limits.usage import SECONDS_PER_DAY, LedgerEntry
 from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.turn import Turn
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)
 
 
-def budget_caps(runtime: ChatRuntime, quota: Quota) -> BudgetCaps:
+def budget_caps(services: RouteServices, quota: Quota) -> BudgetCaps:
     """The principal's token and spend caps (its key's where set, else the server's) and the
     route's own token cap."""
-    settings = runtime.settings
+    settings = services.settings
     tokens = (
         settings.tokens_per_minute if quota.tokens_per_minute is None else quota.tokens_per_minute
     )
     spend = settings.daily_budget_usd if quota.daily_budget_usd is None else quota.daily_budget_usd
     return BudgetCaps(
         tokens_per_minute=tokens,
-        route_tokens_per_minute=runtime.route.limits.tokens_per_minute or 0,
+        route_tokens_per_minute=services.route.limits.tokens_per_minute or 0,
         daily_nano_usd=math.floor(spend * NANO_USD),
     )
 
 
 def worst_case(
-    runtime: ChatRuntime,
+    services: RouteServices,
     principal: str,
     caps: BudgetCaps,
     input_tokens: int,
@@ -47,10 +47,10 @@ def worst_case(
 ) -> Reservation:
     """One model call's most: `input_tokens` plus the effective `max_tokens`, priced at the
     dearest configured model; `InvalidInput` when that alone is over a whole cap."""
-    ceiling = runtime.settings.max_output_tokens
+    ceiling = services.settings.max_output_tokens
     output = min(max_tokens or ceiling, ceiling)
     tokens = input_tokens + output
-    nano_usd = dearest_price(runtime, caps, input_tokens, output)
+    nano_usd = dearest_price(services, caps, input_tokens, output)
     too_big = [
         (f"TOKENS_PER_MINUTE={caps.tokens_per_minute}", tokens > caps.tokens_per_minute > 0),
         (
@@ -71,18 +71,18 @@ def worst_case(
                 f"This turn may use {tokens} tokens ({input_tokens} input + max_tokens {output})"
                 f"{price}: more than {cap} allows. Send a smaller max_tokens."
             )
-    route = runtime.route.name if caps.route_tokens_per_minute else ""
+    route = services.route.name if caps.route_tokens_per_minute else ""
     return Reservation(principal, tokens, nano_usd, route)
 
 
-def dearest_price(runtime: ChatRuntime, caps: BudgetCaps, input_tokens: int, output: int) -> int:
+def dearest_price(services: RouteServices, caps: BudgetCaps, input_tokens: int, output: int) -> int:
     """The usage's price at the dearest configured model, in nano-dollars (the offline demo
     model costs nothing); `Unavailable` when a spend cap applies and a model has no price."""
     prices = {
         spec.label: 0
         if spec.provider == DEMO_MODEL_NAME
-        else runtime.prices.nano_usd(spec.name, input_tokens, output)
-        for spec, _ in runtime.models
+        else services.prices.nano_usd(spec.name, input_tokens, output)
+        for spec, _ in services.models
     }
     unpriced = [label for label, price in prices.items() if price is None]
     if caps.daily_nano_usd and unpriced:
@@ -93,10 +93,10 @@ def dearest_price(runtime: ChatRuntime, caps: BudgetCaps, input_tokens: int, out
     return max((price or 0 for price in prices.values()), default=0)
 
 
-def exhausted(runtime: ChatRuntime, short: Shortfall, caps: BudgetCaps) -> BudgetExceeded:
+def exhausted(services: RouteServices, short: Shortfall, caps: BudgetCaps) -> BudgetExceeded:
     """The 429 for a reservation refused: retry when the minute (or UTC day) turns, or sooner,
     within `REQUEST_TIMEOUT`, when running turns hold the room (their reservations settle)."""
-    now = runtime.clock.time()
+    now = services.clock.time()
     if short.cap == "spend":
         message = f"DAILY_BUDGET_USD={caps.daily_nano_usd / NANO_USD:g} reached today"
         period_left = SECONDS_PER_DAY - now % SECONDS_PER_DAY
@@ -109,51 +109,51 @@ def exhausted(runtime: ChatRuntime, short: Shortfall, caps: BudgetCaps) -> Budge
         return BudgetExceeded(f"{message}.", retry_after=period_left)
     return BudgetExceeded(
         f"{message}, counting the worst case of the turns still running.",
-        retry_after=min(period_left, runtime.settings.request_timeout),
+        retry_after=min(period_left, services.settings.request_timeout),
     )
 
 
 async def reserve_turns(
-    runtime: ChatRuntime,
+    services: RouteServices,
     principal: str,
     quota: Quota,
     turns: Sequence[tuple[int, int | None]],
 ) -> list[Reservation]:
     """Reserve each turn's worst case (`(input tokens, max_tokens)`), all or none."""
-    caps = budget_caps(runtime, quota)
+    caps = budget_caps(services, quota)
     if not caps.on:
         return []
     held: list[Reservation] = []
     try:
         for input_tokens, max_tokens in turns:
-            wanted = worst_case(runtime, principal, caps, input_tokens, max_tokens)
-            short = await runtime.budget.reserve(wanted, caps, runtime.settings.reservation_ttl)
+            wanted = worst_case(services, principal, caps, input_tokens, max_tokens)
+            short = await services.budget.reserve(wanted, caps, services.settings.reservation_ttl)
             if short is not None:
-                raise exhausted(runtime, short, caps)
+                raise exhausted(services, short, caps)
             held.append(wanted)
     except BaseException:
-        await release_all(runtime, held)
+        await release_all(services, held)
         raise
     return held
 
 
-async def release_all(runtime: ChatRuntime, reservations: Sequence[Reservation]) -> None:
+async def release_all(services: RouteServices, reservations: Sequence[Reservation]) -> None:
     """One principal's reservations, in one round trip."""
     if reservations:
-        await runtime.budget.release(reservations[0].principal, reservations)
+        await services.budget.release(reservations[0].principal, reservations)
 
 
-def input_to_reserve(runtime: ChatRuntime, turn_tokens: int) -> int:
+def input_to_reserve(services: RouteServices, turn_tokens: int) -> int:
     """A turn's input as admission knows it: the turn (and its tools) with the route's prompt;
     `MAX_INPUT_TOKENS` on a route with its own chain, whose prompt is its own (every model
     call's prompt is held to that). A session's history is added by `cover_prompt`."""
-    if runtime.route.chain is not None:
-        return runtime.settings.max_input_tokens
-    return runtime.prompt_tokens + turn_tokens
+    if services.route.chain is not None:
+        return services.settings.max_input_tokens
+    return services.prompt_tokens + turn_tokens
 
 
 async def cover_prompt(
-    runtime: ChatRuntime,
+    services: RouteServices,
     caps: BudgetCaps,
     held: Sequence[dict[str, Any]],
     input_tokens: int,
@@ -166,21 +166,21 @@ async def cover_prompt(
     first = Reservation.from_state(held[0]) if held else None
     if first is None:
         return list(held)
-    needed = worst_case(runtime, first.principal, caps, input_tokens, max_tokens)
+    needed = worst_case(services, first.principal, caps, input_tokens, max_tokens)
     covered = [r for r in map(Reservation.from_state, held) if r is not None]
     tokens = needed.tokens - sum(r.tokens for r in covered)
     nano_usd = needed.nano_usd - sum(r.nano_usd for r in covered)
     if tokens <= 0 and nano_usd <= 0:
         return list(held)
     extra = Reservation(first.principal, max(0, tokens), max(0, nano_usd), first.route)
-    short = await runtime.budget.reserve(extra, caps, runtime.settings.reservation_ttl)
+    short = await services.budget.reserve(extra, caps, services.settings.reservation_ttl)
     if short is not None:
-        raise exhausted(runtime, short, caps)
+        raise exhausted(services, short, caps)
     return [*held, extra.as_state()]
 
 
 async def settle_turn(
-    runtime: ChatRuntime,
+    services: RouteServices,
     turn: Turn,
     model: str,
     usage: LedgerEntry | None,
@@ -189,15 +189,15 @@ async def settle_turn(
     """What the turn used goes to the ledger, then replaces its reservations (if it had any):
     in that order, so that the use is never counted less than it was."""
     if usage is not None:
-        await runtime.usage.record(turn.principal, model, usage, turn.end_user)
+        await services.usage.record(turn.principal, model, usage, turn.end_user)
     held = [r for r in map(Reservation.from_state, reservations) if r is not None]
     if held:
-        await runtime.budget.settle(held[0], usage.total_tokens if usage else 0)
-        await release_all(runtime, held[1:])
+        await services.budget.settle(held[0], usage.total_tokens if usage else 0)
+        await release_all(services, held[1:])
 
 
 async def record_finished(
-    runtime: ChatRuntime,
+    services: RouteServices,
     turn: Turn,
     metadata: dict[str, Any],
     reservations: Sequence[dict[str, Any]],
@@ -206,7 +206,7 @@ async def record_finished(
     from a cancellation (the client leaving) that would otherwise unrecord what was paid for."""
     usage = ledger_entry(metadata)
     model = str(metadata.get("model", "unknown"))
-    await asyncio.shield(settle_turn(runtime, turn, model, usage, reservations))
+    await asyncio.shield(settle_turn(services, turn, model, usage, reservations))
 
 
 def ledger_entry(metadata: dict[str, Any], *, partial: bool = False) -> LedgerEntry:
@@ -224,7 +224,7 @@ def ledger_entry(metadata: dict[str, Any], *, partial: bool = False) -> LedgerEn
 
 
 async def record_unfinished(
-    runtime: ChatRuntime, turn: Turn, reservations: Sequence[dict[str, Any]]
+    services: RouteServices, turn: Turn, reservations: Sequence[dict[str, Any]]
 ) -> None:
     """A turn that failed or was cancelled is not stored, but what its model calls used was
     paid for: it goes to the ledger (and so counts against the budgets), marked partial, and
@@ -234,6 +234,6 @@ async def record_unfinished(
     metadata = turn.metadata()
     usage = ledger_entry(metadata, partial=True) if turn.calls else None
     try:
-        await asyncio.shield(settle_turn(runtime, turn, metadata["model"], usage, reservations))
+        await asyncio.shield(settle_turn(services, turn, metadata["model"], usage, reservations))
     except REDIS_FAILURES as exc:
         logger.warning("recording an unfinished turn's usage failed: %s", type(exc).__name__)

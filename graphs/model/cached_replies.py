@@ -17,7 +17,7 @@ from graphs.cache.reply_cache import CacheLookup, cache_lookup
 from graphs.metrics import CACHE
 from graphs.model.provider_calls import TOOL_KWARGS, upstream_errors
 from graphs.model.turn import NO_USAGE
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.store.redis_client import REDIS_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -37,30 +37,30 @@ def cache_errors() -> tuple[type[Exception], ...]:
 class CachedReplies:
     """The route's reply cache as graphgate's model uses it."""
 
-    def __init__(self, runtime: ChatRuntime) -> None:
-        self.runtime = runtime
+    def __init__(self, services: RouteServices) -> None:
+        self.services = services
 
     def lookup(
         self, principal: str, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
     ) -> CacheLookup | None:
         """The lookup of a plain-text call, in the principal's scope (or everyone's, under
         `CACHE_SCOPE=global`); none for tool and structured calls."""
-        if self.runtime.cache is None or any(
+        if self.services.cache is None or any(
             k in kwargs for k in (*TOOL_KWARGS, "response_format")
         ):
             return None
-        settings = self.runtime.settings
+        settings = self.services.settings
         scope = principal if settings.cache_scope == "principal" else GLOBAL_SCOPE
-        models = [model for _, model in self.runtime.models]
+        models = [model for _, model in self.services.models]
         return cache_lookup(scope, models, messages, kwargs)
 
     async def get(self, lookup: CacheLookup | None) -> dict[str, Any] | None:
         """The cached reply, if any."""
-        if lookup is None or self.runtime.cache is None:
+        if lookup is None or self.services.cache is None:
             return None
         cached = None
         try:
-            cached = await self.runtime.cache.get(lookup)
+            cached = await self.services.cache.get(lookup)
         except cache_errors() as exc:
             logger.warning("cache lookup failed (%s); answering fresh", type(exc).__name__)
         CACHE.labels("miss" if cached is None else "hit").inc()
@@ -69,7 +69,7 @@ class CachedReplies:
     async def store(self, lookup: CacheLookup, reply: AIMessageChunk, model: str) -> None:
         """Keep a whole text reply, with why it ended ("length", "content_filter", ...)."""
         if (
-            self.runtime.cache is None
+            self.services.cache is None
             or reply.tool_call_chunks
             or not isinstance(reply.content, str)
         ):
@@ -77,7 +77,7 @@ class CachedReplies:
         ending = {k: v for k, v in reply.response_metadata.items() if k in REPLY_ENDINGS}
         entry = {"content": reply.content, "model": model, "response_metadata": ending}
         try:
-            await self.runtime.cache.put(lookup, entry)
+            await self.services.cache.put(lookup, entry)
         except cache_errors() as exc:
             logger.warning("cache store failed (%s)", type(exc).__name__)
 

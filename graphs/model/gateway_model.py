@@ -36,7 +36,7 @@ from graphs.model.accounting import ReplyInProgress, finished_call
 from graphs.model.cached_replies import CachedReplies, replay
 from graphs.model.fallback import first_answer
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 
 
@@ -52,9 +52,9 @@ class AnswerStream:
     (see the module's docstring); `call` is the call that answered, once the stream is over."""
 
     def __init__(
-        self, runtime: ChatRuntime, messages: list[BaseMessage], kwargs: dict[str, Any]
+        self, services: RouteServices, messages: list[BaseMessage], kwargs: dict[str, Any]
     ) -> None:
-        self.runtime, self.messages, self.kwargs = runtime, messages, kwargs
+        self.services, self.messages, self.kwargs = services, messages, kwargs
         self.call: ModelCall | None = None
 
     async def chunks(self, turn: Turn, prompt_tokens: int) -> AsyncIterator[AIMessageChunk]:
@@ -89,12 +89,12 @@ class AnswerStream:
         turn: Turn,
         prompt_tokens: int,
     ) -> None:
-        runtime, progress = self.runtime, ReplyInProgress()
+        services, progress = self.services, ReplyInProgress()
         try:
-            async with runtime.slots.hold():
+            async with services.slots.hold():
                 call = await first_answer(
-                    runtime.models,
-                    runtime.prices,
+                    services.models,
+                    services.prices,
                     self.messages,
                     self.kwargs,
                     queue.put_nowait,
@@ -106,7 +106,7 @@ class AnswerStream:
         finally:
             # The producer itself puts the call in the turn, however it ended: its consumer may
             # be gone before reading the end.
-            kept = finished_call(progress, prompt_tokens, runtime.counter, runtime.prices)
+            kept = finished_call(progress, prompt_tokens, services.counter, services.prices)
             if kept is not None:
                 turn.calls.append(kept)
 
@@ -116,17 +116,17 @@ class GatewayChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    _runtime: ChatRuntime = PrivateAttr()
+    _services: RouteServices = PrivateAttr()
     _cache: CachedReplies = PrivateAttr()
 
-    def __init__(self, runtime: ChatRuntime, **kwargs: Any) -> None:
+    def __init__(self, services: RouteServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._runtime = runtime
-        self._cache = CachedReplies(runtime)
+        self._services = services
+        self._cache = CachedReplies(services)
 
     @property
-    def runtime(self) -> ChatRuntime:
-        return self._runtime
+    def services(self) -> RouteServices:
+        return self._services
 
     @property
     def _llm_type(self) -> str:
@@ -134,7 +134,7 @@ class GatewayChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"models": [spec.label for spec, _ in self.runtime.models]}
+        return {"models": [spec.label for spec, _ in self.services.models]}
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
         """Tools in OpenAI's format; each provider converts them to its own on the call."""
@@ -188,7 +188,7 @@ class GatewayChatModel(BaseChatModel):
                 yield chunk
             turn.calls.append(ModelCall(str(cached["model"]), dict(NO_USAGE), 0.0, cache_hit=True))
             return
-        answer = AnswerStream(self.runtime, messages, call_kwargs)
+        answer = AnswerStream(self.services, messages, call_kwargs)
         chunks: list[AIMessageChunk] = []
         async for chunk in answer.chunks(turn, prompt_tokens):
             if lookup is not None:
@@ -199,8 +199,8 @@ class GatewayChatModel(BaseChatModel):
 
     def _check_size(self, messages: Sequence[BaseMessage], tools: Any) -> int:
         """The prompt's tokens, its tools' definitions included, within `MAX_INPUT_TOKENS`."""
-        limit = self.runtime.settings.max_input_tokens
-        counter = self.runtime.counter
+        limit = self.services.settings.max_input_tokens
+        counter = self.services.counter
         tokens = counter.count_messages(messages) + counter.count_tools(tools or [])
         refuse_too_long(tokens, limit, "The prompt")
         return tokens
@@ -210,7 +210,7 @@ class GatewayChatModel(BaseChatModel):
     ) -> dict[str, Any]:
         """The chain's own parameters, overridden by the request's, then the request's tools;
         `max_tokens` at most `MAX_OUTPUT_TOKENS`, which it is when nobody set it."""
-        ceiling = self.runtime.settings.max_output_tokens
+        ceiling = self.services.settings.max_output_tokens
         kwargs = {**bound, **({"stop": stop} if stop else {})}
         kwargs.update(turn.params.call_kwargs())
         kwargs["max_tokens"] = min(int(kwargs.get("max_tokens") or ceiling), ceiling)

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from graphs.errors import InvalidInput, UnsupportedParameter, refuse_too_long
 from graphs.memory.history import UNANSWERED_CALLS, units_of
 from graphs.model.tokens import TokenCounter
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 from graphs.state import ChatState
 
@@ -88,7 +88,7 @@ def refuse_unanswered_calls(turn: Sequence[BaseMessage]) -> None:
 
 
 def guard_turn(
-    runtime: ChatRuntime,
+    services: RouteServices,
     question: str,
     messages: Sequence[BaseMessage],
     counted: int | None = None,
@@ -98,20 +98,20 @@ def guard_turn(
     return validate_turn(
         question,
         messages,
-        runtime.counter,
-        runtime.settings.max_input_tokens,
-        runtime.prompt_tokens,
-        runtime.question_only,
+        services.counter,
+        services.settings.max_input_tokens,
+        services.prompt_tokens,
+        services.question_only,
         counted,
     )
 
 
-def make_guard(runtime: ChatRuntime) -> Any:
+def make_guard(services: RouteServices) -> Any:
     # A coroutine although it never waits: LangGraph runs a plain function node of an async
     # run in an executor thread, a hop that cost more than the guard itself.
     async def guard(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         turn, _ = guard_turn(
-            runtime,
+            services,
             state.get("question", ""),
             state.get("messages", []),
             facts_of(config).turn_tokens,

@@ -16,7 +16,7 @@ from graphs.limits.budget import BudgetCaps, Reservation
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
 from graphs.model.params import read_params
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 from graphs.state import ChatState
 
@@ -65,17 +65,17 @@ def refusal(decision: RateLimitDecision, window: float) -> RateLimited:
     )
 
 
-def rate_limit(runtime: ChatRuntime, quota: Quota) -> int:
+def rate_limit(services: RouteServices, quota: Quota) -> int:
     """The principal's requests per window on this route: its key's quota where it has one,
     else the server's; a route's own rate limit caps the key's."""
-    limit = quota.rate_limit_max or runtime.settings.rate_limit_max
-    if runtime.route.limits.rate_limit_max is not None:
-        limit = min(limit, runtime.route.limits.rate_limit_max)
+    limit = quota.rate_limit_max or services.settings.rate_limit_max
+    if services.route.limits.rate_limit_max is not None:
+        limit = min(limit, services.route.limits.rate_limit_max)
     return limit
 
 
 async def admit(
-    runtime: ChatRuntime,
+    services: RouteServices,
     principal: str,
     turns: Sequence[tuple[int, int | None]],
     quota: Quota | None = None,
@@ -83,66 +83,66 @@ async def admit(
     """Reserve the turns' budgets, then count them in the rate window; a rate refusal (the
     decision says so) gives the reservations back at once."""
     quota = quota or Quota()
-    reservations = await reserve_turns(runtime, principal, quota, turns)
+    reservations = await reserve_turns(services, principal, quota, turns)
     try:
-        decision = await runtime.limiter.hit(principal, len(turns), rate_limit(runtime, quota))
+        decision = await services.limiter.hit(principal, len(turns), rate_limit(services, quota))
     except BaseException:
-        await release_all(runtime, reservations)
+        await release_all(services, reservations)
         raise
     if not decision.allowed:
-        await release_all(runtime, reservations)
+        await release_all(services, reservations)
         return decision, []
     return decision, reservations
 
 
-async def give_back(runtime: ChatRuntime, admission: Admission) -> None:
+async def give_back(services: RouteServices, admission: Admission) -> None:
     """At the end of a request: release its reservations (those already settled are gone)
     and refund the rate units of turns that never started."""
-    await release_all(runtime, admission.reservations)
+    await release_all(services, admission.reservations)
     if admission.rate_hit is not None and admission.started < admission.units:
         units = range(admission.started + 1, admission.units + 1)
-        await runtime.limiter.refund(admission.principal, admission.rate_hit, units)
+        await services.limiter.refund(admission.principal, admission.rate_hit, units)
 
 
-def caps_of(runtime: ChatRuntime, config: RunnableConfig) -> BudgetCaps:
+def caps_of(services: RouteServices, config: RunnableConfig) -> BudgetCaps:
     """The caps the run was admitted under (its key's quota included), or the server's for a
     run that no HTTP layer admitted."""
     admission = facts_of(config).admission
-    return admission.caps if admission is not None else budget_caps(runtime, Quota())
+    return admission.caps if admission is not None else budget_caps(services, Quota())
 
 
-def turn_ask(runtime: ChatRuntime, state: ChatState, config: RunnableConfig) -> tuple[int, int]:
+def turn_ask(services: RouteServices, state: ChatState, config: RunnableConfig) -> tuple[int, int]:
     """What admission reserves for the run's turn: its input and its effective max_tokens (as
     admission read and counted them, or from the run's own config and turn)."""
-    ceiling = runtime.settings.max_output_tokens
+    ceiling = services.settings.max_output_tokens
     facts = facts_of(config)
     params = facts.params or read_params(config.get("configurable", {}), ceiling)
     turn_tokens = facts.turn_tokens
     if turn_tokens is None:
-        turn_tokens = runtime.counter.count_messages(state.get("turn", []))
-    return input_to_reserve(runtime, turn_tokens), min(params.max_tokens or ceiling, ceiling)
+        turn_tokens = services.counter.count_messages(state.get("turn", []))
+    return input_to_reserve(services, turn_tokens), min(params.max_tokens or ceiling, ceiling)
 
 
 async def admit_run(
-    runtime: ChatRuntime, state: ChatState, config: RunnableConfig
+    services: RouteServices, state: ChatState, config: RunnableConfig
 ) -> Reservation | None:
     """Admission for a run that did not come through the HTTP layer (`langgraph dev`)."""
     decision, reservations = await admit(
-        runtime, facts_of(config).principal, [turn_ask(runtime, state, config)]
+        services, facts_of(config).principal, [turn_ask(services, state, config)]
     )
     if not decision.allowed:
-        raise refusal(decision, runtime.settings.rate_limit_window)
+        raise refusal(decision, services.settings.rate_limit_window)
     return reservations[0] if reservations else None
 
 
-def make_limit(runtime: ChatRuntime) -> Any:
+def make_limit(services: RouteServices) -> Any:
     async def limit(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         admission = facts_of(config).admission
         if admission is not None:
-            tokens = sum(turn_ask(runtime, state, config)) if admission.several_unclaimed else None
+            tokens = sum(turn_ask(services, state, config)) if admission.several_unclaimed else None
             reservation = admission.claim(tokens)
         else:
-            reservation = await admit_run(runtime, state, config)
+            reservation = await admit_run(services, state, config)
         return {"reservations": [reservation.as_state()] if reservation else []}
 
     return limit

@@ -36,7 +36,7 @@ from graphs.model.params import read_params
 from graphs.model.provider_calls import upstream_errors
 from graphs.model.turn import ToolRequest, Turn, running_turn
 from graphs.nodes.limit import caps_of
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 from graphs.state import ChatState
 
@@ -153,43 +153,43 @@ async def run_chain(
         ) from exc
 
 
-def make_llm(runtime: ChatRuntime, chain: Runnable[dict[str, Any], Any]) -> Any:
-    settings = runtime.settings
+def make_llm(services: RouteServices, chain: Runnable[dict[str, Any], Any]) -> Any:
+    settings = services.settings
 
     async def llm(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         write = get_stream_writer()
         with running_turn(turn_of(config, settings.max_output_tokens)) as turn:
             held = state.get("reservations", [])
             try:
-                kept, turn_size = fitted_prompt(runtime, state)
+                kept, turn_size = fitted_prompt(services, state)
                 held = await cover_prompt(
-                    runtime,
-                    caps_of(runtime, config),
+                    services,
+                    caps_of(services, config),
                     held,
-                    prompt_tokens(runtime, kept, turn),
+                    prompt_tokens(services, kept, turn),
                     turn.params.max_tokens,
                 )
                 reply = await run_chain(
                     chain,
-                    chain_input(runtime, kept, turn_size),
+                    chain_input(services, kept, turn_size),
                     config,
                     write,
                     settings.request_timeout,
                 )
             except BaseException:
-                await record_unfinished(runtime, turn, held)
+                await record_unfinished(services, turn, held)
                 raise
         metadata = turn.metadata()
-        await record_finished(runtime, turn, metadata, held)
+        await record_finished(services, turn, metadata, held)
         return {"reply": closed_reply(reply, metadata, write), "reservations": []}
 
     return llm
 
 
-def chain_input(runtime: ChatRuntime, kept: list[BaseMessage], turn_size: int) -> dict[str, Any]:
+def chain_input(services: RouteServices, kept: list[BaseMessage], turn_size: int) -> dict[str, Any]:
     """What the route's chain reads: the fitted history, the turn, its question, and both."""
     history, turn_messages = kept[:-turn_size], kept[-turn_size:]
-    if runtime.question_only:  # the prompt has no {turn}: earlier messages are history
+    if services.question_only:  # the prompt has no {turn}: earlier messages are history
         history = [*history, *turn_messages[:-1]]
     return {
         "history": history,
@@ -199,12 +199,14 @@ def chain_input(runtime: ChatRuntime, kept: list[BaseMessage], turn_size: int) -
     }
 
 
-def prompt_tokens(runtime: ChatRuntime, kept: list[BaseMessage], turn: Turn) -> int:
+def prompt_tokens(services: RouteServices, kept: list[BaseMessage], turn: Turn) -> int:
     """The first model call's prompt, as the budgets count it: the route's prompt, the fitted
     messages and the request's tool definitions."""
-    counter = runtime.counter
+    counter = services.counter
     return (
-        runtime.prompt_tokens + counter.count_messages(kept) + counter.count_tools(turn.tools.tools)
+        services.prompt_tokens
+        + counter.count_messages(kept)
+        + counter.count_tools(turn.tools.tools)
     )
 
 
@@ -235,11 +237,11 @@ def closed_reply(reply: AIMessageChunk, metadata: dict[str, Any], write: StreamW
     return message
 
 
-def fitted_prompt(runtime: ChatRuntime, state: ChatState) -> tuple[list[BaseMessage], int]:
+def fitted_prompt(services: RouteServices, state: ChatState) -> tuple[list[BaseMessage], int]:
     """The session's history and the turn, fitted to `MAX_HISTORY_MESSAGES` and to the tokens
     the route's prompt leaves (`graphs/memory/history.py`), and how many of them are the turn's."""
-    settings = runtime.settings
+    settings = services.settings
     messages, turn_size = with_turn(state.get("history", []), state["turn"])
-    budget = TokenBudget(settings.max_input_tokens, runtime.counter, runtime.prompt_tokens)
+    budget = TokenBudget(settings.max_input_tokens, services.counter, services.prompt_tokens)
     kept = fit_history(messages, turn_size, settings.max_history_messages + turn_size, budget)
     return kept, turn_size

@@ -10,14 +10,14 @@ from langchain_core.messages import RemoveMessage
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graphs.memory.history import fit_history, with_turn
-from graphs.route_services import ChatRuntime
+from graphs.route_services import RouteServices
 from graphs.state import ChatState
 
 
-def make_persist(runtime: ChatRuntime) -> Any:
+def make_persist(services: RouteServices) -> Any:
     async def persist(state: ChatState) -> dict[str, Any]:
         messages, turn_size = with_turn(state.get("history", []), [*state["turn"], state["reply"]])
-        kept = fit_history(messages, turn_size, runtime.settings.max_history_messages)
+        kept = fit_history(messages, turn_size, services.settings.max_history_messages)
         # The checkpoint stores the whole channel anyway, so replacing the list costs nothing.
         return {"history": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept], "turn": []}
 

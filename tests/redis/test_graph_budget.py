@@ -16,7 +16,7 @@ from graphs.chat import build_chat_graph
 from graphs.errors import BudgetExceeded
 from graphs.limits.budget import BudgetCaps, RedisBudget, Reservation
 from graphs.limits.usage import RedisUsageLedger
-from graphs.route_services import build_runtime
+from graphs.route_services import build_services
 from graphs.settings import Settings
 from tests.conftest import PRIMARY_MODEL, RedisFlavours, mode_fixture
 from tests.upstream import Upstream
@@ -37,13 +37,13 @@ async def test_concurrent_graph_runs_never_overshoot_tokens_per_minute(
         rate_limit_max=1000,
     )
     question = f"how much {marker}"
-    probe = build_runtime(base, None)
+    probe = build_services(base, None)
     worst = (
         probe.prompt_tokens + probe.counter.count_messages([HumanMessage(question)]) + MAX_TOKENS
     )
     cap = 3 * worst + worst // 2
-    runtime = build_runtime(base.model_copy(update={"tokens_per_minute": cap}), redis)
-    graph = build_chat_graph(runtime)
+    services = build_services(base.model_copy(update={"tokens_per_minute": cap}), redis)
+    graph = build_chat_graph(services)
     upstream.behave(marker, tokens=20, latency_ms=400)
     config: Any = {"configurable": {"principal": user, "max_tokens": MAX_TOKENS}}
     left = 60 - time.time() % 60
@@ -56,7 +56,7 @@ async def test_concurrent_graph_runs_never_overshoot_tokens_per_minute(
     refused = [r for r in results if isinstance(r, BaseException)]
     assert all(isinstance(r, BudgetExceeded) for r in refused), refused
     assert 3 <= 20 - len(refused) < 20
-    spending = await runtime.usage.spending(user)
+    spending = await services.usage.spending(user)
     assert 0 < spending.tokens_this_minute <= cap
     # Every reservation was settled: what is left of the cap is open to a new run.
     if cap - spending.tokens_this_minute >= worst:

@@ -10,7 +10,7 @@ import pytest
 from graphs.limits.budget import BudgetCaps, BudgetUse, Reservation, Shortfall, shortfall
 from graphs.limits.ratelimit import InMemoryRateLimiter
 from graphs.model.pricing import PriceTable
-from graphs.route_services import build_runtime
+from graphs.route_services import build_services
 from graphs.routes import RouteLimits
 from graphs.service import warn_small_token_caps
 from graphs.settings import Settings
@@ -133,6 +133,6 @@ def test_a_token_cap_below_one_requests_worst_case_is_warned_at_start_up(
 ) -> None:
     for cap, warned in ((1000, True), (10_000, False)):
         caplog.clear()
-        runtime = build_runtime(Settings(llm_model="demo", tokens_per_minute=cap), None)
-        warn_small_token_caps("chat", runtime)
+        services = build_services(Settings(llm_model="demo", tokens_per_minute=cap), None)
+        warn_small_token_caps("chat", services)
         assert ("TOKENS_PER_MINUTE=1000 is below" in caplog.text) is warned

@@ -6,17 +6,17 @@ from langchain_core.runnables import RunnableConfig
 
 from graphs.chat import build_chat_graph
 from graphs.memory.checkpoint import LatestOnlyMemorySaver
-from graphs.route_services import build_runtime
+from graphs.route_services import build_services
 from graphs.settings import Settings
 
 
-def runtime_settings() -> Settings:
+def embedded_settings() -> Settings:
     return Settings(demo_tokens_per_second=0, llm_model="demo", rate_limit_max=100)
 
 
 async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
     saver = LatestOnlyMemorySaver(ttl_seconds=3600)
-    graph = build_chat_graph(build_runtime(runtime_settings(), None), saver)
+    graph = build_chat_graph(build_services(embedded_settings(), None), saver)
     config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     blob_counts = []
     for turn in range(10):
@@ -30,7 +30,7 @@ async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
 
 async def test_an_idle_session_is_forgotten_after_its_ttl() -> None:
     saver = LatestOnlyMemorySaver(ttl_seconds=0)
-    graph = build_chat_graph(build_runtime(runtime_settings(), None), saver)
+    graph = build_chat_graph(build_services(embedded_settings(), None), saver)
     config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     await graph.ainvoke({"question": "hello"}, config, durability="exit")
     state = await graph.aget_state(config)

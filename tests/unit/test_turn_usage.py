@@ -12,7 +12,7 @@ import pytest
 
 from graphs.chat import build_chat_graph
 from graphs.limits.usage import DayUsage, InMemoryUsageLedger, LedgerEntry, Spending
-from graphs.route_services import ChatRuntime, build_runtime
+from graphs.route_services import RouteServices, build_services
 from graphs.settings import Settings
 
 
@@ -47,15 +47,15 @@ class GatedLedger:
         return await self.ledger.spending(principal)
 
 
-def demo_runtime() -> ChatRuntime:
+def demo_services() -> RouteServices:
     settings = Settings(demo_tokens_per_second=0, llm_model="demo", rate_limit_max=100)
-    return build_runtime(settings, None)
+    return build_services(settings, None)
 
 
 async def test_a_turn_cancelled_while_its_usage_is_written_is_still_recorded() -> None:
-    runtime = demo_runtime()
+    services = demo_services()
     ledger = GatedLedger(InMemoryUsageLedger())
-    graph = build_chat_graph(dataclasses.replace(runtime, usage=ledger))
+    graph = build_chat_graph(dataclasses.replace(services, usage=ledger))
     run = asyncio.create_task(
         graph.ainvoke({"question": "hello"}, {"configurable": {"principal": "p1"}})
     )
@@ -65,18 +65,18 @@ async def test_a_turn_cancelled_while_its_usage_is_written_is_still_recorded() -
         await run
     ledger.release.set()
     await asyncio.wait_for(ledger.recorded.wait(), timeout=5)
-    today = runtime.clock.today()
+    today = services.clock.today()
     recorded = await ledger.days("p1", [today])
     assert recorded[today.isoformat()]["total"]["requests"] == 1
 
 
 async def test_a_run_stopped_before_persist_has_recorded_its_answered_turn() -> None:
-    runtime = demo_runtime()
-    graph = build_chat_graph(runtime)
+    services = demo_services()
+    graph = build_chat_graph(services)
     config: Any = {"configurable": {"principal": "p2"}}
     async for update in graph.astream({"question": "hello"}, config, stream_mode="updates"):
         if "llm" in update:
             break  # the run stops here: persist never runs
-    today = runtime.clock.today()
-    recorded = await runtime.usage.days("p2", [today])
+    today = services.clock.today()
+    recorded = await services.usage.days("p2", [today])
     assert recorded[today.isoformat()]["total"]["requests"] == 1
