@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from graphs.settings import Settings
-from graphs.store.redis_client import RedisClient, build_redis
-from scripts.processes import ROOT, ManagedProcess, child_env, free_port, stop_all
-from scripts.redis_cluster import LocalCluster
-from scripts.redis_stack import server_command, server_env
+from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from tests.live_servers import RUNNING, Graphgate, LiveServers, StartGraphgate
+from tests.redis_servers import RedisFlavours, start_redis
 from tests.secret_leaks import assert_no_secret_in_logs
 from tests.upstream import Upstream
 from tests.work_units import WorkUnitScheduling, machine_load_first
@@ -41,19 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> WorkUnitScheduling:
     return WorkUnitScheduling(config, log)
-
-
-@dataclass
-class Graphgate:
-    url: str
-    process: ManagedProcess
-
-    @property
-    def chat_url(self) -> str:
-        return f"{self.url}/chat/"
-
-
-StartGraphgate = Callable[..., Graphgate]
 
 
 # Every key and token the suite hands out, so that the session's end can prove that no server's
@@ -90,12 +75,6 @@ def create_key(principal: str, *options: str, redis_url: str | None = None) -> A
     return ApiKey(key, announce.split()[2], principal)
 
 
-@dataclass
-class RedisServer:
-    url: str
-    process: ManagedProcess
-
-
 @pytest.fixture(scope="session")
 def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Where every process the session starts writes its output. Torn down after all of them
@@ -106,78 +85,11 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert_no_secret_in_logs(path, ISSUED_SECRETS)
 
 
-def start_redis(data_dir: Path, log_path: Path, *, with_modules: bool = True) -> RedisServer:
-    """A private Redis Stack (or, without modules, a plain Redis) on a free loopback port."""
-    port = free_port()
-    process = ManagedProcess(
-        server_command(port, data_dir, appendonly=False, with_modules=with_modules),
-        env=server_env(),
-        ready_text="Ready to accept connections",
-        log_path=log_path,
-    )
-    process.start()
-    return RedisServer(f"redis://127.0.0.1:{port}/0", process)
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Iterator[str]:
     redis = start_redis(tmp_path_factory.mktemp("redis"), logs_dir / "redis.log")
     yield redis.url
     redis.process.stop()
-
-
-class RedisFlavours:
-    """The Redis Stack of `redis_url`, and a plain Redis and a Redis Cluster started on first
-    use, with the settings that point graphgate at each and a client to look inside."""
-
-    def __init__(self, stack_url: str, root: Path, logs_dir: Path) -> None:
-        self._stack_url = stack_url
-        self._root = root
-        self._logs_dir = logs_dir
-        self._plain: RedisServer | None = None
-        self._cluster: LocalCluster | None = None
-
-    def settings(self, flavour: str) -> dict[str, str]:
-        if flavour == "redis":
-            return {"REDIS_URL": self._stack_url}
-        if flavour == "plain":
-            if self._plain is None:
-                (data_dir := self._root / "plain").mkdir()
-                log_path = self._logs_dir / "redis-plain.log"
-                self._plain = start_redis(data_dir, log_path, with_modules=False)
-            return {"REDIS_URL": self._plain.url}
-        if flavour == "cluster":
-            return {"REDIS_URL": self.cluster.url, "REDIS_CLUSTER": "true"}
-        raise ValueError(f"no Redis flavour {flavour!r}")
-
-    @property
-    def cluster(self) -> LocalCluster:
-        if self._cluster is None:
-            self._cluster = LocalCluster(self._root / "cluster", self._logs_dir)
-            self._cluster.start()
-        return self._cluster
-
-    def client(self, flavour: str) -> redis.Redis | redis.RedisCluster:
-        """A synchronous client of that flavour, to look at the keys graphgate left (as text)."""
-        settings = self.settings(flavour)
-        if "REDIS_CLUSTER" in settings:
-            return redis.RedisCluster.from_url(settings["REDIS_URL"], decode_responses=True)
-        return redis.Redis.from_url(settings["REDIS_URL"], decode_responses=True)
-
-    def async_client(self, flavour: str) -> RedisClient:
-        """graphgate's own asyncio client for that flavour, as a server builds it."""
-        settings = self.settings(flavour)
-        client = build_redis(
-            Settings(redis_url=settings["REDIS_URL"], redis_cluster="REDIS_CLUSTER" in settings)
-        )
-        assert client is not None
-        return client
-
-    def stop(self) -> None:
-        if self._plain is not None:
-            self._plain.process.stop()
-        if self._cluster is not None:
-            self._cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -213,61 +125,10 @@ def upstream(logs_dir: Path) -> Iterator[Upstream]:
     double.stop()
 
 
-ServerKey = tuple[str, tuple[tuple[str, str], ...]]
-
-# How many servers of earlier test files a worker keeps running (the default configurations
-# most files share); the rest are stopped. A gunicorn server of four workers holds about 1 GB:
-# keeping every configuration alive to the end ran two pytest-xdist workers out of memory.
-KEPT_FROM_EARLIER_FILES = 4
-
-
-@dataclass
-class RunningFile:
-    path: Path | None = None
-
-
-RUNNING = RunningFile()
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """The file whose test is being set up, for `LiveServers` (before any fixture starts)."""
     RUNNING.path = item.path
-
-
-class LiveServers:
-    """One worker's servers: a configuration's server runs while its file's tests do, and
-    afterwards while it is among the `KEPT_FROM_EARLIER_FILES` most recently used. A `fresh`
-    server belongs to its test: it is stopped once another file runs, whatever its test did."""
-
-    def __init__(self) -> None:
-        self._shared: dict[ServerKey, tuple[Graphgate, Path | None]] = {}  # least recent first
-        self._fresh: list[tuple[Graphgate, Path | None]] = []
-
-    def get(self, key: ServerKey) -> Graphgate | None:
-        entry = self._shared.pop(key, None)
-        if entry is None:
-            return None
-        self._shared[key] = (entry[0], RUNNING.path)
-        return entry[0]
-
-    def add(self, key: ServerKey, server: Graphgate) -> None:
-        self._shared[key] = (server, RUNNING.path)
-
-    def add_fresh(self, server: Graphgate) -> None:
-        self._fresh.append((server, RUNNING.path))
-
-    def make_room(self) -> None:
-        """Stop the servers that earlier files left and no longer need."""
-        earlier = [key for key, (_, path) in self._shared.items() if path != RUNNING.path]
-        surplus = earlier[: max(0, len(earlier) - KEPT_FROM_EARLIER_FILES)]
-        done = [self._shared.pop(key)[0] for key in surplus]
-        done += [server for server, path in self._fresh if path != RUNNING.path]
-        self._fresh = [(server, path) for server, path in self._fresh if path == RUNNING.path]
-        stop_all([server.process for server in done])
-
-    def stop(self) -> None:
-        stop_all([server.process for server, _ in [*self._shared.values(), *self._fresh]])
 
 
 @pytest.fixture(scope="session")

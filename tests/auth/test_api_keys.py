@@ -20,7 +20,8 @@ import redis
 from langserve import RemoteRunnable
 
 from scripts.processes import ROOT, child_env
-from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
+from tests.conftest import ApiKey, create_key
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.sse import post_stream
 
 

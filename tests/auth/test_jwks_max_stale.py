@@ -17,8 +17,9 @@ import pytest
 from auth.jwt_tokens import NO_KEYS, JWTVerifier
 from graphs.errors import Unauthenticated, Unavailable
 from tests.clock import SetClock
-from tests.conftest import ISSUED_SECRETS, StartGraphgate
+from tests.conftest import ISSUED_SECRETS
 from tests.jwks import AUDIENCE, ISSUER, ROTATED_KEY, RSA_KEY, public_jwk, serving_jwks, sign
+from tests.live_servers import StartGraphgate
 
 CACHE, MAX_STALE = 60.0, 600.0
 

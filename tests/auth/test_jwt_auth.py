@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.conftest import ISSUED_SECRETS, Graphgate, StartGraphgate
+from tests.conftest import ISSUED_SECRETS
 from tests.jwks import (
     AUDIENCE,
     ISSUER,
@@ -22,6 +22,7 @@ from tests.jwks import (
     sign,
     unsigned,
 )
+from tests.live_servers import Graphgate, StartGraphgate
 
 
 @pytest.fixture(scope="module")

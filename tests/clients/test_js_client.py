@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 from scripts.processes import ROOT, child_env
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from scripts.processes import ROOT
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 CHROMIUM = "/usr/bin/chromium"

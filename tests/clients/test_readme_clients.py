@@ -16,7 +16,8 @@ from playwright.sync_api import Browser, sync_playwright
 
 from scripts.processes import ROOT, child_env
 from tests.clients.test_playground import CHROMIUM, CHROMIUM_FLAGS
-from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
+from tests.conftest import ApiKey, create_key
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 README_ADDRESS = "http://127.0.0.1:8000"

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ALL_MODES, Graphgate, StartGraphgate
+from tests.conftest import ALL_MODES
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.sse import post_stream
 
 LIMIT = 3

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langserve import RemoteRunnable
 
 from tests.clients.test_openai_compat import sdk
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 STEPS, PARALLEL = 30, 5

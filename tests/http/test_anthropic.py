@@ -10,7 +10,8 @@ import httpx
 import pytest
 from langserve import RemoteRunnable
 
-from tests.conftest import ISSUED_SECRETS, PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.conftest import ISSUED_SECRETS, PRIMARY_MODEL
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 CLAUDE = "claude-3-5-haiku"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Graphgate
+from tests.live_servers import Graphgate
 from tests.upstream import Upstream
 
 SESSIONS = ("a", "b", "c")

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 
 INPUTS = 300_000
 # A generous bound on one /health/live round trip while the flood is refused: before the

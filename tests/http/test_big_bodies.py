@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = b"x" * (1024 * 1024)

@@ -18,7 +18,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from graphs.model.tokens import OFFLINE_ENCODING, TokenCounter
 from graphs.settings import DEFAULT_SYSTEM_PROMPT
-from tests.conftest import FALLBACK_MODEL, Graphgate, StartGraphgate, create_key
+from tests.conftest import FALLBACK_MODEL, create_key
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 MAX_INPUT = 120

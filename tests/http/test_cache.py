@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import Runnable
 from langserve import RemoteRunnable
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 

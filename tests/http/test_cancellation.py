@@ -10,7 +10,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 

@@ -11,7 +11,8 @@ from langchain_core.runnables import RunnableConfig
 from langserve import RemoteRunnable
 
 from scripts.processes import ROOT
-from tests.conftest import FALLBACK_MODEL, PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.conftest import FALLBACK_MODEL, PRIMARY_MODEL
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 ROUTES_FILE = str(ROOT / "examples" / "routes.toml")

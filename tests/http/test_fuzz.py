@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from scripts.processes import ROOT, child_env
-from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
+from tests.conftest import ApiKey, create_key
+from tests.live_servers import Graphgate, StartGraphgate
 
 REQUEST_TIMEOUT = 30
 EXAMPLES_PER_OPERATION = os.environ.get("FUZZ_EXAMPLES", "60")

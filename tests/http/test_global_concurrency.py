@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from scripts.processes import worker_pids
-from tests.conftest import REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
+from tests.conftest import REDIS_FLAVOURS, mode_fixture
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 GLOBAL_LIMIT = 5

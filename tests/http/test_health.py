@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import StartGraphgate, start_redis
+from tests.live_servers import StartGraphgate
+from tests.redis_servers import start_redis
 
 
 def test_liveness_and_readiness_report_embedded_mode(graphgate_factory: StartGraphgate) -> None:

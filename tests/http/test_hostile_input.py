@@ -12,7 +12,7 @@ import httpx
 import pytest
 from langserve.lzstring import LZString
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 
 LANGSERVE_ENDPOINTS = ["invoke", "stream", "stream_log", "stream_events", "batch"]
 # The ten LangServe POST routes: each endpoint, plain and under a config hash (`/c/{hash}/`,

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ApiKey, Graphgate, StartGraphgate, create_key
+from tests.conftest import ApiKey, create_key
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 

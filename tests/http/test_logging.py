@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 
 SERVER_KEY = "sk-server-key-never-logged-1234"
 CLIENT_SECRETS = ("Bearer sk-client-authorization-5678", "sk-client-api-key-9012")

@@ -12,7 +12,8 @@ import redis
 from langchain_core.runnables import Runnable
 from langserve import RemoteRunnable
 
-from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
+from tests.conftest import ALL_MODES, REDIS_FLAVOURS, mode_fixture
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 mode = mode_fixture(ALL_MODES)

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PRIMARY_MODEL, StartGraphgate
+from tests.conftest import PRIMARY_MODEL
+from tests.live_servers import StartGraphgate
 from tests.sse import post_stream
 from tests.upstream import Upstream
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.clients.test_openai_compat import sdk
-from tests.conftest import Graphgate
+from tests.live_servers import Graphgate
 from tests.upstream import Upstream
 
 

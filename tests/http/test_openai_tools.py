@@ -16,7 +16,8 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from tests.clients.test_openai_compat import sdk
-from tests.conftest import PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.conftest import PRIMARY_MODEL
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 

@@ -11,7 +11,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from graphs.model.tokens import TokenCounter, load_encoding
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 MODEL = "gpt-budget"  # 0 USD per million input tokens, 100 per million output tokens

@@ -11,16 +11,11 @@ import helm_python
 import httpx
 import pytest
 
-from tests.conftest import (
-    FALLBACK_MODEL,
-    ISSUED_SECRETS,
-    PRIMARY_MODEL,
-    Graphgate,
-    StartGraphgate,
-    start_redis,
-)
+from tests.conftest import FALLBACK_MODEL, ISSUED_SECRETS, PRIMARY_MODEL
 from tests.deploy.test_chart import one, render
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.process.test_startup_refusal import UVICORN, refusal_line, start
+from tests.redis_servers import start_redis
 from tests.upstream import Upstream
 
 TOKEN = "metrics-token-for-production-tests"

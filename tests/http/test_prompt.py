@@ -10,7 +10,7 @@ import httpx
 import pytest
 from langserve import RemoteRunnable
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 SYSTEM = "You are Marvin, a tired robot. Reply in {braces} if you must."

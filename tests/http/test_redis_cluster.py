@@ -13,7 +13,8 @@ import pytest
 import redis
 
 from scripts.processes import ManagedProcess, child_env
-from tests.conftest import Graphgate, RedisFlavours, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
+from tests.redis_servers import RedisFlavours
 from tests.sse import post_stream
 from tests.upstream import Upstream
 

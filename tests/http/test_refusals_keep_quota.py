@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 RATE = 3

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langserve import RemoteRunnable
 
 from tests.clients.test_openai_compat import sdk
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 IMAGE = "data:image/png;base64," + "iVBORw0KGgo" * 40

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from langserve import RemoteRunnable
 
-from tests.conftest import FALLBACK_MODEL, PRIMARY_MODEL, Graphgate, StartGraphgate
+from tests.conftest import FALLBACK_MODEL, PRIMARY_MODEL
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.sse import post_stream
 from tests.upstream import Upstream
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 ROUTE_TOKENS = 400

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langserve import RemoteRunnable
 
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 

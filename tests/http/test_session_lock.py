@@ -14,7 +14,8 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse
 
-from tests.conftest import ALL_MODES, REDIS_FLAVOURS, Graphgate, StartGraphgate, mode_fixture
+from tests.conftest import ALL_MODES, REDIS_FLAVOURS, mode_fixture
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
 mode = mode_fixture(REDIS_FLAVOURS)

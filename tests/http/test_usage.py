@@ -14,15 +14,9 @@ from langserve import RemoteRunnable
 
 from graphs.limits.usage import LedgerEntry, RedisUsageLedger, Spending
 from tests.clock import SetClock
-from tests.conftest import (
-    ALL_MODES,
-    PRIMARY_MODEL,
-    REDIS_FLAVOURS,
-    Graphgate,
-    RedisFlavours,
-    StartGraphgate,
-    mode_fixture,
-)
+from tests.conftest import ALL_MODES, PRIMARY_MODEL, REDIS_FLAVOURS, mode_fixture
+from tests.live_servers import Graphgate, StartGraphgate
+from tests.redis_servers import RedisFlavours
 from tests.upstream import Upstream
 
 INPUT_PRICE, OUTPUT_PRICE = Decimal("1.5"), Decimal("6")  # USD per million tokens

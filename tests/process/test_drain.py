@@ -10,7 +10,7 @@ import time
 import httpx
 from httpx_sse import aconnect_sse
 
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 STREAMS, TOKENS, TOKENS_PER_SECOND = 50, 30, 10  # each stream lasts 3 s

@@ -11,7 +11,8 @@ import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 
 from graphs.memory.redis_saver import LatestRedisSaver
-from tests.conftest import REDIS_FLAVOURS, RedisFlavours
+from tests.conftest import REDIS_FLAVOURS
+from tests.redis_servers import RedisFlavours
 
 # Each puts two or more checkpoints on one thread and reads an earlier one back.
 NEEDS_HISTORY = {

@@ -18,7 +18,8 @@ from graphs.limits.budget import BudgetCaps, RedisBudget, Reservation
 from graphs.limits.usage import RedisUsageLedger
 from graphs.route_services import build_services
 from graphs.settings import Settings
-from tests.conftest import PRIMARY_MODEL, RedisFlavours, mode_fixture
+from tests.conftest import PRIMARY_MODEL, mode_fixture
+from tests.redis_servers import RedisFlavours
 from tests.upstream import Upstream
 
 mode = mode_fixture(["embedded", "redis", "cluster"])

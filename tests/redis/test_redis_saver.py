@@ -24,7 +24,8 @@ from graphs.memory.session_lock import HeldLock, RedisSessionLocks
 from graphs.run_facts import with_facts
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import Replication
-from tests.conftest import REDIS_FLAVOURS, RedisFlavours
+from tests.conftest import REDIS_FLAVOURS
+from tests.redis_servers import RedisFlavours
 
 PREFIX = "test-saver:"
 ERROR = "__error__"

@@ -18,7 +18,7 @@ import httpx
 
 from scripts.processes import ROOT, ManagedProcess, free_port
 from scripts.redis_stack import server_command, server_env
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 
 REPORTS = ROOT / "tests" / "artifacts" / "drills"
 PACE = 0.25  # seconds between one client's turns: about 80 turns a second from 20 clients

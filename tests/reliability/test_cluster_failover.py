@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from scripts.redis_cluster import LocalCluster
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.reliability.drill import (
     LEASE,
     Deadline,

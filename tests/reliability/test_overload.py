@@ -9,7 +9,7 @@ import asyncio
 import httpx
 
 from scripts.processes import rss_mb, worker_pids
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.reliability.drill import Record, report
 from tests.upstream import Upstream
 

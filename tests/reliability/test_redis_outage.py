@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from scripts.processes import rss_mb, worker_pids
-from tests.conftest import StartGraphgate
+from tests.live_servers import StartGraphgate
 from tests.reliability.drill import (
     LEASE,
     Deadline,

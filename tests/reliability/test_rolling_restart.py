@@ -16,7 +16,7 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from scripts.processes import rss_mb, worker_pids
-from tests.conftest import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate
 from tests.reliability.drill import report
 from tests.upstream import Upstream
 

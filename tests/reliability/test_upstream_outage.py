@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from httpx_sse import aconnect_sse
 
 from scripts.processes import alive, rss_mb, worker_pids
-from tests.conftest import PRIMARY_MODEL, StartGraphgate
+from tests.conftest import PRIMARY_MODEL
+from tests.live_servers import StartGraphgate
 from tests.reliability.drill import report
 from tests.upstream import Upstream
 
