@@ -76,7 +76,7 @@ $(WRK):
 # pytest-xdist: one worker per core; a test file runs on one worker (tests/work_units.py).
 TEST_WORKERS ?= auto
 test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS)
-	$(BIN)/pytest -n $(TEST_WORKERS) --no-loadscope-reorder
+	$(BIN)/pytest -n $(TEST_WORKERS) --no-loadscope-reorder --durations=20
 
 # Everyday work, under a minute: lint, types, the pure functions' tests and the HTTP contract
 # in process (create_app behind httpx's ASGI transport); no server, Redis or upstream starts.
