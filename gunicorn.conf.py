@@ -20,6 +20,11 @@ graceful_timeout = graceful_timeout_seconds(SETTINGS)
 timeout = graceful_timeout + 30
 keepalive = 5
 accesslog = None  # graphgate writes its own JSON access line per request
+# gunicorn's control socket (for `gunicornc`, since 25.1) lives in $HOME/.gunicorn by default:
+# under the chart's read-only root file system every start logged "Control server error", and
+# every gunicorn of one user on a machine shares that one path. graphgate is run by its
+# process manager and signals, not by gunicornc.
+control_socket_disable = True
 
 # Each worker writes its metrics here. prometheus_client reads this from the environment when
 # it is first imported, and gunicorn imports the worker class (and with it the metrics) before
