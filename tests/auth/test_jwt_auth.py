@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -18,7 +18,6 @@ from tests.jwks import (
     STRANGER_KEY,
     JWKSServer,
     claims,
-    serving_jwks,
     sign,
     unsigned,
 )
@@ -26,17 +25,11 @@ from tests.live_servers import Graphgate, StartGraphgate
 
 
 @pytest.fixture(scope="module")
-def jwks() -> Iterator[JWKSServer]:
-    with serving_jwks() as state:
-        yield state
-
-
-@pytest.fixture(scope="module")
-def jwt_server(graphgate_factory: StartGraphgate, jwks: JWKSServer) -> Graphgate:
+def jwt_server(graphgate_factory: StartGraphgate, jwks_server: JWKSServer) -> Graphgate:
     return graphgate_factory(
         "redis",
         AUTH_MODE="jwt",
-        JWT_JWKS_URL=jwks.url,
+        JWT_JWKS_URL=jwks_server.url,
         JWT_ISSUER=ISSUER,
         JWT_AUDIENCE=AUDIENCE,
     )
