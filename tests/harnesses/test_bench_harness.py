@@ -23,6 +23,7 @@ SERVERS = {
     "naive_graph_stateless",
     "graphgate",
 }
+PACED_RATIO = "T3 paced streams carried vs LangServe chain"
 
 
 @pytest.mark.timeout(600)
@@ -57,7 +58,11 @@ def test_the_quick_benchmark_measures_every_server_without_errors(tmp_path: Path
         assert all(
             level["failed"] == 0 for level in result["servers"][name]["paced"]["streams"]["levels"]
         )
-    assert all(t["value"] is not None for t in result["targets"].values())
+    # A ratio has no value only when its reference measured none: on a busy machine the quick
+    # run's one paced level (8 streams) may miss the gap bound for the LangServe chain too.
+    chain_carried = result["servers"]["langserve_chain"]["paced"]["streams"]["capacity"]
+    undefined = {name for name, t in result["targets"].items() if t["value"] is None}
+    assert undefined == (set() if chain_carried else {PACED_RATIO}), result["targets"]
     assert (tmp_path / "request_path.png").stat().st_size > 10_000
     table = (tmp_path / "request_path.md").read_text()
     assert "graphgate" in table
