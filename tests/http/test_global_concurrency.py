@@ -1,6 +1,7 @@
-"""GLOBAL_MAX_CONCURRENCY holds across gunicorn workers on every Redis flavour (on Redis Cluster
-too, where the slots are spread over the shards), and a killed worker's slots come back within
-CONCURRENCY_LEASE_TTL."""
+"""GLOBAL_MAX_CONCURRENCY holds across gunicorn workers, and a killed worker's slots come back
+within CONCURRENCY_LEASE_TTL. End to end on one Redis; the slots' store runs on every flavour
+(Redis Cluster too, where the slots are spread over the shards) in
+`tests/redis/test_concurrency_store.py`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import redis
 
 from scripts.processes import worker_pids
-from tests.conftest import REDIS_FLAVOURS, mode_fixture
+from tests.conftest import mode_fixture
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
@@ -23,7 +24,7 @@ GLOBAL_LIMIT = 5
 LEASE_TTL = 3.0
 
 
-mode = mode_fixture(REDIS_FLAVOURS)
+mode = mode_fixture(["redis"])  # the flavours: tests/redis/test_concurrency_store.py
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """One turn at a time per session (`SESSION_CONFLICT`): concurrent turns of one session under
-gunicorn wait for each other (enqueue) or are refused (reject), and none of them is lost."""
+gunicorn wait for each other (enqueue) or are refused (reject), and none of them is lost.
+End to end on one Redis; the lock's store runs on every flavour in
+`tests/redis/test_session_lock_store.py`."""
 
 from __future__ import annotations
 
@@ -14,11 +16,11 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse
 
-from tests.conftest import ALL_MODES, REDIS_FLAVOURS, mode_fixture
+from tests.conftest import mode_fixture
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
-mode = mode_fixture(REDIS_FLAVOURS)
+mode = mode_fixture(["redis"])  # the flavours: tests/redis/test_session_lock_store.py
 
 
 LEASE = 2.0
@@ -59,7 +61,7 @@ async def ten_turns(server: Graphgate, user: str, session: str, marker: str) -> 
         )
 
 
-@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("mode", ["embedded", "redis"])
 async def test_ten_simultaneous_turns_of_one_session_all_land_in_its_history(
     graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str, mode: str
 ) -> None:
