@@ -3,7 +3,6 @@ traffic sent and the upstream's usage; the workers' metrics folder goes when gun
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -75,11 +74,11 @@ def test_counters_match_the_traffic_and_the_upstream_usage(
 
 
 def test_gunicorn_removes_the_metrics_folder_it_made_when_it_exits(
-    graphgate_factory: StartGraphgate,
+    graphgate_factory: StartGraphgate, tmp_path: Path
 ) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("graphgate-metrics-*"))
-    server = graphgate_factory("redis", fresh=True, workers=1)
-    made = set(Path(tempfile.gettempdir()).glob("graphgate-metrics-*")) - before
+    # A temporary folder of its own: other workers' servers make theirs in /tmp meanwhile.
+    server = graphgate_factory("redis", fresh=True, workers=1, TMPDIR=str(tmp_path))
+    made = set(tmp_path.glob("graphgate-metrics-*"))
     assert len(made) == 1
     assert server.process.stop() == 0
     assert not any(folder.exists() for folder in made)
