@@ -10,6 +10,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,10 +22,43 @@ def free_port() -> int:
         return port
 
 
+class ChildProcess(Protocol):
+    """What `ManagedProcess` uses of a `subprocess.Popen`."""
+
+    pid: int
+    stdout: IO[str] | None
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+# How a process is started: its command, environment and working directory; the child's
+# output (stdout and stderr together) must be readable as `stdout`.
+Spawn = Callable[[list[str], dict[str, str], str], ChildProcess]
+
+
+def popen(command: list[str], env: dict[str, str], cwd: str) -> ChildProcess:
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 class ManagedProcess:
     """A child process whose output goes to a log file; `start` returns once it has printed
     `ready_text` `ready_count` times (an event, not a sleep) and fails with the log when it dies
-    first."""
+    first. `spawn` starts it (`popen` unless told otherwise)."""
 
     def __init__(
         self,
@@ -34,27 +68,21 @@ class ManagedProcess:
         ready_text: str,
         log_path: Path,
         ready_count: int = 1,
+        spawn: Spawn = popen,
     ) -> None:
         self.command = list(command)
         self.env = env
         self.ready_text = ready_text
         self.ready_count = ready_count
         self.log_path = log_path
-        self.process: subprocess.Popen[str] | None = None
+        self._spawn = spawn
+        self.process: ChildProcess | None = None
         self.lines: list[str] = []
         self._new_line = threading.Condition()
 
     def start(self, timeout: float = 60) -> None:
         ready = threading.Event()
-        process = subprocess.Popen(
-            self.command,
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = self._spawn(self.command, self.env, str(ROOT))
         self.process = process
 
         started: list[bool] = []

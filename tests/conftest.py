@@ -20,6 +20,7 @@ from tests.live_servers import RUNNING, Graphgate, LiveServers, StartGraphgate
 from tests.redis_servers import RedisFlavours, start_redis
 from tests.secret_leaks import assert_no_secret_in_logs
 from tests.upstream import Upstream
+from tests.warm_launcher import WarmLauncher
 from tests.work_units import WorkUnitScheduling, machine_load_first
 
 PRIMARY_MODEL = "gpt-primary"
@@ -139,6 +140,7 @@ def graphgate_factory(
     (and again if `LiveServers` has stopped it since)."""
     live = LiveServers()
     names = itertools.count()
+    launcher = WarmLauncher(str(ROOT), child_env())
 
     def server_settings(mode: str, settings: dict[str, str]) -> dict[str, str]:
         base = {
@@ -164,6 +166,7 @@ def graphgate_factory(
             ready_text="Application startup complete",
             ready_count=max(1, workers),
             log_path=logs_dir / f"graphgate-{name}.log",
+            spawn=launcher.spawn,
         )
         process.start()
         return Graphgate(f"http://127.0.0.1:{port}", process)
@@ -185,6 +188,7 @@ def graphgate_factory(
 
     yield start
     live.stop()
+    launcher.close()
 
 
 def mode_fixture(modes: list[str]) -> Any:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-import subprocess
 import time
 from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse
 
-from scripts.processes import rss_mb, worker_pids
+from scripts.processes import ChildProcess, rss_mb, worker_pids
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.reliability.drill import report
 from tests.upstream import Upstream
@@ -85,7 +84,7 @@ async def converse(
     return acknowledged
 
 
-async def exit_of(process: subprocess.Popen[str]) -> tuple[int, float]:
+async def exit_of(process: ChildProcess) -> tuple[int, float]:
     """The process's exit code once it has exited, and when (monotonic)."""
     code = await asyncio.to_thread(process.wait, GRACEFUL_TIMEOUT + 5)
     return code, time.monotonic()
