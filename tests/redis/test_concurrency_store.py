@@ -11,27 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
 from graphs.limits.concurrency import Lease, RedisLeasePool
 from graphs.store.redis_client import RedisClient
-from tests.conftest import REDIS_FLAVOURS
-from tests.redis_servers import RedisFlavours
 
 LIMIT = 5
 STRIPES = 4
-TTL = 0.6
-
-
-@pytest.fixture(params=REDIS_FLAVOURS)
-async def redis(
-    redis_flavours: RedisFlavours, request: pytest.FixtureRequest
-) -> AsyncIterator[RedisClient]:
-    client = redis_flavours.async_client(request.param)
-    yield client
-    await client.aclose()
+TTL = 1.5
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import operator
 import signal
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import pytest
@@ -24,22 +23,11 @@ from graphs.memory.session_lock import HeldLock, RedisSessionLocks
 from graphs.run_facts import with_facts
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import Replication
-from tests.conftest import REDIS_FLAVOURS
 from tests.redis_servers import RedisFlavours
 
 PREFIX = "test-saver:"
 ERROR = "__error__"
 TTL = 600.0
-
-
-@pytest.fixture(params=REDIS_FLAVOURS)
-async def redis(
-    redis_flavours: RedisFlavours, request: pytest.FixtureRequest
-) -> AsyncIterator[RedisClient]:
-    """graphgate's own client of each Redis flavour: Stack, no modules, Cluster."""
-    client = redis_flavours.async_client(request.param)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,20 +18,9 @@ from graphs.errors import SessionLeaseLost
 from graphs.memory.session_lock import HeldLock, RedisSessionLocks, kept
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
-from tests.conftest import REDIS_FLAVOURS
-from tests.redis_servers import RedisFlavours
 
 PREFIX = "test-lock:"
-LEASE = 0.4
-
-
-@pytest.fixture(params=REDIS_FLAVOURS)
-async def redis(
-    redis_flavours: RedisFlavours, request: pytest.FixtureRequest
-) -> AsyncIterator[RedisClient]:
-    client = redis_flavours.async_client(request.param)
-    yield client
-    await client.aclose()
+LEASE = 1.0
 
 
 @pytest.fixture
