@@ -133,14 +133,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session")
+def warm_launcher() -> Iterator[WarmLauncher]:
+    """This worker's launcher of servers (`tests/warm_launcher.py`)."""
+    launcher = WarmLauncher(str(ROOT), child_env())
+    yield launcher
+    launcher.close()
+
+
+@pytest.fixture(scope="session")
 def graphgate_factory(
-    upstream: Upstream, redis_flavours: RedisFlavours, logs_dir: Path
+    upstream: Upstream, redis_flavours: RedisFlavours, logs_dir: Path, warm_launcher: WarmLauncher
 ) -> Iterator[Callable[..., Graphgate]]:
     """`start(mode, **settings)`: a graphgate server for that configuration, started once
     (and again if `LiveServers` has stopped it since)."""
     live = LiveServers()
     names = itertools.count()
-    launcher = WarmLauncher(str(ROOT), child_env())
 
     def server_settings(mode: str, settings: dict[str, str]) -> dict[str, str]:
         base = {
@@ -166,7 +173,7 @@ def graphgate_factory(
             ready_text="Application startup complete",
             ready_count=max(1, workers),
             log_path=logs_dir / f"graphgate-{name}.log",
-            spawn=launcher.spawn,
+            spawn=warm_launcher.spawn,
         )
         process.start()
         return Graphgate(f"http://127.0.0.1:{port}", process)
@@ -188,7 +195,6 @@ def graphgate_factory(
 
     yield start
     live.stop()
-    launcher.close()
 
 
 def mode_fixture(modes: list[str]) -> Any:

@@ -62,32 +62,35 @@ def interpreter_env(env: dict[str, str]) -> dict[str, str]:
 
 
 class ForkedChild:
-    """A server the launcher forked: the subset of `subprocess.Popen` that tests use."""
+    """A server the launcher forked: the subset of `subprocess.Popen` that tests use. Its exit
+    is awaited here on a pidfd (another thread may signal it meanwhile); the launcher, its
+    parent, reads the exit code, and until then the pid stays reserved (a zombie at worst)."""
 
     def __init__(self, launcher: WarmLauncher, pid: int, stdout: IO[str]) -> None:
         self._launcher = launcher
+        self._exited = os.pidfd_open(pid)
         self.pid = pid
         self.stdout: IO[str] | None = stdout
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            self.returncode = self._launcher.ask({"op": "wait", "pid": self.pid, "timeout": 0})
-        return self.returncode
+        return self.wait_for(0)
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            self.returncode = self._launcher.ask(
-                {"op": "wait", "pid": self.pid, "timeout": timeout}
-            )
-        if self.returncode is None:
+        code = self.wait_for(timeout)
+        if code is None:
             raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+        return code
+
+    def wait_for(self, timeout: float | None) -> int | None:
+        if self.returncode is None and select.select([self._exited], [], [], timeout)[0]:
+            self.returncode = self._launcher.ask({"op": "exit_code", "pid": self.pid})
+            os.close(self._exited)
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signum)
+        if self.returncode is None:
+            os.kill(self.pid, signum)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -167,20 +170,12 @@ def run_child(argv: list[str], env: dict[str, str], cwd: str, output: int) -> No
         os._exit(code)
 
 
-def exit_code(pid: int, timeout: float | None, codes: dict[int, int]) -> int | None:
-    if pid in codes:
-        return codes[pid]
-    if timeout != 0:
-        pidfd = os.pidfd_open(pid)
-        try:
-            select.select([pidfd], [], [], timeout)
-        finally:
-            os.close(pidfd)
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
+def exit_code(pid: int, codes: dict[int, int]) -> int:
+    """The exit code of a child that has exited (`ForkedChild` waits for that)."""
+    if pid not in codes:
+        _pid, status = os.waitpid(pid, 0)
         codes[pid] = os.waitstatus_to_exitcode(status)
-        return codes[pid]
-    return None
+    return codes[pid]
 
 
 def serve(channel: socket.socket) -> None:
@@ -199,8 +194,8 @@ def serve(channel: socket.socket) -> None:
                     run_child(request["argv"], request["env"], request["cwd"], fds[0])
                 os.close(fds[0])
                 reply: dict[str, Any] = {"result": pid}
-            elif request["op"] == "wait":
-                reply = {"result": exit_code(request["pid"], request["timeout"], codes)}
+            elif request["op"] == "exit_code":
+                reply = {"result": exit_code(request["pid"], codes)}
             else:
                 reply = {"result": None}
         except (OSError, KeyError, ValueError) as exc:
