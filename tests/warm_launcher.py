@@ -1,8 +1,8 @@
 """graphgate servers for the tests, forked from an interpreter that has imported the libraries
 already.
 
-A server's start-up is mostly imports: about 1.7 s of CPU (openai's types, langchain-core's
-tracers, FastAPI, LangGraph) in each of the ~130 server processes a `make test` starts. A
+A server's start-up is mostly imports: 1.9 s of CPU (openai's types, langchain-core's tracers,
+FastAPI, LangGraph) in each of the ~170 server processes a `make test` starts. A
 launcher process (`python -m tests.warm_launcher`, one per pytest worker) imports those
 libraries once and forks a child per server, which then runs `python -m uvicorn ...` or
 `python -m gunicorn ...` exactly as the command line would: its own process, environment,
@@ -54,6 +54,7 @@ PRELOADED = (
 )
 # Read from the environment when first imported, so each server must import it itself.
 NOT_PRELOADED = ("prometheus_client",)
+GRAPHGATE_PACKAGES = {"server", "api", "auth", "graphs", "middleware", "serving"}
 MESSAGE = 65536
 
 
@@ -196,8 +197,10 @@ def serve(channel: socket.socket) -> None:
                 reply: dict[str, Any] = {"result": pid}
             elif request["op"] == "exit_code":
                 reply = {"result": exit_code(request["pid"], codes)}
-            else:
+            elif request["op"] == "ready":
                 reply = {"result": None}
+            else:
+                reply = {"error": f"no request {request['op']!r}"}
         except (OSError, KeyError, ValueError) as exc:
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         channel.sendall(json.dumps(reply).encode())
@@ -207,7 +210,7 @@ def main() -> None:
     for name in PRELOADED:
         importlib.import_module(name)
     leaked = [name for name in NOT_PRELOADED if name in sys.modules]
-    own = [name for name in sys.modules if name.split(".")[0] in {"graphs", "api", "server"}]
+    own = [name for name in sys.modules if name.split(".")[0] in GRAPHGATE_PACKAGES]
     # tempfile caches TMPDIR's folder on first use: a server must find it itself.
     if leaked or own or tempfile.tempdir is not None or threading.active_count() != 1:
         raise SystemExit(f"cannot fork servers from here: {leaked} {own} {threading.enumerate()}")
