@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     specs = load_route_specs(settings)
     mount_routes(app, settings, specs)
     install_openapi(app)
-    add_middleware(app, settings, tuple(spec.path for spec in specs))
+    add_middleware(app, settings, tuple(spec.path for spec in specs if spec.path))
     return app
 
 

@@ -18,10 +18,11 @@ from graphs.settings import Settings
 
 def mount_routes(app: FastAPI, settings: Settings, specs: list[RouteSpec]) -> None:
     for spec in specs:
-        mount_route(app, settings, spec)
+        if spec.path is not None:  # graph routes have none: the LangGraph API serves them
+            mount_route(app, settings, spec, spec.path)
 
 
-def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
+def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec, path: str) -> None:
     """LangServe's endpoints and playground at the route's path. The graphs open in the app's
     lifespan, after mounting, so everything here looks them up when a request comes."""
 
@@ -44,11 +45,11 @@ def mount_route(app: FastAPI, settings: Settings, spec: RouteSpec) -> None:
     add_routes(
         app,
         runnable,
-        path=spec.path,
+        path=path,
         input_type=ChatRequest,
         playground_type="chat",
         dependencies=[Depends(admission(services))],
         disabled_endpoints=None if settings.playground_enabled else ["playground"],
     )
     if spec.sessions:
-        app.include_router(session_routes(spec.path, graphs))
+        app.include_router(session_routes(path, graphs))

@@ -1,4 +1,5 @@
-"""The LangGraph server's graph factories (`langgraph.json`): one per route, named after it.
+"""The LangGraph server's graph factories (`langgraph.json`): one per route, named after it (a
+chain route's chat graph, or a graph route's own graph).
 
 Importing this module defines a factory for the built-in chat and for each route of
 `ROUTES_FILE` (it reads that small TOML file and connects to nothing). The first run opens the
@@ -12,13 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
-from graphs.chat import ChatGraph
+from langgraph.pregel import Pregel
+
 from graphs.routes import CHAT, load_route_specs
 from graphs.service import GraphService, open_graphs
 from graphs.settings import Settings
 
-GraphFactory = Callable[[], Awaitable[ChatGraph]]
+EntryFactory = Callable[[], Awaitable[Pregel[Any, Any, Any, Any]]]
 
 
 class ProcessGraphs:
@@ -37,9 +40,11 @@ class ProcessGraphs:
                 self._service = await self._resources.enter_async_context(opening)
         return self._service
 
-    def factory(self, route: str) -> GraphFactory:
-        async def make_graph() -> ChatGraph:
-            return (await self.service()).routes[route].stateless_graph
+    def factory(self, route: str) -> EntryFactory:
+        async def make_graph() -> Pregel[Any, Any, Any, Any]:
+            service = await self.service()
+            served = service.routes.get(route) or service.graph_routes[route]
+            return served.stateless_graph
 
         make_graph.__name__ = f"make_{route}_graph"
         return make_graph

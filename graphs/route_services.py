@@ -73,14 +73,16 @@ class RouteServices:
         """The route part of this route's thread ids (none for the built-in chat's)."""
         return self.route.thread_route
 
-    async def take_session_lock(self, thread_id: str, wait: float | None = None) -> HeldLock:
-        """The session's lock for one turn (or a deletion), under `SESSION_CONFLICT`, waiting
-        at most `wait` seconds (`QUEUE_TIMEOUT` unless given)."""
+    async def take_session_lock(
+        self, thread_id: str, wait: float | None = None, conflict: str | None = None
+    ) -> HeldLock:
+        """The session's lock for one turn (or a deletion), under `conflict` (`enqueue` or
+        `reject`; `SESSION_CONFLICT` unless given), waiting at most `wait` seconds
+        (`QUEUE_TIMEOUT` unless given)."""
         settings = self.settings
         wait = settings.queue_timeout if wait is None else wait
-        return await take_session_lock(
-            self.session_locks, thread_id, settings.session_conflict, wait
-        )
+        conflict = conflict or settings.session_conflict
+        return await take_session_lock(self.session_locks, thread_id, conflict, wait)
 
     @functools.cached_property
     def prompt_tokens(self) -> int:
@@ -149,7 +151,7 @@ def services_for(base: RouteServices, spec: RouteSpec, redis: RedisClient | None
             settings, redis, RedisKeys(settings.redis_prefix).route(spec.name).prefix, base.clock
         ),
         models=base.models if same_models else [(s, build_chat_model(s, settings)) for s in specs],
-        prompt=chat_prompt(settings) if spec.chain is None else None,
+        prompt=chat_prompt(settings) if spec.kind == "chat" else None,
         route=spec,
     )
 

@@ -14,7 +14,13 @@ A route file (`ROUTES_FILE`) is TOML, one table per route:
     max_input_tokens = 4000
     max_output_tokens = 300
 
-A route named `chat` replaces the built-in one. Each route is also listed in `langgraph.json`
+    [routes.agent]
+    graph = "examples.agent:make_graph"        # module:function(model) -> StateGraph or compiled
+
+A chain route runs inside the chat graph (guard, limit, its chain, persist) and LangServe
+serves it at its path; a graph route runs as the team wrote it, state schema and all, and the
+LangGraph API serves it by name (`api/langgraph/`), so it has no path. A route named `chat`
+replaces the built-in one (and must be a chain). Each route is also listed in `langgraph.json`
 (`graphs/langgraph_entry.py:<name>`), so `langgraph dev` serves the same graphs.
 """
 
@@ -23,20 +29,37 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from graphs.settings import Settings, read_toml_setting
 
 ChainFactory = Callable[[BaseChatModel], Runnable[dict[str, Any], Any]]
+GraphFactory = Callable[[BaseChatModel], "StateGraph[Any] | Pregel[Any, Any, Any, Any]"]
+RouteKind = Literal["chat", "chain", "graph"]
 CHAT = "chat"
 ROUTE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 ROUTE_PATH = r"^(/[a-z0-9][a-z0-9_-]*)+$"
-# Paths graphgate itself serves: a route may not shadow them.
-RESERVED_PATHS = ("/v1", "/health", "/metrics", "/usage", "/docs", "/redoc", "/openapi.json")
+FACTORY = r"^[\w.]+:\w+$"
+# Paths graphgate itself serves (the LangGraph API's among them): a route may not shadow them.
+RESERVED_PATHS = (
+    "/v1",
+    "/health",
+    "/metrics",
+    "/usage",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/info",
+    "/assistants",
+    "/threads",
+    "/runs",
+)
 
 
 class RouteFileError(ValueError):
@@ -62,17 +85,40 @@ class RouteLimits(BaseModel):
 
 
 class RouteSpec(BaseModel):
-    """One route as the route file declares it; `chain` None is the built-in chat chain."""
+    """One route as the route file declares it: a `chain`, a `graph`, or neither (the built-in
+    chat chain)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=ROUTE_NAME)
-    path: str = Field(pattern=ROUTE_PATH)
-    chain: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
+    path: str | None = Field(default=None, pattern=ROUTE_PATH)
+    chain: str | None = Field(default=None, pattern=FACTORY)
+    graph: str | None = Field(default=None, pattern=FACTORY)
     sessions: bool = True
     model: str | None = None
     fallback: str | None = None
     limits: RouteLimits = Field(default_factory=RouteLimits)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RouteSpec:
+        if self.graph is None and self.path is None:
+            raise ValueError("a chain route needs a `path` (where LangServe mounts it)")
+        if self.graph is not None and self.chain is not None:
+            raise ValueError("a route names a `chain` or a `graph`, not both")
+        if self.graph is not None and self.path is not None:
+            raise ValueError(
+                "a graph route has no `path`: the LangGraph API serves it by its name "
+                "(/threads/{id}/runs with assistant_id = the route's name)"
+            )
+        if self.graph is not None and self.name == CHAT:
+            raise ValueError("the route `chat` is a chain (`/v1` and `/chat` serve it)")
+        return self
+
+    @property
+    def kind(self) -> RouteKind:
+        if self.graph is not None:
+            return "graph"
+        return "chat" if self.chain is None else "chain"
 
     @property
     def thread_route(self) -> str | None:
@@ -90,17 +136,25 @@ class RouteSpec(BaseModel):
         return base.model_copy(update=update)
 
     def chain_factory(self) -> ChainFactory | None:
-        """The factory the route names, imported; None for the built-in chat chain."""
-        if self.chain is None:
-            return None
-        module_name, _, attribute = self.chain.partition(":")
+        """The chain factory the route names, imported; None for the built-in chat chain."""
+        return None if self.chain is None else self._imported(self.chain)
+
+    def graph_factory(self) -> GraphFactory:
+        """The graph factory the route names, imported (a graph route's)."""
+        if self.graph is None:
+            raise RouteFileError(f"route {self.name} names no graph")
+        factory: GraphFactory = self._imported(self.graph)
+        return factory
+
+    def _imported(self, factory_name: str) -> Any:
+        module_name, _, attribute = factory_name.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attribute)
         except (ImportError, AttributeError) as exc:
-            raise RouteFileError(f"route {self.name}: cannot import {self.chain}: {exc}") from exc
+            raise RouteFileError(f"route {self.name}: cannot import {factory_name}: {exc}") from exc
         if not callable(factory):
-            raise RouteFileError(f"route {self.name}: {self.chain} is not callable")
-        return factory  # type: ignore[no-any-return]
+            raise RouteFileError(f"route {self.name}: {factory_name} is not callable")
+        return factory
 
 
 BUILT_IN_CHAT = RouteSpec(name=CHAT, path="/chat")
@@ -131,8 +185,10 @@ def read_route_file(path: Path) -> list[RouteSpec]:
 
 
 def check_paths(specs: list[RouteSpec], source: Path) -> None:
-    paths = [spec.path for spec in specs]
+    paths = [spec.path for spec in specs if spec.path is not None]
     for spec in specs:
+        if spec.path is None:
+            continue
         if paths.count(spec.path) > 1:
             raise RouteFileError(f"ROUTES_FILE {source}: two routes at {spec.path}")
         if any(spec.path == p or spec.path.startswith(f"{p}/") for p in RESERVED_PATHS):

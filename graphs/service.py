@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from graphs.chat import ChatGraph, build_chat_graph
 from graphs.clock import SYSTEM_CLOCK, Clock
+from graphs.graph_routes import GraphRoute, build_graph_route
 from graphs.memory.checkpoint import build_checkpointer
 from graphs.route_services import RouteServices, build_services, services_for
 from graphs.routes import CHAT, RouteSpec, load_route_specs
@@ -48,7 +49,11 @@ class RouteGraphs:
 
 @dataclass
 class GraphService:
+    """The served routes: chains in the chat graph (`routes`, LangServe's and `/v1`'s) and the
+    teams' own graphs (`graph_routes`)."""
+
     routes: dict[str, RouteGraphs]
+    graph_routes: dict[str, GraphRoute]
     checkpointer: BaseCheckpointSaver[Any] | None
     redis: RedisClient | None
 
@@ -72,17 +77,21 @@ def build_routes(
     specs: list[RouteSpec],
     redis: RedisClient | None,
     checkpointer: BaseCheckpointSaver[Any] | None,
-) -> dict[str, RouteGraphs]:
-    """Each route's services and graphs; imports the routes' chain modules."""
-    routes = {}
+) -> tuple[dict[str, RouteGraphs], dict[str, GraphRoute]]:
+    """Each route's services and graphs, chain routes and graph routes apart; imports the
+    routes' modules."""
+    routes, graph_routes = {}, {}
     for spec in specs:
         services = services_for(base, spec, redis)
+        if spec.kind == "graph":
+            graph_routes[spec.name] = build_graph_route(services, spec, checkpointer)
+            continue
         chain = spec.chain_factory()
         graph = build_chat_graph(services, checkpointer if spec.sessions else None, chain)
         routes[spec.name] = RouteGraphs(
             spec, services, graph, build_chat_graph(services, None, chain)
         )
-    return routes
+    return routes, graph_routes
 
 
 def announce(service: GraphService) -> None:
@@ -92,7 +101,10 @@ def announce(service: GraphService) -> None:
             "EMBEDDED MODE: no REDIS_URL; sessions, limits and state live in this process "
             "only and vanish when it stops. Run one worker only."
         )
-    for name, route in service.routes.items():
+    served: list[RouteGraphs | GraphRoute] = [*service.routes.values()]
+    served += service.graph_routes.values()
+    for route in served:
+        name = route.spec.name
         if route.services.uses_demo_model:
             logger.warning(
                 "DEMO MODEL on route %s: no OPENAI_API_KEY/OPENAI_BASE_URL; replies come from "
@@ -100,7 +112,8 @@ def announce(service: GraphService) -> None:
                 name,
             )
         models = ", ".join(spec.label for spec, _ in route.services.models)
-        logger.info("graphgate route %s at %s: models %s", name, route.spec.path, models)
+        where = route.spec.path or "the LangGraph API"
+        logger.info("graphgate route %s at %s: models %s", name, where, models)
         warn_small_token_caps(name, route.services)
 
 
@@ -151,8 +164,10 @@ async def open_graphs(
                 ),
             )
         specs = await asyncio.to_thread(load_route_specs, settings)
-        routes = await asyncio.to_thread(build_routes, base, specs, redis, checkpointer)
-        service = GraphService(routes, checkpointer, redis)
+        routes, graph_routes = await asyncio.to_thread(
+            build_routes, base, specs, redis, checkpointer
+        )
+        service = GraphService(routes, graph_routes, checkpointer, redis)
         announce(service)
         yield service
     finally:

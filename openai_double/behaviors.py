@@ -41,6 +41,9 @@ class Behavior(BaseModel):
     drop_after: int | None = Field(default=None, ge=0)
     malformed: bool = False
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    # Answer in text once the tools have answered (the last message is a tool result), as a
+    # model ends an agent's loop; otherwise every request that offers tools gets the calls.
+    tool_calls_once: bool = False
 
     def applies_to(self, prompt: str, model: str) -> bool:
         return self.match in prompt and self.model in (None, model)
@@ -78,6 +81,9 @@ def truncated(behavior: Behavior | None, body: dict[str, Any]) -> bool:
 def tool_calls(behavior: Behavior | None, body: dict[str, Any]) -> list[dict[str, Any]]:
     """The calls to make: the behavior's, when the request offers tools."""
     if not (behavior and behavior.tool_calls and body.get("tools")):
+        return []
+    last = (body.get("messages") or [{}])[-1]
+    if behavior.tool_calls_once and last.get("role") == "tool":
         return []
     return [
         {

@@ -145,9 +145,9 @@ async def release_all(services: RouteServices, reservations: Sequence[Reservatio
 
 def input_to_reserve(services: RouteServices, turn_tokens: int) -> int:
     """A turn's input as admission knows it: the turn (and its tools) with the route's prompt;
-    `MAX_INPUT_TOKENS` on a route with its own chain, whose prompt is its own (every model
-    call's prompt is held to that). A session's history is added by `cover_prompt`."""
-    if services.route.chain is not None:
+    `MAX_INPUT_TOKENS` on a route with its own chain or graph, whose prompt is its own (every
+    model call's prompt is held to that). A session's history is added by `cover_prompt`."""
+    if services.route.kind != "chat":
         return services.settings.max_input_tokens
     return services.prompt_tokens + turn_tokens
 

@@ -35,6 +35,8 @@ from graphs.errors import UpstreamError, refuse_too_long
 from graphs.model.accounting import ReplyInProgress, finished_call
 from graphs.model.cached_replies import CachedReplies, replay
 from graphs.model.fallback import first_answer
+from graphs.model.lone_call import accounted_alone
+from graphs.model.params import read_params
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
 from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
@@ -174,11 +176,29 @@ class GatewayChatModel(BaseChatModel):
         async for chunk in self._reply(messages, stop, kwargs):
             yield ChatGenerationChunk(message=chunk)
 
-    async def _reply(
+    def _reply(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AsyncIterator[AIMessageChunk]:
+        """One answer's chunks, for the running turn, or as a turn of its own when none runs
+        (`graphs/model/lone_call.py`)."""
+        turn = current_turn()
+        if turn is not None:
+            return self._answer(turn, messages, stop, kwargs)
+        config = ensure_config()
+        facts = facts_of(config)
+        ceiling = self.services.settings.max_output_tokens
+        params = facts.params or read_params(config.get("configurable", {}), ceiling)
+        alone = Turn(facts.principal, params)
+        return accounted_alone(self.services, alone, self._answer(alone, messages, stop, kwargs))
+
+    async def _answer(
+        self,
+        turn: Turn,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AsyncIterator[AIMessageChunk]:
         """One answer's chunks: from the cache, or from the first model that answers."""
-        turn = current_turn() or Turn(facts_of(ensure_config()).principal)
         call_kwargs = self._call_kwargs(turn, stop, kwargs)
         prompt_tokens = self._check_size(messages, call_kwargs.get("tools"))
         lookup = self._cache.lookup(turn.principal, messages, call_kwargs)

@@ -12,6 +12,8 @@ import pytest
 from langgraph_sdk import get_client
 
 from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from tests.example_agent import ANSWER, agent_behaves, ask
+from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 LANGGRAPH = ROOT / ".venv-langgraph" / "bin" / "langgraph"
@@ -131,3 +133,29 @@ def test_a_paraphrase_is_a_semantic_cache_hit_under_langgraph_dev(
     assert second["reply"]["content"] == first["reply"]["content"]
     assert other["reply"]["response_metadata"]["cache_hit"] is False
     assert len(upstream.sent_messages(marker)) == 2  # the paraphrase never reached the model
+
+
+def test_the_example_agent_runs_under_langgraph_dev_each_model_call_counted(
+    langgraph_examples: str,
+    graphgate_factory: StartGraphgate,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+) -> None:
+    """No serving layer admits the run there: each model call is admitted and recorded as a
+    turn of its own (`graphs/model/lone_call.py`), in the ledger graphgate reads."""
+    agent_behaves(upstream, marker)
+    body = {
+        "assistant_id": "agent",
+        "input": ask(marker),
+        "config": {"configurable": {"principal": user}},
+    }
+    result = httpx.post(f"{langgraph_examples}/runs/wait", json=body, timeout=60).json()
+    assert [m["type"] for m in result["messages"]] == ["human", "ai", "tool", "ai"]
+    assert result["messages"][-1]["content"] == ANSWER
+    served = graphgate_factory("redis")
+    usage = httpx.get(f"{served.url}/usage?days=1", headers={"X-User-Id": user}).json()
+    total = usage["days"][0]["total"]
+    assert total["requests"] == 2
+    billed = sum(m["usage_metadata"]["total_tokens"] for m in result["messages"][1::2])
+    assert total["total_tokens"] == billed

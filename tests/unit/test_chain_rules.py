@@ -163,6 +163,11 @@ def test_the_route_file_adds_routes_after_the_built_in_chat(tmp_path: Path) -> N
         ('[routes.A]\npath = "/x"', "route 'A'"),
         ('[routes.a]\npath = "x"', "path"),
         ("routes = 1", "[routes.<name>]"),
+        ('[routes.a]\npath = "/threads"\nchain = "m:f"', "graphgate's own path"),
+        ('[routes.a]\nchain = "m:f"', "needs a `path`"),
+        ('[routes.a]\ngraph = "m:f"\nchain = "m:g"', "not both"),
+        ('[routes.a]\ngraph = "m:f"\npath = "/a"', "has no `path`"),
+        ('[routes.chat]\ngraph = "m:f"', "`chat` is a chain"),
     ],
 )
 def test_a_route_file_that_cannot_be_served_is_refused_by_name(
@@ -171,6 +176,16 @@ def test_a_route_file_that_cannot_be_served_is_refused_by_name(
     with pytest.raises(RouteFileError, match="ROUTES_FILE") as refused:
         load_route_specs(routes_file(tmp_path, text))
     assert complaint in str(refused.value)
+
+
+def test_a_graph_route_has_no_path_and_names_its_graph(tmp_path: Path) -> None:
+    chat, agent = load_route_specs(
+        routes_file(tmp_path, '[routes.agent]\ngraph = "examples.agent:make_graph"\n')
+    )
+    assert (chat.kind, agent.kind) == ("chat", "graph")
+    assert (agent.path, agent.chain, agent.sessions) == (None, None, True)
+    assert agent.chain_factory() is None
+    assert callable(agent.graph_factory())
 
 
 def test_a_chain_that_cannot_be_imported_names_the_route(tmp_path: Path) -> None:

@@ -1,0 +1,26 @@
+"""The example agent (`examples/agent.py`) as the tests drive it through the OpenAI double: the
+model calls `search_docs` once, then answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.upstream import Upstream
+
+ANSWER = "Retry-After tells you when to come back"
+
+
+def agent_behaves(upstream: Upstream, marker: str, **answer: Any) -> None:
+    """The model calls `search_docs` once, then answers `ANSWER` (the double's
+    `tool_calls_once`)."""
+    upstream.behave(
+        marker,
+        tool_calls=[{"name": "search_docs", "arguments": {"term": "Retry-After"}}],
+        tool_calls_once=True,
+        reply=ANSWER,
+        **answer,
+    )
+
+
+def ask(marker: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": f"When may I retry? {marker}"}]}
