@@ -64,6 +64,11 @@ langgraph-dev: $(LANGGRAPH_STAMP)
 JS_DEPS := tests/js/node_modules/.package-lock.json
 $(JS_DEPS): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --silent
+# The LangGraph JavaScript client's (beside LangServe's: it needs @langchain/core 1, which has
+# no RemoteRunnable), and esbuild, which bundles it for the browser test.
+LANGGRAPH_JS_DEPS := tests/js-langgraph/node_modules/.package-lock.json
+$(LANGGRAPH_JS_DEPS): tests/js-langgraph/package.json tests/js-langgraph/package-lock.json
+	npm ci --prefix tests/js-langgraph --no-audit --no-fund --silent
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
@@ -78,7 +83,7 @@ $(WRK):
 # (tests/work_units.py). On two cores, one run each: 2 workers 472 s, 3 workers 452 s with
 # 171% of the CPU in use.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS)
+test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS) $(LANGGRAPH_JS_DEPS)
 	$(BIN)/pytest -n $(TEST_WORKERS) --no-loadscope-reorder --durations=20
 
 # Everyday work, under a minute: lint, types, the pure functions' tests and the HTTP contract
@@ -124,4 +129,4 @@ bench-semantic: install-dev
 	$(BIN)/python -m bench.semantic_threshold
 
 clean:
-	rm -rf $(VENV) $(LANGGRAPH_VENV) tests/js/node_modules .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LANGGRAPH_VENV) tests/js/node_modules tests/js-langgraph/node_modules .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache

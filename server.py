@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api import health, metrics_endpoint, openai_compat, usage
 from api.chat_routes import mount_routes
 from api.exception_handlers import install_error_handlers
+from api.langgraph import install_langgraph_api
 from api.openapi import install_openapi
 from auth.authenticator import build_authenticator
 from graphs.clock import SYSTEM_CLOCK, Clock
@@ -35,7 +36,15 @@ from serving.startup_checks import refuse_unsafe_start
 from serving.startup_heap import frozen_startup_heap
 
 CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Session-Id", "X-Request-Id"]
-EXPOSED_HEADERS = ["X-Trace-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"]
+# Content-Location and Location carry a LangGraph API run's id to a browser's client.
+EXPOSED_HEADERS = [
+    "X-Trace-Id",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "Retry-After",
+    "Content-Location",
+    "Location",
+]
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
@@ -69,6 +78,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     app.include_router(usage.router)
     app.include_router(metrics_endpoint.metrics_router(settings))
     app.include_router(openai_compat.router)
+    install_langgraph_api(app)
     specs = load_route_specs(settings)
     mount_routes(app, settings, specs)
     install_openapi(app)
@@ -101,7 +111,7 @@ def add_middleware(app: FastAPI, settings: Settings, route_paths: tuple[str, ...
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=CORS_HEADERS,
             expose_headers=EXPOSED_HEADERS,
         )

@@ -31,7 +31,10 @@ from middleware.request_context import RequestContext, request_context
 
 
 async def hold_sessions(
-    context: RequestContext, services: RouteServices, threads: list[str]
+    context: RequestContext,
+    services: RouteServices,
+    threads: list[str],
+    conflict: str | None = None,
 ) -> None:
     """Take the lock of every session the request continues, before any response starts (a
     busy session's 409 or 503 is the response's status), in one order (two batches that share
@@ -41,7 +44,8 @@ async def hold_sessions(
     try:
         for thread in sorted(threads):
             wait = max(0.0, deadline - loop.time())
-            context.session_locks_held[thread] = await services.take_session_lock(thread, wait)
+            held = await services.take_session_lock(thread, wait, conflict)
+            context.session_locks_held[thread] = held
     except BaseException:
         # Refused before it runs: its locks, reservations and rate units go back now, before
         # the client hears of it.
@@ -71,5 +75,6 @@ async def admit(
     context.admitted = decision.turns
     context.run.end_user = ask.end_user
     context.run.session = next((a.session for a in reversed(ask.turns) if a.session), None)
-    await hold_sessions(context, services, [t.thread for t in decision.turns if t.thread])
+    threads = [t.thread for t in decision.turns if t.thread]
+    await hold_sessions(context, services, threads, ask.session_conflict)
     return decision.turns

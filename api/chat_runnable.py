@@ -12,125 +12,36 @@ batch is stored all or nothing: its turns' checkpoints wait until every turn has
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.constants import CONFIG_KEY_CHECKPOINTER
-from langserve.callbacks import AsyncEventAggregatorCallback
 from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 
+from api.admitted_run import (
+    cancel_once,
+    cancel_when_client_goes,
+    graph_config,
+    run_record,
+    session_turn,
+)
 from api.chat_schema import PARAMETER_SPECS, SESSION_ID, SESSION_SPEC, ChatReply
 from graphs.admission import refuse_repeated_sessions
 from graphs.chat import ChatGraph
-from graphs.errors import ClientClosedRequest, GraphgateError, SessionLeaseLost
-from graphs.identity import thread_id
+from graphs.errors import ClientClosedRequest, GraphgateError
+from graphs.graph_run import run_options
 from graphs.memory.deferred_saver import DeferredWrites
-from graphs.memory.session_lock import kept
-from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from graphs.service import RouteGraphs
 from graphs.state import ChatInput
 from graphs.store.redis_client import store_unavailable
-from middleware.request_context import ClientGone, RunRecord, current_request
-
-
-def graph_config(
-    config: RunnableConfig | None, thread_route: str | None, index: int = 0, **facts: Any
-) -> RunnableConfig:
-    """The config of the run of a request's turn `index`: the thread and facts admission gave
-    it, or (a run that did not come through HTTP) the thread of its `session_id`; its facts
-    with the `facts` given here (`RunFacts`' fields); without LangServe's event aggregator."""
-    configurable = dict((config or {}).get("configurable", {}))
-    request = current_request()
-    if request is not None and request.admitted is not None:
-        admitted = request.admitted[index]
-        configurable.pop("thread_id", None)
-        if admitted.thread is not None:
-            configurable["thread_id"] = admitted.thread
-        configurable[FACTS_KEY] = dataclasses.replace(admitted.facts, **facts)
-    else:
-        own = facts_of(config or {})
-        configurable[FACTS_KEY] = dataclasses.replace(own, **facts)
-        if (session := configurable.get(SESSION_ID)) and "thread_id" not in configurable:
-            configurable["thread_id"] = thread_id(own.principal, session, thread_route)
-    graph_run: RunnableConfig = {**(config or {}), "configurable": configurable}
-    callbacks = graph_run.get("callbacks")
-    if isinstance(callbacks, list):
-        # LangServe hands every invoke, batch and stream an aggregator of the run's callback
-        # events, and returns them only on routes added with `include_callback_events`, which
-        # ours are not. Each of its events runs as a task of its own: 16 a turn, and one a token.
-        kept = [c for c in callbacks if not isinstance(c, AsyncEventAggregatorCallback)]
-        graph_run["callbacks"] = kept
-    return graph_run
-
-
-def run_options(config: RunnableConfig) -> dict[str, Any]:
-    """Sessions checkpoint once, when the run ends (`durability="exit"`); one-off turns not at
-    all."""
-    return {"durability": "exit"} if "thread_id" in config["configurable"] else {}
-
-
-def cancel_once(run: asyncio.Task[Any]) -> None:
-    """Cancel `run` unless it is done or already being cancelled: a second cancellation would
-    interrupt the first one's clean-up (LangGraph's wait for its exit checkpoint)."""
-    if not run.done() and not run.cancelling():
-        run.cancel()
-
-
-def cancel_when_client_goes(run: asyncio.Task[Any]) -> ClientGone | None:
-    """Cancel `run` if the request's client disconnects; the request's `ClientGone`, if any."""
-    request = current_request()
-    if request is None:
-        return None
-    request.client_gone.on_disconnect(lambda: cancel_once(run))
-    return request.client_gone
-
-
-def run_record() -> RunRecord | None:
-    """Where the run's outcome goes for the access line, if it serves a request."""
-    request = current_request()
-    return None if request is None else request.run
+from middleware.request_context import current_request
 
 
 def graph_input(request: dict[str, Any]) -> ChatInput:
     return {"question": request.get("question") or "", "messages": request.get("messages") or []}
-
-
-@contextlib.asynccontextmanager
-async def session_turn(config: RunnableConfig, route: RouteGraphs) -> AsyncIterator[RunnableConfig]:
-    """Hold the session's lock while the run reads and writes its history: the lock admission
-    took for it, else (a run that did not come through HTTP) one taken now. The config to run
-    with carries it in its facts, where the checkpointer confirms it before writing."""
-    thread = config["configurable"].get("thread_id")
-    if thread is None:
-        yield config
-        return
-    request = current_request()
-    if request is None:
-        held = await route.services.take_session_lock(thread)
-    elif (admitted := request.session_locks_held.pop(thread, None)) is not None:
-        held = admitted
-    else:
-        # Its request has ended and let its locks go (a batch that failed while this turn
-        # waited): the turn must not run on a session it no longer holds.
-        raise SessionLeaseLost("The request ended before this turn started.")
-    config = with_facts(config, session_lock=held)
-    deferred = facts_of(config).deferred
-    saver = route.graph.checkpointer
-    if deferred is not None and isinstance(saver, BaseCheckpointSaver):
-        # A batch's turn: its checkpoint, and the lock that the write checks, wait for the
-        # whole batch.
-        deferred.hold(held)
-        config["configurable"][CONFIG_KEY_CHECKPOINTER] = deferred.saver(saver)
-        yield config
-        return
-    async with kept(held):
-        yield config
 
 
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
@@ -153,12 +64,16 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         return ChatReply
 
+    def _session_turn(self, config: RunnableConfig) -> AbstractAsyncContextManager[RunnableConfig]:
+        route = self._route()
+        return session_turn(config, route.services, route.graph.checkpointer)
+
     def _graph(self, config: RunnableConfig) -> ChatGraph:
         route = self._route()
         return route.graph if "thread_id" in config["configurable"] else route.stateless_graph
 
     async def _run(self, input: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        async with session_turn(config, self._route()) as run_config:
+        async with self._session_turn(config) as run_config:
             result: dict[str, Any] = await self._graph(run_config).ainvoke(
                 graph_input(input), run_config, **run_options(run_config)
             )
@@ -243,7 +158,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
         async def run_graph() -> None:
             try:
-                async with session_turn(config, self._route()) as run_config:
+                async with self._session_turn(config) as run_config:
                     async for chunk in self._graph(run_config).astream(
                         graph_input(input),
                         run_config,

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage
 
-from graphs.errors import GraphgateError, InvalidInput, PayloadTooLarge, UnsupportedParameter
+from graphs.errors import (
+    GraphgateError,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedParameter,
+    refuse_too_long,
+)
 from graphs.identity import Principal, thread_id
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve
@@ -32,6 +38,9 @@ class AskedTurn:
     messages: Sequence[BaseMessage]
     session: str | None = None
     params: ModelParams = field(default_factory=ModelParams)
+    # The input's tokens, when the API counted them itself: a graph route's input has the
+    # graph's own shape, which the chat guard's rules do not fit; only its size is bounded.
+    counted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class Ask:
     turns: list[AskedTurn]
     tools: ToolRequest = field(default_factory=ToolRequest)
     end_user: str | None = None
+    # What to do when a session is busy (`enqueue` or `reject`); None: `SESSION_CONFLICT`.
+    session_conflict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,10 @@ def session_threads(principal: str, ask: Ask, services: RouteServices) -> list[s
     the rule, on a route that keeps sessions; a batch never holds two turns of one session."""
     named = [asked.session for asked in ask.turns if asked.session]
     if named and not services.route.sessions:
-        raise InvalidInput(f"The route {services.route.path} keeps no sessions: omit session_id.")
+        raise InvalidInput(
+            f"The route {services.route.name} keeps no sessions: run it without one "
+            "(no session_id; on the LangGraph API, a stateless run)."
+        )
     threads = [
         thread_id(principal, asked.session, services.thread_route) if asked.session else None
         for asked in ask.turns
@@ -92,7 +106,14 @@ def guard(services: RouteServices, ask: Ask) -> list[int]:
     """The input guard of each turn (`graphs/nodes/guard.py`), and its tokens, counted once."""
     if ask.tools.tools and not services.calls_tools:
         raise UnsupportedParameter("tools", "a configured model cannot call tools (the demo model)")
-    return [guard_turn(services, asked.question, asked.messages).tokens for asked in ask.turns]
+    return [guarded_tokens(services, asked) for asked in ask.turns]
+
+
+def guarded_tokens(services: RouteServices, asked: AskedTurn) -> int:
+    if asked.counted is None:
+        return guard_turn(services, asked.question, asked.messages).tokens
+    refuse_too_long(asked.counted, services.settings.max_input_tokens)
+    return asked.counted
 
 
 async def decide(services: RouteServices, principal: Principal, ask: Ask) -> Decision:

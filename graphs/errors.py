@@ -109,6 +109,14 @@ class SessionBusy(GraphgateError):
     code = "session_busy"
 
 
+class ThreadConflict(GraphgateError):
+    """A LangGraph API thread that cannot take this request: it exists already, or it belongs
+    to another graph."""
+
+    status = 409
+    code = "thread_conflict"
+
+
 class SessionLeaseLost(SessionBusy):
     """The turn's session lock lapsed and another turn took it: the turn is not stored."""
 

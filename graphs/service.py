@@ -21,6 +21,7 @@ from graphs.chat import ChatGraph, build_chat_graph
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.graph_routes import GraphRoute, build_graph_route
 from graphs.memory.checkpoint import build_checkpointer
+from graphs.memory.thread_records import ThreadRecords, build_thread_records
 from graphs.route_services import RouteServices, build_services, services_for
 from graphs.routes import CHAT, RouteSpec, load_route_specs
 from graphs.settings import Settings
@@ -50,12 +51,13 @@ class RouteGraphs:
 @dataclass
 class GraphService:
     """The served routes: chains in the chat graph (`routes`, LangServe's and `/v1`'s) and the
-    teams' own graphs (`graph_routes`)."""
+    teams' own graphs (`graph_routes`, the LangGraph API's)."""
 
     routes: dict[str, RouteGraphs]
     graph_routes: dict[str, GraphRoute]
     checkpointer: BaseCheckpointSaver[Any] | None
     redis: RedisClient | None
+    threads: ThreadRecords  # the LangGraph API's thread and run records
 
     @property
     def chat(self) -> RouteGraphs:
@@ -167,7 +169,8 @@ async def open_graphs(
         routes, graph_routes = await asyncio.to_thread(
             build_routes, base, specs, redis, checkpointer
         )
-        service = GraphService(routes, graph_routes, checkpointer, redis)
+        threads = build_thread_records(redis, settings.redis_prefix, settings.session_ttl)
+        service = GraphService(routes, graph_routes, checkpointer, redis, threads)
         announce(service)
         yield service
     finally:

@@ -1,6 +1,7 @@
 """Every error a client sees is rendered here, and counted here, once: the JSON body
 `{"error": {"code", "message", "trace_id"}}`, the same object as an SSE `error` event inside a
-LangServe stream, and OpenAI's `{"error": {"message", "type", "param", "code"}}` on `/v1`.
+LangServe stream, OpenAI's `{"error": {"message", "type", "param", "code"}}` on `/v1`, and the
+LangGraph server's `{"error": <type>, "message"}` for a run that failed once it started.
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ def sse_error_event(error: GraphgateError | None, trace_id: str) -> bytes:
     body = error_body(error, trace_id)
     data = {"status_code": error.status, "message": error.message, **body}
     return ServerSentEvent(data=json.dumps(data), event="error").encode()
+
+
+def langgraph_run_error(error: GraphgateError | None, trace_id: str) -> dict[str, Any]:
+    """A LangGraph API run's failure, as its `error` event's data and `runs/wait`'s
+    `__error__`: the LangGraph server's keys (`error`, the failure's type; `message`), and
+    graphgate's code and trace id; None is an unexpected failure, whose detail stays in the
+    log."""
+    error = error or InternalError("An internal error occurred.")
+    REFUSALS.labels(error.code).inc()
+    return {
+        "error": type(error).__name__,
+        "message": error.message,
+        "code": error.code,
+        "trace_id": trace_id,
+    }
 
 
 def openai_error_object(error: GraphgateError, trace_id: str) -> dict[str, Any]:

@@ -10,7 +10,8 @@ recurse, and about 1,000 levels raise `RecursionError`), no integer outside 64 b
 checkpoint serializer cannot store it, and the turn would be lost after the model answered),
 no `NaN`/`Infinity`, no lone UTF-16 surrogate (it cannot be encoded back to UTF-8). A body
 that breaks a rule gets 400/415 before any route sees it; the parsed value waits in the
-request context, and the body is passed on unchanged for LangServe to read.
+request context, and the body is passed on unchanged for LangServe to read. A request with
+no body and no Content-Type carries nothing to check and is passed on as it is.
 """
 
 from __future__ import annotations
@@ -143,16 +144,19 @@ class JSONBodyMiddleware:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        try:
-            if not JSON_MEDIA_TYPE.match(media_type):
-                raise UnsupportedMediaType(
-                    "Send the request body as Content-Type: application/json."
-                )
-            refuse_content_coding(headers)
-            request_context(scope).json_body = parse_json_body(body, self.max_depth)
-        except GraphgateError as exc:
-            await send_error(scope, receive, send, exc)
-            return
+        # No body at all (the LangGraph client's `cancel`) has nothing to check; a route that
+        # needs a body says so itself.
+        if body or media_type:
+            try:
+                if not JSON_MEDIA_TYPE.match(media_type):
+                    raise UnsupportedMediaType(
+                        "Send the request body as Content-Type: application/json."
+                    )
+                refuse_content_coding(headers)
+                request_context(scope).json_body = parse_json_body(body, self.max_depth)
+            except GraphgateError as exc:
+                await send_error(scope, receive, send, exc)
+                return
         replayed = False
 
         async def replay() -> Message:

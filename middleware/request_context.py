@@ -85,6 +85,8 @@ class RequestContext:
     # What admission decided, a turn each in the order asked; the runs read their facts here.
     admitted: list[AdmittedTurn] | None = None
     stream_failure: GraphgateError | None = None  # the error that ended a stream
+    # The response writes its own SSE error events (the LangGraph API's): none is rewritten.
+    writes_own_errors: bool = False
     client_gone: ClientGone = field(default_factory=ClientGone)
     run: RunRecord = field(default_factory=RunRecord)
     # Locks admission took, by thread id, until the run of that session's turn claims its own.

@@ -6,7 +6,8 @@ deadline or an upstream failure mid-stream would reach the client as a generic 5
 runnable records the `GraphgateError` it raised in the request context; this middleware
 rewrites LangServe's error event from it (`middleware/error_responses.py` renders it). Once an
 error event is out, the exception LangServe re-raises has been reported: the body is ended
-cleanly instead of the connection being dropped.
+cleanly instead of the connection being dropped. A response that writes its own error events
+in another API's shape (the LangGraph API's runs) says so in the request context.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ class SSEErrorMiddleware:
 
         async def rewriting_send(message: Message) -> None:
             nonlocal error_sent
-            if message["type"] == "http.response.body" and message.get("body", b"").startswith(
-                ERROR_EVENT
+            if (
+                message["type"] == "http.response.body"
+                and not context.writes_own_errors
+                and message.get("body", b"").startswith(ERROR_EVENT)
             ):
                 event = sse_error_event(context.stream_failure, context.trace_id)
                 message = {**message, "body": event}

@@ -92,6 +92,9 @@ class SessionLease(Protocol):
 
 
 class SessionLocks(Protocol):
+    async def is_held(self, thread_id: str) -> bool:
+        """Whether a turn holds the session now (a thread's `busy` status)."""
+
     async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
         """The session's lock, waiting up to `wait` seconds; None if it stayed busy."""
 
@@ -167,6 +170,7 @@ class RedisSessionLocks:
     def __init__(
         self, redis: RedisClient, prefix: str, lease_seconds: float, fence_ttl: float
     ) -> None:
+        self._redis = redis
         self._keys = RedisKeys(prefix)
         self.lease_ms = int(lease_seconds * 1000)
         self._fence_ttl_ms = int(fence_ttl * 1000)
@@ -177,6 +181,9 @@ class RedisSessionLocks:
 
     def lock_key(self, thread_id: str) -> str:
         return self._keys.session_lock(thread_id)
+
+    async def is_held(self, thread_id: str) -> bool:
+        return bool(await self._redis.exists(self.lock_key(thread_id)))
 
     async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
         key = self.lock_key(thread_id)
@@ -245,6 +252,10 @@ class LocalSessionLocks:
             raise
         return LocalSessionLease(self, thread_id)
 
+    async def is_held(self, thread_id: str) -> bool:
+        lock = self._locks.get(thread_id)
+        return lock is not None and lock.locked()
+
     def release(self, thread_id: str) -> None:
         self._locks[thread_id].release()
         self._forget(thread_id)
@@ -259,8 +270,9 @@ class LocalSessionLocks:
 async def take_session_lock(
     locks: SessionLocks, thread_id: str, conflict: str, wait: float
 ) -> HeldLock:
-    """The session's lock for one turn: with `SESSION_CONFLICT=enqueue` wait up to `wait`
-    seconds (then 503), with `reject` not at all (409); both `session_busy`."""
+    """The session's lock for one turn: with `conflict` `enqueue` wait up to `wait` seconds
+    (then 503), with `reject` not at all (409); both `session_busy`. `conflict` is
+    `SESSION_CONFLICT`, or a LangGraph API run's `multitask_strategy`."""
     lease = await locks.acquire(thread_id, wait if conflict == "enqueue" else 0.0)
     if lease is not None:
         return HeldLock(lease)
@@ -271,7 +283,7 @@ async def take_session_lock(
             retry_after=RETRY_BUSY_SECONDS,
         )
     raise SessionBusy(
-        "Another turn of this session is running (SESSION_CONFLICT=reject); "
-        "send this one when it has finished.",
+        "Another turn of this session (a run of this thread) is running, and this one asked "
+        "not to wait (reject); send it when the other has finished.",
         retry_after=RETRY_BUSY_SECONDS,
     )

@@ -83,6 +83,26 @@ class RedisKeys:
         """The thread id inside a checkpoint key."""
         return key[len(f"{self.prefix}checkpoint:") + 1 : -1]
 
+    def thread_record(self, principal: str, thread: str) -> str:
+        """A LangGraph API thread's record (JSON), in its principal's slot with their index."""
+        return f"{self.prefix}lg_thread:{hash_tag(principal)}:{thread}"
+
+    def thread_index(self, principal: str) -> str:
+        """The principal's LangGraph API threads: a sorted set of ids by last update."""
+        return f"{self.prefix}lg_threads:{hash_tag(principal)}"
+
+    def run_record(self, principal: str, run: str) -> str:
+        """A LangGraph API run's record (JSON), in its principal's slot."""
+        return f"{self.prefix}lg_run:{hash_tag(principal)}:{run}"
+
+    def run_cancel(self, principal: str, run: str) -> str:
+        """A request to cancel a run, for the worker that runs it to see."""
+        return f"{self.run_record(principal, run)}:cancel"
+
+    def thread_runs(self, principal: str, thread: str) -> str:
+        """The ids of a thread's runs: a set, deleted with the thread."""
+        return f"{self.prefix}lg_thread_runs:{hash_tag(principal)}:{thread}"
+
     def api_key(self, key_hash: str) -> str:
         """One API key's record, by the key's SHA-256."""
         return f"{self.prefix}apikey:{key_hash}"

@@ -44,13 +44,21 @@ def examples(address: str) -> dict[str, str]:
         "own-chain-factory",
         "own-chain-routes",
         "own-chain-client",
+        "langgraph-sdk",
     }
     return found
 
 
 @pytest.fixture(scope="module")
-def readme_server(graphgate_factory: StartGraphgate, keys_file: Path) -> Graphgate:
-    return graphgate_factory(AUTH_MODE="api_key", API_KEYS_FILE=str(keys_file))
+def readme_server(
+    graphgate_factory: StartGraphgate, keys_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Graphgate:
+    """With the example agent as a graph route, as `examples/routes.toml` serves it."""
+    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
+    routes.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
+    return graphgate_factory(
+        AUTH_MODE="api_key", API_KEYS_FILE=str(keys_file), ROUTES_FILE=str(routes)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +78,14 @@ def test_the_python_remote_runnable_example(readme_server: Graphgate, readme_key
     assert run([sys.executable, "-c", code], readme_key).splitlines() == [
         "Echo: Hi, I am Ada.",
         "Echo: What is my name?",
+    ]
+
+
+def test_the_langgraph_sdk_example(readme_server: Graphgate, readme_key: ApiKey) -> None:
+    code = examples(readme_server.url)["langgraph-sdk"]
+    assert run([sys.executable, "-c", code], readme_key).splitlines() == [
+        "Echo: How do rate limits work?",
+        "2 messages in the thread",
     ]
 
 

@@ -31,9 +31,18 @@ SUMMARY = re.compile(r"^\s*(\d+) generated, (\d+) passed", re.M)
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(graphgate_factory: StartGraphgate) -> Graphgate:
+def fuzzed_server(
+    graphgate_factory: StartGraphgate, tmp_path_factory: pytest.TempPathFactory
+) -> Graphgate:
+    """With a graph route, so the LangGraph API's runs reach a graph."""
+    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
+    routes.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
     return graphgate_factory(
-        "redis", AUTH_MODE="api_key", REQUEST_TIMEOUT=str(REQUEST_TIMEOUT), CACHE_MODE="exact"
+        "redis",
+        AUTH_MODE="api_key",
+        REQUEST_TIMEOUT=str(REQUEST_TIMEOUT),
+        CACHE_MODE="exact",
+        ROUTES_FILE=str(routes),
     )
 
 

@@ -1,0 +1,112 @@
+"""How an admitted turn runs a graph, whichever API admitted it (LangServe's chat runnable, the
+LangGraph API's runs): its config (the thread and facts admission gave it), its session lock
+held while it reads and writes its thread (`saver`, the graph's checkpointer, confirms it
+before writing), its cancellation when the client goes, and where its outcome is noted for
+the access line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.constants import CONFIG_KEY_CHECKPOINTER
+from langserve.callbacks import AsyncEventAggregatorCallback
+
+from api.chat_schema import SESSION_ID
+from graphs.errors import SessionLeaseLost
+from graphs.identity import thread_id
+from graphs.memory.session_lock import kept
+from graphs.route_services import RouteServices
+from graphs.run_facts import FACTS_KEY, facts_of, with_facts
+from middleware.request_context import ClientGone, RunRecord, current_request
+
+
+def graph_config(
+    config: RunnableConfig | None, thread_route: str | None, index: int = 0, **facts: Any
+) -> RunnableConfig:
+    """The config of the run of a request's turn `index`: the thread and facts admission gave
+    it, or (a run that did not come through HTTP) the thread of its `session_id`; its facts
+    with the `facts` given here (`RunFacts`' fields); without LangServe's event aggregator."""
+    configurable = dict((config or {}).get("configurable", {}))
+    request = current_request()
+    if request is not None and request.admitted is not None:
+        admitted = request.admitted[index]
+        configurable.pop("thread_id", None)
+        if admitted.thread is not None:
+            configurable["thread_id"] = admitted.thread
+        configurable[FACTS_KEY] = dataclasses.replace(admitted.facts, **facts)
+    else:
+        own = facts_of(config or {})
+        configurable[FACTS_KEY] = dataclasses.replace(own, **facts)
+        if (session := configurable.get(SESSION_ID)) and "thread_id" not in configurable:
+            configurable["thread_id"] = thread_id(own.principal, session, thread_route)
+    graph_run: RunnableConfig = {**(config or {}), "configurable": configurable}
+    callbacks = graph_run.get("callbacks")
+    if isinstance(callbacks, list):
+        # LangServe hands every invoke, batch and stream an aggregator of the run's callback
+        # events, and returns them only on routes added with `include_callback_events`, which
+        # ours are not. Each of its events runs as a task of its own: 16 a turn, and one a token.
+        kept = [c for c in callbacks if not isinstance(c, AsyncEventAggregatorCallback)]
+        graph_run["callbacks"] = kept
+    return graph_run
+
+
+def cancel_once(run: asyncio.Task[Any]) -> None:
+    """Cancel `run` unless it is done or already being cancelled: a second cancellation would
+    interrupt the first one's clean-up (LangGraph's wait for its exit checkpoint)."""
+    if not run.done() and not run.cancelling():
+        run.cancel()
+
+
+def cancel_when_client_goes(run: asyncio.Task[Any]) -> ClientGone | None:
+    """Cancel `run` if the request's client disconnects; the request's `ClientGone`, if any."""
+    request = current_request()
+    if request is None:
+        return None
+    request.client_gone.on_disconnect(lambda: cancel_once(run))
+    return request.client_gone
+
+
+def run_record() -> RunRecord | None:
+    """Where the run's outcome goes for the access line, if it serves a request."""
+    request = current_request()
+    return None if request is None else request.run
+
+
+@contextlib.asynccontextmanager
+async def session_turn(
+    config: RunnableConfig, services: RouteServices, saver: object
+) -> AsyncIterator[RunnableConfig]:
+    """Hold the session's lock while the run reads and writes its history: the lock admission
+    took for it, else (a run that did not come through HTTP) one taken now. The config to run
+    with carries it in its facts, where the checkpointer confirms it before writing."""
+    thread = config["configurable"].get("thread_id")
+    if thread is None:
+        yield config
+        return
+    request = current_request()
+    if request is None:
+        held = await services.take_session_lock(thread)
+    elif (admitted := request.session_locks_held.pop(thread, None)) is not None:
+        held = admitted
+    else:
+        # Its request has ended and let its locks go (a batch that failed while this turn
+        # waited): the turn must not run on a session it no longer holds.
+        raise SessionLeaseLost("The request ended before this turn started.")
+    config = with_facts(config, session_lock=held)
+    deferred = facts_of(config).deferred
+    if deferred is not None and isinstance(saver, BaseCheckpointSaver):
+        # A batch's turn: its checkpoint, and the lock that the write checks, wait for the
+        # whole batch.
+        deferred.hold(held)
+        config["configurable"][CONFIG_KEY_CHECKPOINTER] = deferred.saver(saver)
+        yield config
+        return
+    async with kept(held):
+        yield config

@@ -1,0 +1,177 @@
+"""A LangGraph API run, admitted as every turn is (`api/admission.py`): the assistant's graph
+route, the caller's thread (404 for another principal's), the input's size bounded, the
+budgets and the rate limit (429 before any model call), and last the thread's session lock,
+under the run's `multitask_strategy` (`reject`: 409 at once; `enqueue`: wait for the running
+one, up to `QUEUE_TIMEOUT`). Nothing is written before admission has said yes; then the thread
+is bound to the assistant's graph on its first run and the run's record written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
+from langchain_core.runnables import RunnableConfig
+
+from api.admission import admit
+from api.admitted_run import graph_config
+from api.langgraph.bodies import RunCreate
+from api.langgraph.served import owned_thread, route_of
+from graphs.admission import Ask, AskedTurn
+from graphs.errors import InvalidInput, NotFound, ThreadConflict
+from graphs.graph_routes import GraphRoute
+from graphs.identity import Principal
+from graphs.memory.thread_records import StoredRun, StoredThread
+from graphs.model.params import read_params
+from graphs.nodes.guard import refuse_non_text
+from graphs.route_services import RouteServices
+from graphs.run_facts import FACTS_KEY
+from graphs.service import GraphService
+
+# Client `configurable` keys that would address another thread or checkpoint, or pose as
+# graphgate's own facts: dropped.
+RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
+
+
+@dataclass
+class AdmittedRun:
+    """A run that may start: its route, its records (none for a stateless run's thread) and
+    the input and config it runs with."""
+
+    route: GraphRoute
+    principal: str
+    record: StoredRun
+    thread: StoredThread | None
+    graph_input: Any
+    config: RunnableConfig
+
+    @property
+    def location(self) -> str:
+        """Where the run's resource is (the `Content-Location` the clients read its id from)."""
+        if self.thread is None:
+            return f"/runs/{self.record.run_id}"
+        return f"/threads/{self.thread.thread_id}/runs/{self.record.run_id}"
+
+
+def input_messages(graph_input: Any) -> list[BaseMessage]:
+    """The messages of a graph's input (`{"messages": [...]}`), as the guard reads them."""
+    given = graph_input.get("messages") if isinstance(graph_input, dict) else None
+    if given is None:
+        return []
+    try:
+        return convert_to_messages(given if isinstance(given, list) else [given])
+    except (ValueError, TypeError, NotImplementedError, KeyError):
+        raise InvalidInput("input.messages holds something that is not a message.") from None
+
+
+def input_tokens(services: RouteServices, graph_input: Any, messages: list[BaseMessage]) -> int:
+    """The input's tokens: its messages', and the rest of it as JSON text."""
+    rest = graph_input
+    if isinstance(graph_input, dict):
+        rest = {key: value for key, value in graph_input.items() if key != "messages"}
+    tokens = services.counter.count_messages(messages)
+    if rest:
+        tokens += services.counter.count_text(json.dumps(rest, default=str))
+    return tokens
+
+
+def run_ask(route: GraphRoute, body: RunCreate, thread: str | None) -> Ask:
+    services = route.services
+    messages = input_messages(body.input)
+    refuse_non_text(messages)
+    question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+    params = read_params(body.config.configurable, services.settings.max_output_tokens)
+    counted = input_tokens(services, body.input, messages)
+    asked = AskedTurn(question, messages, thread, params, counted)
+    return Ask([asked], session_conflict=body.multitask_strategy)
+
+
+async def thread_to_run(
+    service: GraphService, principal: str, route: GraphRoute, body: RunCreate, thread: str
+) -> StoredThread | None:
+    """The caller's thread the run continues (None: `if_not_exists=create` makes it, once
+    admitted); a thread bound to another graph cannot run this one."""
+    try:
+        stored = await owned_thread(service, principal, thread)
+    except NotFound:
+        if body.if_not_exists == "create":
+            return None
+        raise
+    bound = stored.metadata.get("graph_id")
+    if bound not in (None, route.spec.name):
+        raise ThreadConflict(
+            f"Thread {thread} runs the graph {bound!r}; start a new thread for {route.spec.name!r}."
+        )
+    return stored
+
+
+def run_config(
+    body: RunCreate, route: GraphRoute, run_id: str, thread: str | None
+) -> RunnableConfig:
+    """The client's config, without what would address another thread or pose as graphgate's
+    facts, with the run's metadata; `graph_config` adds the admitted thread and facts."""
+    configurable = {
+        key: value
+        for key, value in body.config.configurable.items()
+        if key not in RESERVED_CONFIGURABLE and key != FACTS_KEY and not key.startswith("__")
+    }
+    metadata = {
+        **body.metadata,
+        "graph_id": route.spec.name,
+        "assistant_id": route.spec.name,
+        "run_id": run_id,
+        "thread_id": thread,
+    }
+    config: RunnableConfig = {
+        "configurable": configurable,
+        "metadata": metadata,
+        "tags": body.config.tags,
+        "run_id": uuid.UUID(run_id),
+    }
+    if body.config.recursion_limit is not None:
+        config["recursion_limit"] = body.config.recursion_limit
+    return graph_config(config, route.spec.thread_route)
+
+
+async def admit_run(
+    request: Request,
+    service: GraphService,
+    caller: Principal,
+    body: RunCreate,
+    thread: str | None,
+) -> AdmittedRun:
+    """Admit a run of `body` on the caller's `thread` (None: a stateless run), then write its
+    records; every refusal comes before any write."""
+    route = route_of(service, body.assistant_id)
+    stored = (
+        None if thread is None else await thread_to_run(service, caller.name, route, body, thread)
+    )
+    await admit(request, route.services, read=lambda: run_ask(route, body, thread))
+    now = time.time()
+    run_id = str(uuid.uuid4())
+    record = StoredRun(
+        run_id,
+        thread or "",
+        route.spec.name,
+        now,
+        now,
+        "running",
+        body.metadata,
+        body.multitask_strategy or route.services.settings.session_conflict,
+    )
+    if thread is not None:
+        # Read again under the thread's lock: a run admitted before this one may have made
+        # or bound it meanwhile.
+        stored = await thread_to_run(service, caller.name, route, body, thread)
+        stored = stored or StoredThread(thread, now, now)
+        bound = {"graph_id": route.spec.name, "assistant_id": route.spec.name}
+        stored = stored.touched(metadata={**bound, **stored.metadata})
+        await service.threads.put(caller.name, stored)
+        await service.threads.put_run(caller.name, record)
+    config = run_config(body, route, run_id, thread)
+    return AdmittedRun(route, caller.name, record, stored, body.input, config)

@@ -1,0 +1,215 @@
+"""The LangGraph API's contract in process (embedded mode, the demo model), through the official
+Python client: what `make run` serves to it, every refusal's status and field, threads'
+metadata and search, a thread bound to its graph, a failed run, and principals kept apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.client import LangGraphClient
+
+from tests.contract.conftest import AppClient
+
+ROUTES = """
+[routes.graph]
+graph = "tests.chains.graph_route:make_graph"
+[routes.other]
+graph = "tests.chains.graph_route:make_graph"
+[routes.broken]
+graph = "tests.chains.failing_graph:make_graph"
+[routes.nested]
+graph = "tests.chains.nested_graph:make_graph"
+"""
+Open = Callable[[str], AbstractAsyncContextManager[tuple[LangGraphClient, httpx.AsyncClient]]]
+
+
+@pytest.fixture
+def open_api(app_client: AppClient, tmp_path: Path) -> Open:
+    """`async with open_api(user) as (sdk, http)`: the app for `user`, with graph routes."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+
+    @asynccontextmanager
+    async def opened(user: str) -> AsyncIterator[tuple[LangGraphClient, httpx.AsyncClient]]:
+        async with app_client(routes_file=routes) as http:
+            http.headers["X-User-Id"] = user
+            yield LangGraphClient(http), http
+
+    return opened
+
+
+def hello(text: str = "hello") -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def test_embedded_mode_serves_a_thread_to_the_python_client(open_api: Open) -> None:
+    async with open_api("ann") as (sdk, _):
+        thread = await sdk.threads.create()
+        values = await sdk.runs.wait(thread["thread_id"], "graph", input=hello())
+        assert isinstance(values, dict)
+        assert [m["type"] for m in values["messages"]] == ["human", "ai"]
+        parts = [
+            p
+            async for p in sdk.runs.stream(
+                thread["thread_id"], "graph", input=hello("again"), stream_mode="messages"
+            )
+        ]
+        names = [p.event for p in parts]
+        assert names[:3] == ["metadata", "messages/metadata", "messages/partial"]
+        assert "values" not in names
+        state: Any = await sdk.threads.get_state(thread["thread_id"])
+        assert len(state["values"]["messages"]) == 4
+        assert state["checkpoint"]["thread_id"] == thread["thread_id"]
+
+
+async def test_custom_events_and_subgraph_parts_are_named_as_the_clients_read_them(
+    open_api: Open,
+) -> None:
+    async with open_api("ann") as (sdk, _):
+        parts = [
+            p
+            async for p in sdk.runs.stream(
+                None,
+                "nested",
+                input=hello(),
+                stream_mode=["updates", "custom", "events"],
+                stream_subgraphs=True,
+            )
+        ]
+    names = [p.event for p in parts]
+    inner = [n for n in names if n.startswith("updates|inner:")]
+    assert inner  # the subgraph's node, named for its namespace
+    assert "updates" in names  # the root's own update
+    custom = [p.data for p in parts if p.event.startswith("custom|inner:")]
+    assert custom == [{"progress": "asking the model"}]
+    kinds = {p.data["event"] for p in parts if p.event.split("|")[0] == "events"}
+    assert {"on_chain_start", "on_chat_model_stream", "on_chain_end"} <= kinds
+    assert "values" not in names
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"multitask_strategy": "interrupt"}, "multitask_strategy"),
+        ({"stream_mode": "lifecycle"}, "stream_mode"),
+        ({"command": {"resume": "yes"}}, "command"),
+        ({"on_disconnect": "continue"}, "on_disconnect"),
+        ({"stream_resumable": True}, "stream_resumable"),
+        ({"checkpoint_id": "1f0"}, "checkpoint_id"),
+        ({"assistant_id": ""}, "assistant_id"),
+    ],
+)
+async def test_a_run_asking_for_what_is_not_served_is_422_naming_the_field(
+    open_api: Open, body: dict[str, Any], field: str
+) -> None:
+    async with open_api("ann") as (_, http):
+        request = {"assistant_id": "graph", "input": hello(), **body}
+        response = await http.post("/runs/wait", json=request)
+    assert response.status_code == 422
+    assert field in response.json()["error"]["message"]
+
+
+async def test_unknown_assistants_threads_and_runs_are_404_and_bad_ids_422(
+    open_api: Open,
+) -> None:
+    async with open_api("ann") as (_, http):
+        missing = uuid.uuid4()
+        for method, path, body in [
+            ("POST", "/runs/wait", {"assistant_id": "nope", "input": hello()}),
+            ("GET", "/assistants/nope", None),
+            ("GET", f"/threads/{missing}", None),
+            ("GET", f"/threads/{missing}/state", None),
+            ("POST", f"/threads/{missing}/history", {}),
+            ("POST", f"/threads/{missing}/runs/wait", {"assistant_id": "graph"}),
+            ("GET", f"/threads/{missing}/runs/{uuid.uuid4()}", None),
+            ("POST", f"/threads/{missing}/runs/{uuid.uuid4()}/cancel", None),
+            ("DELETE", f"/threads/{missing}", None),
+            ("POST", f"/threads/{missing}/runs", {"assistant_id": "graph"}),
+        ]:
+            response = await http.request(method, path, json=body)
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["error"]["code"] == "not_found"
+        assert (await http.get("/threads/not-a-uuid")).status_code == 422
+
+
+async def test_a_thread_keeps_its_id_metadata_and_first_graph(open_api: Open) -> None:
+    async with open_api("ann") as (sdk, http):
+        thread_id = str(uuid.uuid4())
+        await sdk.threads.create(thread_id=thread_id, metadata={"a": 1, "b": 1})
+        again = await http.post("/threads", json={"thread_id": thread_id})
+        assert again.status_code == 409
+        same = await sdk.threads.create(thread_id=thread_id, if_exists="do_nothing")
+        assert same["metadata"] == {"a": 1, "b": 1}
+        patched = await sdk.threads.update(thread_id, metadata={"b": 2})
+        assert patched["metadata"] == {"a": 1, "b": 2}
+        prefer = {"Prefer": "return=minimal"}
+        minimal = await http.patch(
+            f"/threads/{thread_id}", json={"metadata": {"c": 3}}, headers=prefer
+        )
+        assert minimal.status_code == 204
+        await sdk.runs.wait(thread_id, "graph", input=hello())
+        found: Any = await sdk.threads.get(thread_id)
+        bound = {"graph_id": "graph", "assistant_id": "graph"}
+        assert found["metadata"] == {"a": 1, "b": 2, "c": 3, **bound}
+        other = await http.post(f"/threads/{thread_id}/runs/wait", json={"assistant_id": "other"})
+        assert other.status_code == 409
+        assert other.json()["error"]["code"] == "thread_conflict"
+
+
+async def test_search_pages_newest_first_and_filters(open_api: Open) -> None:
+    async with open_api("ann") as (sdk, http):
+        tag = uuid.uuid4().hex
+        made = [(await sdk.threads.create(metadata={"tag": tag}))["thread_id"] for _ in range(3)]
+        await sdk.threads.create(metadata={"tag": "else"})
+        page = await http.post("/threads/search", json={"metadata": {"tag": tag}, "limit": 2})
+        assert [t["thread_id"] for t in page.json()] == made[::-1][:2]
+        assert page.headers["X-Pagination-Total"] == "3"
+        assert page.headers["X-Pagination-Next"] == "2"
+        rest = await sdk.threads.search(metadata={"tag": tag}, limit=2, offset=2)
+        assert [t["thread_id"] for t in rest] == [made[0]]
+        oldest = await sdk.threads.search(metadata={"tag": tag}, sort_order="asc", limit=1)
+        assert [t["thread_id"] for t in oldest] == [made[0]]
+        assert await sdk.threads.search(metadata={"tag": tag}, status="busy") == []
+
+
+async def test_a_run_that_fails_is_an_error_event_and_an_error_thread(open_api: Open) -> None:
+    async with open_api("ann") as (sdk, http):
+        thread = await sdk.threads.create()
+        parts = [p async for p in sdk.runs.stream(thread["thread_id"], "broken", input=hello())]
+        assert [p.event for p in parts][-1] == "error"
+        error = parts[-1].data
+        assert (error["error"], error["code"]) == ("InternalError", "internal_error")
+        assert "secret" not in str(error)
+        assert error["trace_id"]
+        run: Any = await sdk.runs.get(thread["thread_id"], parts[0].data["run_id"])
+        assert run["status"] == "error"
+        assert (await sdk.threads.get(thread["thread_id"]))["status"] == "error"
+        waited = await http.post("/runs/wait", json={"assistant_id": "broken", "input": hello()})
+        assert waited.status_code == 200
+        assert waited.json()["__error__"]["error"] == "InternalError"
+
+
+async def test_another_principal_sees_none_of_a_thread(open_api: Open) -> None:
+    async with open_api("ann") as (sdk, http):
+        thread = await sdk.threads.create(metadata={"mine": "ann"})
+        tid = thread["thread_id"]
+        http.headers["X-User-Id"] = "bob"
+        for method, path in [
+            ("GET", f"/threads/{tid}"),
+            ("GET", f"/threads/{tid}/state"),
+            ("DELETE", f"/threads/{tid}"),
+            ("PATCH", f"/threads/{tid}"),
+        ]:
+            response = await http.request(method, path, json={} if method == "PATCH" else None)
+            assert response.status_code == 404, (method, path)
+        assert await sdk.threads.search(metadata={"mine": "ann"}) == []
+        created = await http.post("/threads", json={"thread_id": tid})
+        assert created.status_code == 200  # bob's own thread of that id, not ann's
+        http.headers["X-User-Id"] = "ann"
+        assert (await sdk.threads.get(tid))["metadata"] == {"mine": "ann"}

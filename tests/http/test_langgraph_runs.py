@@ -1,0 +1,133 @@
+"""LangGraph API runs end to end on Redis: `enqueue` runs of one thread, sent at once to two
+gunicorn workers, run one after the other (the session lock, across processes), each on the
+state the one before it left; and a thread's run, state, search and deletion on every Redis
+flavour (plain Redis without modules and the Cluster too)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+from langgraph_sdk import get_client
+
+from tests.auth.test_api_keys import worker_of
+from tests.conftest import REDIS_FLAVOURS
+from tests.example_agent import ANSWER, agent_behaves, ask
+from tests.live_servers import Graphgate, StartGraphgate
+from tests.upstream import Upstream
+
+AGENT = '[routes.agent]\ngraph = "examples.agent:make_graph"\n'
+RUNS = 4
+
+
+@pytest.fixture(scope="module")
+def routes(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("routes") / "routes.toml"
+    path.write_text(AGENT)
+    return str(path)
+
+
+async def clients_by_worker(
+    server: Graphgate, headers: dict[str, str], each: int
+) -> dict[int, list[httpx.AsyncClient]]:
+    """`each` clients of one kept-alive connection each to each of the two workers (which
+    worker accepts a connection is the kernel's choice: connect until both have)."""
+    by_worker: dict[int, list[httpx.AsyncClient]] = {}
+    for _ in range(100):
+        limits = httpx.Limits(max_connections=1)
+        client = httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60, limits=limits)
+        answer = await client.get("/info")
+        clients = by_worker.setdefault(worker_of(server, answer.headers["X-Trace-Id"]), [])
+        if len(clients) < each:
+            clients.append(client)
+        else:
+            await client.aclose()
+        if len(by_worker) == 2 and all(len(c) == each for c in by_worker.values()):
+            return by_worker
+    raise AssertionError("one worker accepted every connection")
+
+
+async def test_enqueued_runs_of_one_thread_run_in_turn_across_two_workers(
+    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    agent_behaves(upstream, marker, tokens_per_second=50)
+    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
+    thread = str(uuid.uuid4())
+    body = {
+        "assistant_id": "agent",
+        "input": ask(marker),
+        "multitask_strategy": "enqueue",
+        "if_not_exists": "create",
+    }
+    by_worker = await clients_by_worker(server, {"X-User-Id": user}, RUNS // 2)
+    clients = [client for each in by_worker.values() for client in each]
+    url = f"/threads/{thread}/runs/wait"
+    try:
+        answers = await asyncio.gather(*(client.post(url, json=body) for client in clients))
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert [a.status_code for a in answers] == [200] * RUNS
+    assert len({worker_of(server, a.headers["X-Trace-Id"]) for a in answers}) == 2
+    assert upstream.stats(marker)["peak_in_flight"] == 1
+    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+        state: Any = await sdk.threads.get_state(thread)
+    messages = state["values"]["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai"] * RUNS
+    assert {m["content"] for m in messages[3::4]} == {ANSWER}
+
+
+@pytest.mark.parametrize("flavour", [f for f in REDIS_FLAVOURS if f != "redis"])
+async def test_a_threads_run_state_search_and_deletion_on_every_redis(
+    graphgate_factory: StartGraphgate,
+    routes: str,
+    upstream: Upstream,
+    flavour: str,
+    user: str,
+    marker: str,
+) -> None:
+    agent_behaves(upstream, marker)
+    server = graphgate_factory(flavour, ROUTES_FILE=routes)
+    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+        thread = await sdk.threads.create(metadata={"flavour": marker})
+        parts = [p async for p in sdk.runs.stream(thread["thread_id"], "agent", input=ask(marker))]
+        assert parts[-1].data["messages"][-1]["content"] == ANSWER
+        state: Any = await sdk.threads.get_state(thread["thread_id"])
+        assert len(state["values"]["messages"]) == 4
+        found = await sdk.threads.search(metadata={"flavour": marker})
+        assert [t["thread_id"] for t in found] == [thread["thread_id"]]
+        run = await sdk.runs.get(thread["thread_id"], parts[0].data["run_id"])
+        assert run["status"] == "success"
+        await sdk.threads.delete(thread["thread_id"])
+        assert await sdk.threads.search(metadata={"flavour": marker}) == []
+
+
+async def test_a_cancel_that_reaches_another_worker_stops_the_run(
+    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    agent_behaves(upstream, marker, tokens_per_second=2)
+    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
+    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
+    (running,), (cancelling,) = by_worker.values()
+    thread = str(uuid.uuid4())
+    body = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
+    try:
+        async with aconnect_sse(
+            running, "POST", f"/threads/{thread}/runs/stream", json=body
+        ) as source:
+            events = source.aiter_sse()
+            run_id = (await anext(events)).json()["run_id"]
+            await upstream.wait_for(marker, "in_flight", within=10)
+            cancel = await cancelling.post(f"/threads/{thread}/runs/{run_id}/cancel?wait=1")
+            names = [event.event async for event in events]
+    finally:
+        await running.aclose()
+        await cancelling.aclose()
+    assert cancel.status_code == 200
+    assert cancel.json()["status"] == "interrupted"
+    assert "error" not in names
+    assert upstream.stats(marker)["cancelled"] == 1
