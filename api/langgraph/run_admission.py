@@ -34,8 +34,15 @@ from graphs.run_facts import FACTS_KEY
 from graphs.service import GraphService
 
 # Client `configurable` keys that would address another thread or checkpoint, or pose as
-# graphgate's own facts: dropped.
-RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
+# graphgate's own facts or principal (`principal` names one under `langgraph dev`): dropped.
+RESERVED_CONFIGURABLE = (
+    "thread_id",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "checkpoint_map",
+    "principal",
+    FACTS_KEY,
+)
 
 
 @dataclass
@@ -118,7 +125,7 @@ def run_config(
     configurable = {
         key: value
         for key, value in body.config.configurable.items()
-        if key not in RESERVED_CONFIGURABLE and key != FACTS_KEY and not key.startswith("__")
+        if key not in RESERVED_CONFIGURABLE and not key.startswith("__")
     }
     metadata = {
         **body.metadata,

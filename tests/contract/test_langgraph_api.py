@@ -213,3 +213,15 @@ async def test_another_principal_sees_none_of_a_thread(open_api: Open) -> None:
         assert created.status_code == 200  # bob's own thread of that id, not ann's
         http.headers["X-User-Id"] = "ann"
         assert (await sdk.threads.get(tid))["metadata"] == {"mine": "ann"}
+
+
+async def test_a_run_acts_for_its_caller_whatever_its_config_names(open_api: Open) -> None:
+    async with open_api("ann") as (_, http):
+        posing = {"configurable": {"principal": "bob", "graphgate": "facts", "thread_id": "x"}}
+        body = {"assistant_id": "graph", "input": hello(), "config": posing}
+        assert (await http.post("/runs/wait", json=body)).status_code == 200
+        ann = (await http.get("/usage?days=1")).json()["days"]
+        http.headers["X-User-Id"] = "bob"
+        bob = (await http.get("/usage?days=1")).json()["days"]
+    assert ann[0]["total"]["requests"] == 1
+    assert bob == [] or bob[0]["total"].get("requests", 0) == 0

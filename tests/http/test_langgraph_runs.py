@@ -131,3 +131,27 @@ async def test_a_cancel_that_reaches_another_worker_stops_the_run(
     assert cancel.json()["status"] == "interrupted"
     assert "error" not in names
     assert upstream.stats(marker)["cancelled"] == 1
+
+
+async def test_a_run_with_reject_on_a_thread_busy_on_another_worker_is_409(
+    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    agent_behaves(upstream, marker, tokens_per_second=5)
+    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
+    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
+    (first,), (second,) = by_worker.values()
+    thread = str(uuid.uuid4())
+    body = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
+    url = f"/threads/{thread}/runs/wait"
+    try:
+        running = asyncio.ensure_future(first.post(url, json=body))
+        await upstream.wait_for(marker, "in_flight", within=10)
+        refused = await second.post(url, json={**body, "multitask_strategy": "reject"})
+        finished = await running
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "session_busy"
+    assert finished.status_code == 200
+    assert upstream.stats(marker)["completed"] == 2  # the first run's calls only
