@@ -170,7 +170,9 @@ def graphgate_factory(
         process = ManagedProcess(
             command,
             env=child_env(**server_settings(mode, settings)),
-            ready_text="Application startup complete",
+            # uvicorn says "running" once its socket listens, after the app's start-up;
+            # gunicorn's socket listens before its workers start.
+            ready_text="Application startup complete" if workers else "Uvicorn running on",
             ready_count=max(1, workers),
             log_path=logs_dir / f"graphgate-{name}.log",
             spawn=warm_launcher.spawn,

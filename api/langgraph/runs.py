@@ -32,7 +32,7 @@ from graphs.errors import GraphgateError, NotFound
 from graphs.graph_run import stream_graph_run
 from graphs.memory.thread_records import RunStatus, ThreadOutcome
 from graphs.service import GraphService
-from graphs.store.redis_client import store_unavailable
+from graphs.store.redis_client import REDIS_FAILURES, store_unavailable
 from middleware.error_responses import langgraph_run_error
 from middleware.request_context import request_context
 
@@ -82,7 +82,10 @@ class RunningRun:
         self._context = request_context(request.scope)
         self._context.writes_own_errors = True
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._settled = False
         self._task = asyncio.create_task(self._run())
+        # However the task ends (even cancelled before it began), its events end.
+        self._task.add_done_callback(lambda _: self._queue.put_nowait(DONE))
         live_runs(request).add(admitted.record.run_id, self._task)
         cancel_when_client_goes(self._task)
         if service.redis is not None and admitted.thread is not None:
@@ -115,8 +118,7 @@ class RunningRun:
             logger.exception("a LangGraph API run failed")
             self._fail(None)
         finally:
-            await asyncio.shield(self._settle())
-            self._queue.put_nowait(DONE)
+            await self._settle_once()
 
     async def _stream(self) -> None:
         route = self.admitted.route
@@ -138,6 +140,20 @@ class RunningRun:
         self._context.stream_failure = error
         self.failure = langgraph_run_error(error, self._context.trace_id)
 
+    async def _settle_once(self) -> None:
+        """Settle the run's records once: when its task ends, or (a task cancelled before it
+        began) when its events have ended. A store that fails here is logged: the run's own
+        outcome has been told."""
+        if self._settled:
+            return
+        self._settled = True
+        if self.status == "running":
+            self.status = "interrupted"
+        try:
+            await asyncio.shield(self._settle())
+        except REDIS_FAILURES as exc:
+            logger.warning("recording a LangGraph API run's end failed: %s", type(exc).__name__)
+
     async def _settle(self) -> None:
         """The run's record and its thread's outcome (a stateless run has neither)."""
         admitted = self.admitted
@@ -155,6 +171,7 @@ class RunningRun:
         """The run's events; a failure ends them with an `error` event."""
         while (event := await self._queue.get()) is not DONE:
             yield event
+        await self._settle_once()
         if self.failure is not None:
             yield "error", self.failure
 

@@ -6,6 +6,7 @@ flavour (plain Redis without modules and the Cluster too)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -155,3 +156,34 @@ async def test_a_run_with_reject_on_a_thread_busy_on_another_worker_is_409(
     assert refused.json()["error"]["code"] == "session_busy"
     assert finished.status_code == 200
     assert upstream.stats(marker)["completed"] == 2  # the first run's calls only
+
+
+async def test_a_client_gone_before_its_run_began_leaves_the_thread_free(
+    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    """The request is sent and the connection closed at once: whether the run was cancelled
+    before it began or while it ran, it ends `interrupted` and the thread takes the next run
+    (a run that never began once held the thread's lock for good)."""
+    agent_behaves(upstream, marker)
+    server = graphgate_factory("redis", ROUTES_FILE=routes)
+    thread = str(uuid.uuid4())
+    body = json.dumps(
+        {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
+    ).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /threads/{thread}/runs/wait HTTP/1.1\r\nHost: {host}\r\nX-User-Id: {user}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request + body)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+        after: Any = await sdk.runs.wait(
+            thread, "agent", input=ask(marker), multitask_strategy="enqueue", if_not_exists="create"
+        )
+        found: Any = await sdk.threads.get(thread)
+    assert after["messages"][-1]["content"] == ANSWER
+    assert found["status"] == "idle"
