@@ -2,8 +2,8 @@
 
 Unknown keys are ignored, as the LangGraph server ignores them (newer clients add some). A
 known field whose value graphgate does not serve yet is refused by name with 422, never
-silently ignored: interrupts, resumable and background runs, the `interrupt` and `rollback`
-strategies and earlier checkpoints are issue #22's.
+silently ignored: resumable and background runs, the `interrupt` and `rollback` strategies
+and earlier checkpoints are issue #22's.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 StreamModeName = Literal[
@@ -90,6 +91,17 @@ class RunConfig(Body):
     configurable: dict[str, Any] = Field(default_factory=dict)
 
 
+class RunCommand(Body):
+    """What resumes or steers a thread's run: the answer to its interrupt (`resume`), values to
+    write first (`update`), the nodes to go to (`goto`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resume: Any = None
+    update: Any = None
+    goto: str | list[str] | None = None
+
+
 class RunCreate(Body):
     """A run, stateful (`/threads/{id}/runs/...`) or stateless (`/runs/...`)."""
 
@@ -106,7 +118,7 @@ class RunCreate(Body):
     if_not_exists: Literal["create", "reject"] | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
-    command: dict[str, Any] | None = None
+    command: RunCommand | None = None
     stream_resumable: bool = False
     checkpoint: dict[str, Any] | None = None
     checkpoint_id: str | None = None
@@ -136,7 +148,6 @@ class RunCreate(Body):
         return value
 
     @field_validator(
-        "command",
         "stream_resumable",
         "checkpoint",
         "checkpoint_id",
@@ -147,6 +158,13 @@ class RunCreate(Body):
     @classmethod
     def _not_yet(cls, value: Any, info: Any) -> Any:
         return refuse_set(value, info.field_name)
+
+    @property
+    def graph_input(self) -> Any:
+        """What the graph runs on: the input, or the command that resumes or steers it."""
+        if self.command is None:
+            return self.input
+        return Command(**self.command.model_dump(exclude_none=True))
 
     @property
     def stream_modes(self) -> list[StreamModeName]:

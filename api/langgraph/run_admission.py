@@ -88,12 +88,18 @@ def input_tokens(services: RouteServices, graph_input: Any, messages: list[BaseM
 
 
 def run_ask(route: GraphRoute, body: RunCreate, thread: str | None) -> Ask:
+    """The run as admission reads it; a command's values count as input too."""
     services = route.services
+    if body.command is not None and thread is None:
+        raise InvalidInput("A command resumes or steers a thread's run: send it on a thread.")
     messages = input_messages(body.input)
     refuse_non_text(messages)
     question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
     params = read_params(body.config.configurable, services.settings.max_output_tokens)
     counted = input_tokens(services, body.input, messages)
+    if body.command is not None:
+        command = body.command.model_dump(exclude_none=True)
+        counted += services.counter.count_text(json.dumps(command, default=str))
     asked = AskedTurn(question, messages, thread, params, counted)
     return Ask([asked], session_conflict=body.multitask_strategy)
 
@@ -181,4 +187,4 @@ async def admit_run(
         await service.threads.put(caller.name, stored)
         await service.threads.put_run(caller.name, record)
     config = run_config(body, route, run_id, thread)
-    return AdmittedRun(route, caller.name, record, stored, body.input, config)
+    return AdmittedRun(route, caller.name, record, stored, body.graph_input, config)

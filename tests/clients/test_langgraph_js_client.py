@@ -28,7 +28,7 @@ JS = ROOT / "tests" / "js-langgraph"
 ROUTES = str(ROOT / "examples" / "routes.toml")
 
 
-def test_the_javascript_client_streams_waits_searches_cancels_and_deletes(
+def test_the_javascript_client_streams_waits_searches_resumes_cancels_and_deletes(
     graphgate_factory: StartGraphgate, upstream: Upstream, redis_url: str, marker: str
 ) -> None:
     slow = f"slow-{marker}"
@@ -52,7 +52,7 @@ def test_the_javascript_client_streams_waits_searches_cancels_and_deletes(
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "pass 5" in result.stdout
+    assert "pass 6" in result.stdout
     assert upstream.stats(slow)["cancelled"] == 1
 
 

@@ -98,7 +98,7 @@ async def test_custom_events_and_subgraph_parts_are_named_as_the_clients_read_th
     [
         ({"multitask_strategy": "interrupt"}, "multitask_strategy"),
         ({"stream_mode": "lifecycle"}, "stream_mode"),
-        ({"command": {"resume": "yes"}}, "command"),
+        ({"command": {"resume": "yes", "resumed": True}}, "command.resumed"),
         ({"on_disconnect": "continue"}, "on_disconnect"),
         ({"stream_resumable": True}, "stream_resumable"),
         ({"checkpoint_id": "1f0"}, "checkpoint_id"),
