@@ -31,20 +31,20 @@ from middleware.request_context import RequestContext, request_context
 
 
 async def hold_sessions(
-    context: RequestContext,
-    services: RouteServices,
-    threads: list[str],
-    conflict: str | None = None,
+    context: RequestContext, services: RouteServices, threads: list[str], ask: Ask
 ) -> None:
     """Take the lock of every session the request continues, before any response starts (a
     busy session's 409 or 503 is the response's status), in one order (two batches that share
-    sessions cannot each wait for the other); the request context keeps them for the runs."""
+    sessions cannot each wait for the other), first making way if `ask` says how; the request
+    context keeps them for the runs."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.queue_timeout
     try:
         for thread in sorted(threads):
+            if ask.make_way is not None and await services.session_locks.is_held(thread):
+                await ask.make_way()
             wait = max(0.0, deadline - loop.time())
-            held = await services.take_session_lock(thread, wait, conflict)
+            held = await services.take_session_lock(thread, wait, ask.session_conflict)
             context.session_locks_held[thread] = held
     except BaseException:
         # Refused before it runs: its locks, reservations and rate units go back now, before
@@ -76,5 +76,5 @@ async def admit(
     context.run.end_user = ask.end_user
     context.run.session = next((a.session for a in reversed(ask.turns) if a.session), None)
     threads = [t.thread for t in decision.turns if t.thread]
-    await hold_sessions(context, services, threads, ask.session_conflict)
+    await hold_sessions(context, services, threads, ask)
     return decision.turns

@@ -6,7 +6,7 @@ and the facts each admitted run carries (`graphs/run_facts.py`). The serving lay
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage
@@ -52,6 +52,9 @@ class Ask:
     end_user: str | None = None
     # What to do when a session is busy (`enqueue` or `reject`); None: `SESSION_CONFLICT`.
     session_conflict: str | None = None
+    # Done first when a session is busy, before waiting for it (the LangGraph API's
+    # `interrupt` and `rollback` strategies stop the run that holds it).
+    make_way: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.langgraph import assistants, runs, threads
+from api.langgraph.live_runs import LiveRuns
 
 
 def install_langgraph_api(app: FastAPI) -> None:
-    app.state.live_runs = runs.LiveRuns()
+    app.state.live_runs = LiveRuns()
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(runs.router)

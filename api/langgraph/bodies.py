@@ -2,8 +2,7 @@
 
 Unknown keys are ignored, as the LangGraph server ignores them (newer clients add some). A
 known field whose value graphgate does not serve yet is refused by name with 422, never
-silently ignored: resumable and background runs, the `interrupt` and `rollback` strategies
-and earlier checkpoints are issue #22's.
+silently ignored: resumable and background runs and earlier checkpoints are issue #22's.
 """
 
 from __future__ import annotations
@@ -125,13 +124,6 @@ class RunCreate(Body):
     webhook: str | None = None
     after_seconds: float | None = None
     feedback_keys: list[str] | None = None
-
-    @field_validator("multitask_strategy")
-    @classmethod
-    def _served_strategy(cls, value: str | None) -> str | None:
-        if value in ("interrupt", "rollback"):
-            raise ValueError(f"multitask_strategy {value!r} {NOT_YET}; use reject or enqueue")
-        return value
 
     @field_validator("on_disconnect")
     @classmethod

@@ -8,9 +8,11 @@ is bound to the assistant's graph on its first run and the run's record written.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +23,13 @@ from langchain_core.runnables import RunnableConfig
 from api.admission import admit
 from api.admitted_run import graph_config
 from api.langgraph.bodies import RunCreate
+from api.langgraph.live_runs import stop_thread_runs
 from api.langgraph.served import owned_thread, route_of
 from graphs.admission import Ask, AskedTurn
 from graphs.errors import InvalidInput, NotFound, ThreadConflict
 from graphs.graph_routes import GraphRoute
 from graphs.identity import Principal
-from graphs.memory.thread_records import StoredRun, StoredThread
+from graphs.memory.thread_records import CancelAction, StoredRun, StoredThread
 from graphs.model.params import read_params
 from graphs.nodes.guard import refuse_non_text
 from graphs.route_services import RouteServices
@@ -87,7 +90,12 @@ def input_tokens(services: RouteServices, graph_input: Any, messages: list[BaseM
     return tokens
 
 
-def run_ask(route: GraphRoute, body: RunCreate, thread: str | None) -> Ask:
+def run_ask(
+    route: GraphRoute,
+    body: RunCreate,
+    thread: str | None,
+    make_way: Callable[[], Awaitable[None]] | None = None,
+) -> Ask:
     """The run as admission reads it; a command's values count as input too."""
     services = route.services
     if body.command is not None and thread is None:
@@ -101,7 +109,10 @@ def run_ask(route: GraphRoute, body: RunCreate, thread: str | None) -> Ask:
         command = body.command.model_dump(exclude_none=True)
         counted += services.counter.count_text(json.dumps(command, default=str))
     asked = AskedTurn(question, messages, thread, params, counted)
-    return Ask([asked], session_conflict=body.multitask_strategy)
+    strategy = body.multitask_strategy
+    if strategy in ("interrupt", "rollback"):
+        return Ask([asked], session_conflict="enqueue", make_way=make_way)
+    return Ask([asked], session_conflict=strategy)
 
 
 async def thread_to_run(
@@ -164,7 +175,15 @@ async def admit_run(
     stored = (
         None if thread is None else await thread_to_run(service, caller.name, route, body, thread)
     )
-    await admit(request, route.services, read=lambda: run_ask(route, body, thread))
+
+    # `interrupt` and `rollback` stop the thread's running run, then wait for it.
+    action: CancelAction = "rollback" if body.multitask_strategy == "rollback" else "interrupt"
+    make_way = None
+    if thread is not None:
+        make_way = functools.partial(
+            stop_thread_runs, request, service, caller.name, thread, action
+        )
+    await admit(request, route.services, read=lambda: run_ask(route, body, thread, make_way))
     now = time.time()
     run_id = str(uuid.uuid4())
     record = StoredRun(

@@ -21,6 +21,8 @@ from graphs.store.redis_client import RedisClient
 
 ThreadOutcome = Literal["idle", "error", "interrupted"]
 RunStatus = Literal["pending", "running", "success", "error", "interrupted"]
+# A cancelled run keeps what it did (`interrupt`), or leaves no trace (`rollback`).
+CancelAction = Literal["interrupt", "rollback"]
 PAGE = 100
 Record = TypeVar("Record")
 
@@ -70,10 +72,15 @@ class ThreadRecords(Protocol):
 
     async def get_run(self, principal: str, run_id: str) -> StoredRun | None: ...
 
-    async def ask_to_cancel(self, principal: str, run_id: str) -> None:
+    async def runs_of(self, principal: str, thread_id: str) -> list[StoredRun]: ...
+
+    async def delete_run(self, principal: str, run: StoredRun) -> None: ...
+
+    async def ask_to_cancel(self, principal: str, run_id: str, action: CancelAction) -> None:
         """Ask whichever worker runs the run to cancel it (`cancel_asked`)."""
 
-    async def cancel_asked(self, principal: str, run_id: str) -> bool: ...
+    async def cancel_asked(self, principal: str, run_id: str) -> CancelAction | None:
+        """What a `/cancel` that reached another worker asked of the run, if anything."""
 
 
 def encoded(record: StoredThread | StoredRun) -> str:
@@ -150,11 +157,25 @@ class RedisThreadRecords:
         stored = await self._redis.get(self._keys.run_record(principal, run_id))
         return None if stored is None else StoredRun(**json.loads(stored))
 
-    async def ask_to_cancel(self, principal: str, run_id: str) -> None:
-        await self._redis.set(self._keys.run_cancel(principal, run_id), 1, ex=self._ttl)
+    async def runs_of(self, principal: str, thread_id: str) -> list[StoredRun]:
+        ids = await self._redis.smembers(self._keys.thread_runs(principal, thread_id))
+        keys = [self._keys.run_record(principal, text(run)) for run in ids]
+        stored = await self._redis.mget(keys) if keys else []
+        return [StoredRun(**json.loads(record)) for record in stored if record is not None]
 
-    async def cancel_asked(self, principal: str, run_id: str) -> bool:
-        return bool(await self._redis.exists(self._keys.run_cancel(principal, run_id)))
+    async def delete_run(self, principal: str, run: StoredRun) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(self._keys.run_record(principal, run.run_id))
+            pipe.delete(self._keys.run_cancel(principal, run.run_id))
+            pipe.srem(self._keys.thread_runs(principal, run.thread_id), run.run_id)
+            await pipe.execute()
+
+    async def ask_to_cancel(self, principal: str, run_id: str, action: CancelAction) -> None:
+        await self._redis.set(self._keys.run_cancel(principal, run_id), action, ex=self._ttl)
+
+    async def cancel_asked(self, principal: str, run_id: str) -> CancelAction | None:
+        asked = await self._redis.get(self._keys.run_cancel(principal, run_id))
+        return None if asked is None else ("rollback" if text(asked) == "rollback" else "interrupt")
 
 
 def unexpired(
@@ -215,11 +236,19 @@ class MemoryThreadRecords:
     async def get_run(self, principal: str, run_id: str) -> StoredRun | None:
         return unexpired(self._runs, (principal, run_id))
 
-    async def ask_to_cancel(self, principal: str, run_id: str) -> None:
+    async def runs_of(self, principal: str, thread_id: str) -> list[StoredRun]:
+        owned = [key for key in self._runs if key[0] == principal]
+        runs = [run for key in owned if (run := unexpired(self._runs, key)) is not None]
+        return [run for run in runs if run.thread_id == thread_id]
+
+    async def delete_run(self, principal: str, run: StoredRun) -> None:
+        self._runs.pop((principal, run.run_id), None)
+
+    async def ask_to_cancel(self, principal: str, run_id: str, action: CancelAction) -> None:
         """Embedded: one process, whose runs `/cancel` stops itself; nothing to pass on."""
 
-    async def cancel_asked(self, principal: str, run_id: str) -> bool:
-        return False
+    async def cancel_asked(self, principal: str, run_id: str) -> CancelAction | None:
+        return None
 
 
 def build_thread_records(redis: RedisClient | None, prefix: str, ttl: int) -> ThreadRecords:

@@ -96,7 +96,7 @@ async def test_custom_events_and_subgraph_parts_are_named_as_the_clients_read_th
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"multitask_strategy": "interrupt"}, "multitask_strategy"),
+        ({"on_completion": "keep"}, "on_completion"),
         ({"stream_mode": "lifecycle"}, "stream_mode"),
         ({"command": {"resume": "yes", "resumed": True}}, "command.resumed"),
         ({"on_disconnect": "continue"}, "on_disconnect"),

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import aconnect_sse
+from httpx_sse import ServerSentEvent, aconnect_sse
 from langgraph_sdk import get_client
 
 from tests.auth.test_api_keys import worker_of
@@ -187,3 +188,70 @@ async def test_a_client_gone_before_its_run_began_leaves_the_thread_free(
         found: Any = await sdk.threads.get(thread)
     assert after["messages"][-1]["content"] == ANSWER
     assert found["status"] == "idle"
+
+
+async def answer_begun(events: AsyncIterator[ServerSentEvent]) -> str:
+    """Read a run's events until its answer's first token; the run's id."""
+    run_id = ""
+    async for event in events:
+        if event.event == "metadata":
+            run_id = event.json()["run_id"]
+        chunk = event.json()[0] if event.event == "messages" else {}
+        if chunk.get("type") == "AIMessageChunk" and chunk["content"]:
+            return run_id
+    raise AssertionError("the run ended before its answer began")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kept"),
+    [
+        ("interrupt", ["human", "ai", "tool", "human", "ai", "tool", "ai"]),
+        ("rollback", ["human", "ai", "tool", "ai"]),
+    ],
+)
+async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_workers(
+    graphgate_factory: StartGraphgate,
+    routes: str,
+    upstream: Upstream,
+    user: str,
+    marker: str,
+    strategy: str,
+    kept: list[str],
+) -> None:
+    """`interrupt` stops the first run and keeps what it did (its tool call and result);
+    `rollback` stops it and leaves no trace of it (no messages, no run record)."""
+    agent_behaves(upstream, marker, tokens_per_second=4)
+    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
+    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
+    (first,), (second,) = by_worker.values()
+    thread = str(uuid.uuid4())
+    body = {
+        "assistant_id": "agent",
+        "input": ask(marker),
+        "if_not_exists": "create",
+        "stream_mode": "messages-tuple",
+    }
+    try:
+        async with aconnect_sse(
+            first, "POST", f"/threads/{thread}/runs/stream", json=body
+        ) as source:
+            events = source.aiter_sse()
+            first_run = await answer_begun(events)
+            later = {**body, "multitask_strategy": strategy}
+            second_run = await second.post(f"/threads/{thread}/runs/wait", json=later)
+            rest = [event.event async for event in events]
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert second_run.status_code == 200
+    assert "error" not in rest
+    messages = second_run.json()["messages"]
+    assert [m["type"] for m in messages] == kept
+    assert messages[-1]["content"] == ANSWER
+    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+        if strategy == "interrupt":
+            assert (await sdk.runs.get(thread, first_run))["status"] == "interrupted"
+        else:
+            with pytest.raises(httpx.HTTPStatusError):
+                await sdk.runs.get(thread, first_run)
+    assert upstream.stats(marker)["cancelled"] == 1

@@ -1,0 +1,190 @@
+"""An admitted LangGraph API run in a task of its own, which feeds its response (events as they
+come), so it can be cancelled when the client leaves (`on_disconnect=cancel`) or a `/cancel`
+or a later run of its thread asks (`api/langgraph/live_runs.py`), whatever the response is
+doing. A thread's run writes its checkpoint once it has ended (kept, or dropped when rolled
+back) and settles its records before its events end: the Python client asks for a run that
+is still `running` when its stream closes, and follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from redis.exceptions import RedisClusterException, RedisError
+
+from api.admitted_run import cancel_once, cancel_when_client_goes, session_turn
+from api.langgraph.bodies import RunCreate
+from api.langgraph.events import RunEvents, native_modes
+from api.langgraph.live_runs import live_runs
+from api.langgraph.run_admission import AdmittedRun
+from graphs.errors import GraphgateError
+from graphs.graph_run import stream_graph_run
+from graphs.memory.deferred_saver import DeferredWrites
+from graphs.memory.thread_records import CancelAction, RunStatus, ThreadOutcome
+from graphs.run_facts import with_facts
+from graphs.service import GraphService
+from graphs.store.redis_client import REDIS_FAILURES, store_unavailable
+from middleware.error_responses import langgraph_run_error
+from middleware.request_context import request_context
+
+logger = logging.getLogger("graphgate")
+DONE = object()
+
+
+class RunningRun:
+    """An admitted run in its own task: its stream parts become events as they come, and its
+    records are settled when it ends, however it ends, before its events end."""
+
+    def __init__(
+        self, request: Request, service: GraphService, admitted: AdmittedRun, body: RunCreate
+    ) -> None:
+        self.admitted = admitted
+        self.events = RunEvents(body.stream_modes, body.stream_subgraphs)
+        self.status: RunStatus = "running"
+        self.failure: dict[str, Any] | None = None
+        self._service = service
+        self._modes = native_modes(body.stream_modes)
+        self._subgraphs = body.stream_subgraphs
+        self._with_events = "events" in body.stream_modes
+        self._context = request_context(request.scope)
+        self._context.writes_own_errors = True
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._settled = False
+        self.action: CancelAction = "interrupt"  # what a cancellation keeps of the run
+        # A thread's checkpoint waits for the run's end, so a rolled-back run leaves none.
+        self._writes = DeferredWrites() if admitted.thread is not None else None
+        self._task = asyncio.create_task(self._run())
+        # However the task ends (even cancelled before it began), its events end.
+        self._task.add_done_callback(lambda _: self._queue.put_nowait(DONE))
+        live_runs(request).add(admitted.record.run_id, self)
+        cancel_when_client_goes(self._task)
+        if service.redis is not None and admitted.thread is not None:
+            watch = asyncio.create_task(self._cancel_when_asked())
+            self._task.add_done_callback(lambda _: watch.cancel())
+
+    async def _cancel_when_asked(self) -> None:
+        """Cancel the run when a `/cancel` that reached another worker or pod asks for it."""
+        admitted = self.admitted
+        every = admitted.route.services.settings.run_cancel_poll
+        # The request is in Redis, where no event reaches this process: it is read.
+        asked = None
+        while asked is None:
+            await asyncio.sleep(every)
+            asked = await self._service.threads.cancel_asked(
+                admitted.principal, admitted.record.run_id
+            )
+        self.stop(asked)
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        return self._task
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.status == "interrupted" and self.action == "rollback"
+
+    async def _run(self) -> None:
+        try:
+            await self._stream()
+            self.status = "success"
+        except asyncio.CancelledError:
+            self.status = "interrupted"
+            raise
+        except GraphgateError as exc:
+            self._fail(exc)
+        except (RedisError, RedisClusterException) as exc:
+            self._fail(store_unavailable(exc))
+        except Exception:
+            logger.exception("a LangGraph API run failed")
+            self._fail(None)
+        finally:
+            try:
+                await self._keep_or_drop_writes()
+            finally:
+                await self._settle_once()
+
+    async def _keep_or_drop_writes(self) -> None:
+        """The run's checkpoint goes to the thread, unless the run was rolled back; either
+        way the thread's session lock, which the writes held, is let go. A checkpoint that
+        cannot be written fails the run (its client hears of it in the `error` event)."""
+        if self._writes is None:
+            return
+        if self.rolled_back:
+            await self._writes.discard()
+            return
+        try:
+            await self._writes.commit()
+        except GraphgateError as exc:  # the lock was lost: another run has the thread
+            self._fail(exc)
+        except (RedisError, RedisClusterException) as exc:
+            self._fail(store_unavailable(exc))
+
+    async def _stream(self) -> None:
+        route = self.admitted.route
+        saver = route.graph.checkpointer
+        config = with_facts(self.admitted.config, deferred=self._writes)
+        async with session_turn(config, route.services, saver) as config:
+            async for part in stream_graph_run(
+                route,
+                self.admitted.graph_input,
+                config,
+                self._modes,
+                self._subgraphs,
+                self._with_events,
+            ):
+                for event in self.events.of(part):
+                    self._queue.put_nowait(event)
+
+    def _fail(self, error: GraphgateError | None) -> None:
+        self.status = "error"
+        self._context.stream_failure = error
+        self.failure = langgraph_run_error(error, self._context.trace_id)
+
+    async def _settle_once(self) -> None:
+        """Settle the run's records once: when its task ends, or (a task cancelled before it
+        began) when its events have ended. A store that fails here is logged: the run's own
+        outcome has been told."""
+        if self._settled:
+            return
+        self._settled = True
+        if self.status == "running":
+            self.status = "interrupted"
+        try:
+            await asyncio.shield(self._settle())
+        except REDIS_FAILURES as exc:
+            logger.warning("recording a LangGraph API run's end failed: %s", type(exc).__name__)
+
+    async def _settle(self) -> None:
+        """The run's record and its thread's outcome (a stateless run has neither); a rolled
+        back run leaves no record."""
+        admitted = self.admitted
+        if admitted.thread is None:
+            return
+        if self.rolled_back:
+            await self._service.threads.delete_run(admitted.principal, admitted.record)
+            return
+        outcome: ThreadOutcome = "interrupted" if self.events.interrupts else "idle"
+        error = None
+        if self.failure is not None:
+            outcome, error = "error", str(self.failure["message"])
+        thread = admitted.thread.touched(outcome=outcome, error=error)
+        await self._service.threads.put(admitted.principal, thread)
+        await self._service.threads.put_run(admitted.principal, admitted.record.moved(self.status))
+
+    async def events_as_they_come(self) -> AsyncIterator[tuple[str, Any]]:
+        """The run's events; a failure ends them with an `error` event."""
+        while (event := await self._queue.get()) is not DONE:
+            yield event
+        await self._settle_once()
+        if self.failure is not None:
+            yield "error", self.failure
+
+    def stop(self, action: CancelAction = "interrupt") -> None:
+        """Cancel the run; `rollback` drops what it did (once asked, it stays asked)."""
+        if action == "rollback":
+            self.action = action
+        cancel_once(self._task)
