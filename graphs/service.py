@@ -21,6 +21,7 @@ from graphs.chat import ChatGraph, build_chat_graph
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.graph_routes import GraphRoute, build_graph_route
 from graphs.memory.checkpoint import build_checkpointer
+from graphs.memory.run_event_log import RunEventLog, build_run_event_log
 from graphs.memory.thread_records import ThreadRecords, build_thread_records
 from graphs.route_services import RouteServices, build_services, services_for
 from graphs.routes import CHAT, RouteSpec, load_route_specs
@@ -58,6 +59,7 @@ class GraphService:
     checkpointer: BaseCheckpointSaver[Any] | None
     redis: RedisClient | None
     threads: ThreadRecords  # the LangGraph API's thread and run records
+    run_events: RunEventLog  # and its resumable runs' events
 
     @property
     def chat(self) -> RouteGraphs:
@@ -170,7 +172,10 @@ async def open_graphs(
             build_routes, base, specs, redis, checkpointer
         )
         threads = build_thread_records(redis, settings.redis_prefix, settings.session_ttl)
-        service = GraphService(routes, graph_routes, checkpointer, redis, threads)
+        run_events = build_run_event_log(
+            redis, settings.redis_prefix, settings.run_events_max, settings.run_events_ttl
+        )
+        service = GraphService(routes, graph_routes, checkpointer, redis, threads, run_events)
         announce(service)
         yield service
     finally:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     session_conflict: Literal["enqueue", "reject"] = "enqueue"
     session_lock_lease: float = Field(default=15.0, gt=0)
     run_cancel_poll: float = Field(default=0.5, gt=0, le=60)
+    run_events_max: int = Field(default=10_000, ge=10)
+    run_events_ttl: int = Field(default=3600, ge=10)
     rate_limit_max: int = Field(default=20, ge=1)
     rate_limit_window: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

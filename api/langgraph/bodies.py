@@ -2,7 +2,7 @@
 
 Unknown keys are ignored, as the LangGraph server ignores them (newer clients add some). A
 known field whose value graphgate does not serve yet is refused by name with 422, never
-silently ignored: resumable and background runs and earlier checkpoints are issue #22's.
+silently ignored: background runs and earlier checkpoints are issue #22's.
 """
 
 from __future__ import annotations
@@ -125,13 +125,6 @@ class RunCreate(Body):
     after_seconds: float | None = None
     feedback_keys: list[str] | None = None
 
-    @field_validator("on_disconnect")
-    @classmethod
-    def _served_disconnect(cls, value: str | None) -> str | None:
-        if value == "continue":
-            raise ValueError(f"on_disconnect 'continue' {NOT_YET}: a run ends with its client")
-        return value
-
     @field_validator("on_completion")
     @classmethod
     def _served_completion(cls, value: str | None) -> str | None:
@@ -140,7 +133,6 @@ class RunCreate(Body):
         return value
 
     @field_validator(
-        "stream_resumable",
         "checkpoint",
         "checkpoint_id",
         "webhook",

@@ -32,8 +32,17 @@ NATIVE: dict[StreamModeName, StreamMode] = {
 INTERRUPT = "__interrupt__"
 
 
-def frame(event: str, data: Any) -> bytes:
-    return b"event: " + event.encode() + b"\r\ndata: " + dumps(data) + b"\r\n\r\n"
+def frame(event: str, data: Any, event_id: str | None = None) -> bytes:
+    return written_frame(event, dumps(data), event_id)
+
+
+def written_frame(event: str, data: bytes, event_id: str | None = None) -> bytes:
+    """An event whose data is JSON already; with an id (a resumable run's), a client may
+    rejoin after it (`Last-Event-ID`)."""
+    framed = b"event: " + event.encode() + b"\r\ndata: " + data + b"\r\n"
+    if event_id is not None:
+        framed += b"id: " + event_id.encode() + b"\r\n"
+    return framed + b"\r\n"
 
 
 def native_modes(modes: Sequence[StreamModeName]) -> list[StreamMode]:

@@ -100,6 +100,8 @@ def run_ask(
     services = route.services
     if body.command is not None and thread is None:
         raise InvalidInput("A command resumes or steers a thread's run: send it on a thread.")
+    if body.stream_resumable and thread is None:
+        raise InvalidInput("A resumable run is rejoined on its thread: start it on a thread.")
     messages = input_messages(body.input)
     refuse_non_text(messages)
     question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")

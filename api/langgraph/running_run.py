@@ -21,6 +21,7 @@ from api.langgraph.bodies import RunCreate
 from api.langgraph.events import RunEvents, native_modes
 from api.langgraph.live_runs import live_runs
 from api.langgraph.run_admission import AdmittedRun
+from api.langgraph.wire import dumps
 from graphs.errors import GraphgateError
 from graphs.graph_run import stream_graph_run
 from graphs.memory.deferred_saver import DeferredWrites
@@ -57,11 +58,16 @@ class RunningRun:
         self.action: CancelAction = "interrupt"  # what a cancellation keeps of the run
         # A thread's checkpoint waits for the run's end, so a rolled-back run leaves none.
         self._writes = DeferredWrites() if admitted.thread is not None else None
+        # A resumable run's events are kept for a client that rejoins it, which a run that
+        # goes on without its client (`on_disconnect=continue`) may well need.
+        self.resumable = body.stream_resumable
         self._task = asyncio.create_task(self._run())
         # However the task ends (even cancelled before it began), its events end.
         self._task.add_done_callback(lambda _: self._queue.put_nowait(DONE))
         live_runs(request).add(admitted.record.run_id, self)
-        cancel_when_client_goes(self._task)
+        self.goes_on_alone = body.on_disconnect == "continue"
+        if not self.goes_on_alone:
+            cancel_when_client_goes(self._task)
         if service.redis is not None and admitted.thread is not None:
             watch = asyncio.create_task(self._cancel_when_asked())
             self._task.add_done_callback(lambda _: watch.cancel())
@@ -136,8 +142,20 @@ class RunningRun:
                 self._subgraphs,
                 self._with_events,
             ):
-                for event in self.events.of(part):
-                    self._queue.put_nowait(event)
+                for name, data in self.events.of(part):
+                    await self._emit(name, data)
+
+    async def _emit(self, name: str, data: Any) -> None:
+        """An event to the response, and to the run's log if it is resumable (its id)."""
+        if not self.resumable:
+            self._queue.put_nowait((name, dumps(data), None))
+            return
+        written = dumps(data)
+        admitted = self.admitted
+        event_id = await self._service.run_events.append(
+            admitted.principal, admitted.record.run_id, name, written
+        )
+        self._queue.put_nowait((name, written, event_id))
 
     def _fail(self, error: GraphgateError | None) -> None:
         self.status = "error"
@@ -155,6 +173,11 @@ class RunningRun:
             self.status = "interrupted"
         try:
             await asyncio.shield(self._settle())
+            if self.failure is not None:
+                await self._emit("error", self.failure)
+            if self.resumable:
+                admitted = self.admitted
+                await self._service.run_events.end(admitted.principal, admitted.record.run_id)
         except REDIS_FAILURES as exc:
             logger.warning("recording a LangGraph API run's end failed: %s", type(exc).__name__)
 
@@ -175,13 +198,12 @@ class RunningRun:
         await self._service.threads.put(admitted.principal, thread)
         await self._service.threads.put_run(admitted.principal, admitted.record.moved(self.status))
 
-    async def events_as_they_come(self) -> AsyncIterator[tuple[str, Any]]:
-        """The run's events; a failure ends them with an `error` event."""
+    async def events_as_they_come(self) -> AsyncIterator[tuple[str, bytes, str | None]]:
+        """The run's events (name, JSON data, id if resumable); a failure ends them with an
+        `error` event."""
         while (event := await self._queue.get()) is not DONE:
             yield event
         await self._settle_once()
-        if self.failure is not None:
-            yield "error", self.failure
 
     def stop(self, action: CancelAction = "interrupt") -> None:
         """Cancel the run; `rollback` drops what it did (once asked, it stays asked)."""

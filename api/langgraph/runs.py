@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.caller import Caller
 from api.langgraph.bodies import RunCreate
-from api.langgraph.events import frame
+from api.langgraph.events import frame, written_frame
 from api.langgraph.live_runs import run_ended, stop_run
 from api.langgraph.run_admission import admit_run
 from api.langgraph.running_run import RunningRun
@@ -29,20 +29,23 @@ from graphs.memory.thread_records import CancelAction
 router = APIRouter(tags=["langgraph runs"])
 
 
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
 def stream_response(running: RunningRun) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         try:
             yield frame("metadata", {"run_id": running.admitted.record.run_id, "attempt": 1})
-            async for name, data in running.events_as_they_come():
-                yield frame(name, data)
+            async for name, data, event_id in running.events_as_they_come():
+                yield written_frame(name, data, event_id)
         finally:
-            running.stop()  # the client left mid-stream
+            if not running.goes_on_alone:
+                running.stop()  # the client left mid-stream
 
-    headers = {
-        "Cache-Control": "no-store",
-        "X-Accel-Buffering": "no",
-        "Content-Location": running.admitted.location,
-    }
+    headers = {**STREAM_HEADERS, "Content-Location": running.admitted.location}
+    if running.resumable:
+        # Where the Python client rejoins the run when its connection breaks.
+        headers["Location"] = f"{running.admitted.location}/stream"
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
 
@@ -51,7 +54,8 @@ async def wait_response(running: RunningRun) -> Response:
         async for _ in running.events_as_they_come():
             pass
     finally:
-        running.stop()
+        if not running.goes_on_alone:
+            running.stop()
     result = running.events.result()
     if running.failure is not None:
         result = {"__error__": running.failure}
@@ -104,6 +108,31 @@ async def get_run(
     if stored is None or stored.thread_id != str(thread_id):
         raise NotFound(f"Run {run_id} of thread {thread_id} not found.")
     return run(stored)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse)
+async def join_run_stream(
+    thread_id: UUID,
+    run_id: UUID,
+    service: Service,
+    caller: Caller,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Rejoin a resumable run, on any worker: its events after `Last-Event-ID` (all of them
+    without it), then the new ones as they come, until it ends."""
+    await get_run(thread_id, run_id, service, caller)
+    if not await service.run_events.exists(caller.name, str(run_id)):
+        raise NotFound(
+            f"The events of run {run_id} are not kept: it was not started with "
+            "stream_resumable, or they have expired (RUN_EVENTS_TTL)."
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        logged = service.run_events.read(caller.name, str(run_id), last_event_id)
+        async for event_id, name, data in logged:
+            yield written_frame(name, data, event_id)
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)

@@ -64,7 +64,8 @@ class ThreadRecords(Protocol):
     async def get(self, principal: str, thread_id: str) -> StoredThread | None: ...
 
     async def delete(self, principal: str, thread_id: str) -> bool:
-        """Delete the thread's record and its runs'; False when there was none."""
+        """Delete the thread's record and its runs' (their records, cancel flags and kept
+        events); False when there was none."""
 
     def newest_first(self, principal: str) -> AsyncIterator[StoredThread]: ...
 
@@ -129,6 +130,7 @@ class RedisThreadRecords:
             pipe.zrem(self._keys.thread_index(principal), thread_id)
             pipe.delete(runs_key, *(self._keys.run_record(principal, run) for run in runs))
             pipe.delete(*(self._keys.run_cancel(principal, run) for run in runs or ["-"]))
+            pipe.delete(*(self._keys.run_events(principal, run) for run in runs or ["-"]))
             deleted, *_ = await pipe.execute()
         return bool(deleted)
 
@@ -167,6 +169,7 @@ class RedisThreadRecords:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(self._keys.run_record(principal, run.run_id))
             pipe.delete(self._keys.run_cancel(principal, run.run_id))
+            pipe.delete(self._keys.run_events(principal, run.run_id))
             pipe.srem(self._keys.thread_runs(principal, run.thread_id), run.run_id)
             await pipe.execute()
 

@@ -95,6 +95,10 @@ class RedisKeys:
         """A LangGraph API run's record (JSON), in its principal's slot."""
         return f"{self.prefix}lg_run:{hash_tag(principal)}:{run}"
 
+    def run_events(self, principal: str, run: str) -> str:
+        """A resumable run's events: a stream."""
+        return f"{self.prefix}lg_events:{hash_tag(principal)}:{run}"
+
     def run_cancel(self, principal: str, run: str) -> str:
         """A request to cancel a run, for the worker that runs it to see."""
         return f"{self.run_record(principal, run)}:cancel"

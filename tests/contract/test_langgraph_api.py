@@ -4,6 +4,7 @@ metadata and search, a thread bound to its graph, a failed run, and principals k
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -99,8 +100,6 @@ async def test_custom_events_and_subgraph_parts_are_named_as_the_clients_read_th
         ({"on_completion": "keep"}, "on_completion"),
         ({"stream_mode": "lifecycle"}, "stream_mode"),
         ({"command": {"resume": "yes", "resumed": True}}, "command.resumed"),
-        ({"on_disconnect": "continue"}, "on_disconnect"),
-        ({"stream_resumable": True}, "stream_resumable"),
         ({"checkpoint_id": "1f0"}, "checkpoint_id"),
         ({"assistant_id": ""}, "assistant_id"),
     ],
@@ -225,3 +224,47 @@ async def test_a_run_acts_for_its_caller_whatever_its_config_names(open_api: Ope
         bob = (await http.get("/usage?days=1")).json()["days"]
     assert ann[0]["total"]["requests"] == 1
     assert bob == [] or bob[0]["total"].get("requests", 0) == 0
+
+
+async def test_a_resumable_runs_events_are_kept_and_replayed_after_the_last_one_read(
+    open_api: Open,
+) -> None:
+    async with open_api("ann") as (_, http):
+        thread = (await http.post("/threads", json={})).json()["thread_id"]
+        body = {"assistant_id": "graph", "input": hello(), "stream_resumable": True}
+        streamed = await http.post(f"/threads/{thread}/runs/stream", json=body)
+        events = sse_events(streamed.text)
+        assert streamed.headers["Location"].endswith("/stream")
+        run_id = events[0]["data"]["run_id"]
+        ids = [e["id"] for e in events[1:]]
+        assert all(ids)
+        assert len(set(ids)) == len(ids)
+        joined = await http.get(
+            f"/threads/{thread}/runs/{run_id}/stream", headers={"Last-Event-ID": ids[1]}
+        )
+        assert [e["id"] for e in sse_events(joined.text)] == ids[2:]
+        assert [e["data"] for e in sse_events(joined.text)] == [e["data"] for e in events[3:]]
+        stateless = await http.post("/runs/stream", json=body)
+        assert stateless.status_code == 400
+        plain = await http.post(
+            f"/threads/{thread}/runs/wait", json={**body, "stream_resumable": False}
+        )
+        assert plain.status_code == 200
+        missing = await http.get(f"/threads/{thread}/runs/{uuid.uuid4()}/stream")
+        assert missing.status_code == 404
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    """The events of a buffered SSE body: name, data (JSON) and id."""
+    found = []
+    for block in text.split("\r\n\r\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\r\n") if ": " in line)
+        if "event" in fields:
+            found.append(
+                {
+                    "event": fields["event"],
+                    "data": json.loads(fields["data"]),
+                    "id": fields.get("id"),
+                }
+            )
+    return found

@@ -255,3 +255,54 @@ async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_worke
             with pytest.raises(httpx.HTTPStatusError):
                 await sdk.runs.get(thread, first_run)
     assert upstream.stats(marker)["cancelled"] == 1
+
+
+async def test_a_resumable_run_goes_on_without_its_client_and_is_rejoined_on_another_worker(
+    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    """The client leaves mid-answer (`on_disconnect: "continue"`), rejoins on the other worker
+    from the last event it had, and gets every later event exactly once."""
+    agent_behaves(upstream, marker, tokens_per_second=10)
+    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
+    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
+    (first,), (second,) = by_worker.values()
+    thread = str(uuid.uuid4())
+    body = {
+        "assistant_id": "agent",
+        "input": ask(marker),
+        "if_not_exists": "create",
+        "stream_mode": "messages-tuple",
+        "stream_resumable": True,
+        "on_disconnect": "continue",
+    }
+    before: list[ServerSentEvent] = []
+    try:
+        async with aconnect_sse(
+            first, "POST", f"/threads/{thread}/runs/stream", json=body
+        ) as source:
+            async for event in source.aiter_sse():
+                before.append(event)
+                chunk = event.json()[0] if event.event == "messages" else {}
+                if chunk.get("type") == "AIMessageChunk" and chunk["content"]:
+                    break  # the answer has begun: the connection breaks
+        run_id = before[0].json()["run_id"]
+        rejoin = {"Last-Event-ID": before[-1].id}
+        url = f"/threads/{thread}/runs/{run_id}/stream"
+        async with aconnect_sse(second, "GET", url, headers=rejoin) as source:
+            after = [event async for event in source.aiter_sse()]
+    finally:
+        await first.aclose()
+        await second.aclose()
+    ids = [e.id for e in before[1:] + after]
+    assert len(set(ids)) == len(ids)  # no event twice
+    tokens = [
+        e.json()[0]["content"]
+        for e in before + after
+        if e.event == "messages" and e.json()[0]["type"] == "AIMessageChunk"
+    ]
+    assert "".join(tokens) == ANSWER  # none missing
+    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+        assert (await sdk.runs.get(thread, run_id))["status"] == "success"
+        state: Any = await sdk.threads.get_state(thread)
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"]
+    assert upstream.stats(marker)["cancelled"] == 0
