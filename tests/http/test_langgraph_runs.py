@@ -306,3 +306,85 @@ async def test_a_resumable_run_goes_on_without_its_client_and_is_rejoined_on_ano
         state: Any = await sdk.threads.get_state(thread)
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"]
     assert upstream.stats(marker)["cancelled"] == 0
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the server that cuts the first run stream it carries once it
+    has passed `cut_after` bytes of the answer (as a proxy's idle timeout or a network change
+    would); every other connection passes whole."""
+
+    def __init__(self, target_port: int, cut_after: int) -> None:
+        self._target_port = target_port
+        self._cut_after = cut_after
+        self.cuts = 0  # run streams chosen to be cut
+        self.cut_short = False  # and the one cut before its end
+
+    async def serve(self) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, "127.0.0.1", 0)
+
+    async def _connection(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        request = await client_reader.read(65536)
+        cutting = self.cuts == 0 and b"/runs/stream" in request.split(b"\r\n", 1)[0]
+        self.cuts += cutting
+        server_writer.write(request)
+        upstream = asyncio.ensure_future(self._pump(client_reader, server_writer, None))
+        limit = self._cut_after if cutting else None
+        self.cut_short |= await self._pump(server_reader, client_writer, limit)
+        upstream.cancel()
+        for writer in (client_writer, server_writer):
+            writer.close()
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limit: int | None
+    ) -> bool:
+        """Pass `reader` on to `writer` until it ends, or `limit` bytes (then True)."""
+        passed = 0
+        while data := await reader.read(4096):
+            writer.write(data)
+            await writer.drain()
+            passed += len(data)
+            if limit is not None and passed >= limit:
+                return True
+        return False
+
+
+async def test_the_python_client_rejoins_a_resumable_run_by_itself_when_its_stream_is_cut(
+    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+) -> None:
+    agent_behaves(upstream, marker, tokens_per_second=10)
+    server = graphgate_factory("redis", ROUTES_FILE=routes)
+    proxy = CuttingProxy(int(server.url.rsplit(":", 1)[1]), cut_after=3000)
+    listening = await proxy.serve()
+    port = listening.sockets[0].getsockname()[1]
+    try:
+        # A connection per request, so the proxy sees each request first on its connection.
+        headers = {"X-User-Id": user, "Connection": "close"}
+        async with get_client(url=f"http://127.0.0.1:{port}", headers=headers) as sdk:
+            thread = await sdk.threads.create()
+            parts = [
+                part
+                async for part in sdk.runs.stream(
+                    thread["thread_id"],
+                    "agent",
+                    input=ask(marker),
+                    stream_mode=["values", "messages-tuple"],
+                    stream_resumable=True,
+                    on_disconnect="continue",
+                )
+            ]
+    finally:
+        listening.close()
+    assert proxy.cuts == 1
+    assert proxy.cut_short  # the stream was cut before the run's end
+    tokens = [
+        p.data[0]["content"]
+        for p in parts
+        if p.event == "messages" and p.data[0]["type"] == "AIMessageChunk"
+    ]
+    assert "".join(tokens) == ANSWER
+    values = [p.data for p in parts if p.event == "values"]
+    assert [m["type"] for m in values[-1]["messages"]] == ["human", "ai", "tool", "ai"]
+    assert upstream.stats(marker)["cancelled"] == 0
