@@ -9,6 +9,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -108,27 +109,39 @@ async def test_a_threads_run_state_search_and_deletion_on_every_redis(
         assert await sdk.threads.search(metadata={"flavour": marker}) == []
 
 
+@dataclass
+class TwoWorkers:
+    """A server of two gunicorn workers, and a client kept connected to each."""
+
+    server: Graphgate
+    first: httpx.AsyncClient
+    second: httpx.AsyncClient
+
+
+@pytest.fixture
+async def two_workers(
+    graphgate_factory: StartGraphgate, routes: str, user: str
+) -> AsyncIterator[TwoWorkers]:
+    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
+    (first,), (second,) = (await clients_by_worker(server, {"X-User-Id": user}, 1)).values()
+    yield TwoWorkers(server, first, second)
+    await first.aclose()
+    await second.aclose()
+
+
 async def test_a_cancel_that_reaches_another_worker_stops_the_run(
-    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+    two_workers: TwoWorkers, upstream: Upstream, marker: str
 ) -> None:
     agent_behaves(upstream, marker, tokens_per_second=2)
-    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
-    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
-    (running,), (cancelling,) = by_worker.values()
+    running, cancelling = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
     body = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
-    try:
-        async with aconnect_sse(
-            running, "POST", f"/threads/{thread}/runs/stream", json=body
-        ) as source:
-            events = source.aiter_sse()
-            run_id = (await anext(events)).json()["run_id"]
-            await upstream.wait_for(marker, "in_flight", within=10)
-            cancel = await cancelling.post(f"/threads/{thread}/runs/{run_id}/cancel?wait=1")
-            names = [event.event async for event in events]
-    finally:
-        await running.aclose()
-        await cancelling.aclose()
+    async with aconnect_sse(running, "POST", f"/threads/{thread}/runs/stream", json=body) as source:
+        events = source.aiter_sse()
+        run_id = (await anext(events)).json()["run_id"]
+        await upstream.wait_for(marker, "in_flight", within=10)
+        cancel = await cancelling.post(f"/threads/{thread}/runs/{run_id}/cancel?wait=1")
+        names = [event.event async for event in events]
     assert cancel.status_code == 200
     assert cancel.json()["status"] == "interrupted"
     assert "error" not in names
@@ -136,23 +149,17 @@ async def test_a_cancel_that_reaches_another_worker_stops_the_run(
 
 
 async def test_a_run_with_reject_on_a_thread_busy_on_another_worker_is_409(
-    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+    two_workers: TwoWorkers, upstream: Upstream, marker: str
 ) -> None:
     agent_behaves(upstream, marker, tokens_per_second=5)
-    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
-    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
-    (first,), (second,) = by_worker.values()
+    first, second = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
     body = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
     url = f"/threads/{thread}/runs/wait"
-    try:
-        running = asyncio.ensure_future(first.post(url, json=body))
-        await upstream.wait_for(marker, "in_flight", within=10)
-        refused = await second.post(url, json={**body, "multitask_strategy": "reject"})
-        finished = await running
-    finally:
-        await first.aclose()
-        await second.aclose()
+    running = asyncio.ensure_future(first.post(url, json=body))
+    await upstream.wait_for(marker, "in_flight", within=10)
+    refused = await second.post(url, json={**body, "multitask_strategy": "reject"})
+    finished = await running
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "session_busy"
     assert finished.status_code == 200
@@ -210,8 +217,7 @@ async def answer_begun(events: AsyncIterator[ServerSentEvent]) -> str:
     ],
 )
 async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_workers(
-    graphgate_factory: StartGraphgate,
-    routes: str,
+    two_workers: TwoWorkers,
     upstream: Upstream,
     user: str,
     marker: str,
@@ -221,9 +227,7 @@ async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_worke
     """`interrupt` stops the first run and keeps what it did (its tool call and result);
     `rollback` stops it and leaves no trace of it (no messages, no run record)."""
     agent_behaves(upstream, marker, tokens_per_second=4)
-    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
-    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
-    (first,), (second,) = by_worker.values()
+    first, second = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
     body = {
         "assistant_id": "agent",
@@ -231,24 +235,18 @@ async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_worke
         "if_not_exists": "create",
         "stream_mode": "messages-tuple",
     }
-    try:
-        async with aconnect_sse(
-            first, "POST", f"/threads/{thread}/runs/stream", json=body
-        ) as source:
-            events = source.aiter_sse()
-            first_run = await answer_begun(events)
-            later = {**body, "multitask_strategy": strategy}
-            second_run = await second.post(f"/threads/{thread}/runs/wait", json=later)
-            rest = [event.event async for event in events]
-    finally:
-        await first.aclose()
-        await second.aclose()
+    async with aconnect_sse(first, "POST", f"/threads/{thread}/runs/stream", json=body) as source:
+        events = source.aiter_sse()
+        first_run = await answer_begun(events)
+        later = {**body, "multitask_strategy": strategy}
+        second_run = await second.post(f"/threads/{thread}/runs/wait", json=later)
+        rest = [event.event async for event in events]
     assert second_run.status_code == 200
     assert "error" not in rest
     messages = second_run.json()["messages"]
     assert [m["type"] for m in messages] == kept
     assert messages[-1]["content"] == ANSWER
-    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+    async with get_client(url=two_workers.server.url, headers={"X-User-Id": user}) as sdk:
         if strategy == "interrupt":
             assert (await sdk.runs.get(thread, first_run))["status"] == "interrupted"
         else:
@@ -258,14 +256,12 @@ async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_worke
 
 
 async def test_a_resumable_run_goes_on_without_its_client_and_is_rejoined_on_another_worker(
-    graphgate_factory: StartGraphgate, routes: str, upstream: Upstream, user: str, marker: str
+    two_workers: TwoWorkers, upstream: Upstream, user: str, marker: str
 ) -> None:
     """The client leaves mid-answer (`on_disconnect: "continue"`), rejoins on the other worker
     from the last event it had, and gets every later event exactly once."""
     agent_behaves(upstream, marker, tokens_per_second=10)
-    server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
-    by_worker = await clients_by_worker(server, {"X-User-Id": user}, 1)
-    (first,), (second,) = by_worker.values()
+    first, second = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
     body = {
         "assistant_id": "agent",
@@ -276,23 +272,17 @@ async def test_a_resumable_run_goes_on_without_its_client_and_is_rejoined_on_ano
         "on_disconnect": "continue",
     }
     before: list[ServerSentEvent] = []
-    try:
-        async with aconnect_sse(
-            first, "POST", f"/threads/{thread}/runs/stream", json=body
-        ) as source:
-            async for event in source.aiter_sse():
-                before.append(event)
-                chunk = event.json()[0] if event.event == "messages" else {}
-                if chunk.get("type") == "AIMessageChunk" and chunk["content"]:
-                    break  # the answer has begun: the connection breaks
-        run_id = before[0].json()["run_id"]
-        rejoin = {"Last-Event-ID": before[-1].id}
-        url = f"/threads/{thread}/runs/{run_id}/stream"
-        async with aconnect_sse(second, "GET", url, headers=rejoin) as source:
-            after = [event async for event in source.aiter_sse()]
-    finally:
-        await first.aclose()
-        await second.aclose()
+    async with aconnect_sse(first, "POST", f"/threads/{thread}/runs/stream", json=body) as source:
+        async for event in source.aiter_sse():
+            before.append(event)
+            chunk = event.json()[0] if event.event == "messages" else {}
+            if chunk.get("type") == "AIMessageChunk" and chunk["content"]:
+                break  # the answer has begun: the connection breaks
+    run_id = before[0].json()["run_id"]
+    rejoin = {"Last-Event-ID": before[-1].id}
+    url = f"/threads/{thread}/runs/{run_id}/stream"
+    async with aconnect_sse(second, "GET", url, headers=rejoin) as source:
+        after = [event async for event in source.aiter_sse()]
     ids = [e.id for e in before[1:] + after]
     assert len(set(ids)) == len(ids)  # no event twice
     tokens = [
@@ -301,7 +291,7 @@ async def test_a_resumable_run_goes_on_without_its_client_and_is_rejoined_on_ano
         if e.event == "messages" and e.json()[0]["type"] == "AIMessageChunk"
     ]
     assert "".join(tokens) == ANSWER  # none missing
-    async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
+    async with get_client(url=two_workers.server.url, headers={"X-User-Id": user}) as sdk:
         assert (await sdk.runs.get(thread, run_id))["status"] == "success"
         state: Any = await sdk.threads.get_state(thread)
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"]
