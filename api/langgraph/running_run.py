@@ -108,22 +108,23 @@ class RunningRun:
             logger.exception("a LangGraph API run failed")
             self._fail(None)
         finally:
+            # The checkpoint, then the records, then the thread goes: a run that takes the
+            # thread next finds this one's outcome recorded.
             try:
                 await self._keep_or_drop_writes()
-            finally:
                 await self._settle_once()
+            finally:
+                if self._writes is not None:
+                    await self._writes.discard()
 
     async def _keep_or_drop_writes(self) -> None:
-        """The run's checkpoint goes to the thread, unless the run was rolled back; either
-        way the thread's session lock, which the writes held, is let go. A checkpoint that
+        """The run's checkpoint goes to the thread, unless the run was rolled back (the
+        thread's session lock, which the writes hold, is let go after). A checkpoint that
         cannot be written fails the run (its client hears of it in the `error` event)."""
-        if self._writes is None:
-            return
-        if self.rolled_back:
-            await self._writes.discard()
+        if self._writes is None or self.rolled_back:
             return
         try:
-            await self._writes.commit()
+            await self._writes.write_holding()
         except GraphgateError as exc:  # the lock was lost: another run has the thread
             self._fail(exc)
         except (RedisError, RedisClusterException) as exc:
@@ -194,7 +195,9 @@ class RunningRun:
         error = None
         if self.failure is not None:
             outcome, error = "error", str(self.failure["message"])
-        thread = admitted.thread.touched(outcome=outcome, error=error)
+        # Read again: the thread's metadata may have been changed while the run ran.
+        current = await self._service.threads.get(admitted.principal, admitted.thread.thread_id)
+        thread = (current or admitted.thread).touched(outcome=outcome, error=error)
         await self._service.threads.put(admitted.principal, thread)
         await self._service.threads.put_run(admitted.principal, admitted.record.moved(self.status))
 

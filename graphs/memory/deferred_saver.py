@@ -52,14 +52,20 @@ class DeferredWrites:
         """Write every thread's records, in the order its run made them, then let the locks
         go. Shielded: once started, a cancellation (the client leaving) cannot stop it half
         way."""
-        writes, self._writes = self._writes, defaultdict(list)
-        await asyncio.shield(self._write_all(writes))
+        await asyncio.shield(self._write_all())
 
-    async def _write_all(self, writes: dict[str, list[Write]]) -> None:
+    async def _write_all(self) -> None:
         try:
-            await asyncio.gather(*(replay(thread_writes) for thread_writes in writes.values()))
+            await self.write_holding()
         finally:
             await self.discard()
+
+    async def write_holding(self) -> None:
+        """Write every thread's records, keeping the locks (a run that records its outcome
+        before it lets its thread go); shielded, as `commit`."""
+        writes, self._writes = self._writes, defaultdict(list)
+        replays = (replay(thread_writes) for thread_writes in writes.values())
+        await asyncio.shield(asyncio.gather(*replays))
 
     async def discard(self) -> None:
         """Drop what is not written and let the locks go."""

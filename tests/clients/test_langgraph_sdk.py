@@ -219,6 +219,9 @@ async def test_a_client_that_leaves_cancels_its_run(
                 break  # the answer has begun: leave
     assert await upstream.wait_for(marker, "cancelled") is not None
     assert run_id is not None
+    # The next run takes the thread once the first has let it go, its outcome recorded.
+    agent_behaves(upstream, f"next {marker}")
+    await client.runs.wait(thread["thread_id"], "agent", input=ask(f"next {marker}"))
     run: Any = await client.runs.get(thread["thread_id"], run_id)
     assert run["status"] == "interrupted"
 
