@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from scripts.processes import ROOT
 from tests.upstream import Upstream
 
+EXAMPLE_ROUTES = str(ROOT / "examples" / "routes.toml")  # the example app, agents included
 ANSWER = "Retry-After tells you when to come back"
 
 

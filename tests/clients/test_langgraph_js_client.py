@@ -20,12 +20,11 @@ from playwright.sync_api import sync_playwright
 from scripts.processes import ROOT, child_env, free_port
 from tests.clients.test_playground import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import create_key
-from tests.example_agent import ANSWER, agent_behaves
+from tests.example_agent import ANSWER, EXAMPLE_ROUTES, agent_behaves
 from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
 JS = ROOT / "tests" / "js-langgraph"
-ROUTES = str(ROOT / "examples" / "routes.toml")
 
 
 def test_the_javascript_client_streams_waits_searches_resumes_cancels_and_deletes(
@@ -34,7 +33,7 @@ def test_the_javascript_client_streams_waits_searches_resumes_cancels_and_delete
     slow = f"slow-{marker}"
     agent_behaves(upstream, marker)
     agent_behaves(upstream, slow, tokens_per_second=2)
-    server = graphgate_factory("redis", AUTH_MODE="api_key", ROUTES_FILE=ROUTES)
+    server = graphgate_factory("redis", AUTH_MODE="api_key", ROUTES_FILE=EXAMPLE_ROUTES)
     key = create_key(f"js-{uuid.uuid4().hex[:10]}", redis_url=redis_url)
     env = child_env(
         GRAPHGATE_URL=server.url,
@@ -88,7 +87,7 @@ def test_a_page_on_another_origin_streams_a_run_and_rejoins_its_thread_after_a_r
 ) -> None:
     agent_behaves(upstream, marker, tokens_per_second=40)
     server = graphgate_factory(
-        "redis", AUTH_MODE="api_key", ROUTES_FILE=ROUTES, CORS_ORIGINS=page_origin
+        "redis", AUTH_MODE="api_key", ROUTES_FILE=EXAMPLE_ROUTES, CORS_ORIGINS=page_origin
     )
     key = create_key(f"page-{uuid.uuid4().hex[:10]}", redis_url=redis_url)
     address = f"{page_origin}/index.html?" + urlencode(

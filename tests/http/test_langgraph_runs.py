@@ -27,6 +27,11 @@ AGENT = '[routes.agent]\ngraph = "examples.agent:make_graph"\n'
 RUNS = 4
 
 
+def agent_run(marker: str, **options: Any) -> dict[str, Any]:
+    """A run of the example agent on a thread it creates if need be, with `options`."""
+    return {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create", **options}
+
+
 @pytest.fixture(scope="module")
 def routes(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("routes") / "routes.toml"
@@ -60,12 +65,7 @@ async def test_enqueued_runs_of_one_thread_run_in_turn_across_two_workers(
     agent_behaves(upstream, marker, tokens_per_second=50)
     server = graphgate_factory("redis", workers=2, ROUTES_FILE=routes)
     thread = str(uuid.uuid4())
-    body = {
-        "assistant_id": "agent",
-        "input": ask(marker),
-        "multitask_strategy": "enqueue",
-        "if_not_exists": "create",
-    }
+    body = agent_run(marker, multitask_strategy="enqueue")
     by_worker = await clients_by_worker(server, {"X-User-Id": user}, RUNS // 2)
     clients = [client for each in by_worker.values() for client in each]
     url = f"/threads/{thread}/runs/wait"
@@ -135,7 +135,7 @@ async def test_a_cancel_that_reaches_another_worker_stops_the_run(
     agent_behaves(upstream, marker, tokens_per_second=2)
     running, cancelling = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
-    body = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
+    body = agent_run(marker)
     async with aconnect_sse(running, "POST", f"/threads/{thread}/runs/stream", json=body) as source:
         events = source.aiter_sse()
         run_id = (await anext(events)).json()["run_id"]
@@ -154,7 +154,7 @@ async def test_a_run_with_reject_on_a_thread_busy_on_another_worker_is_409(
     agent_behaves(upstream, marker, tokens_per_second=5)
     first, second = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
-    body = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
+    body = agent_run(marker)
     url = f"/threads/{thread}/runs/wait"
     running = asyncio.ensure_future(first.post(url, json=body))
     await upstream.wait_for(marker, "in_flight", within=10)
@@ -175,9 +175,7 @@ async def test_a_client_gone_before_its_run_began_leaves_the_thread_free(
     agent_behaves(upstream, marker)
     server = graphgate_factory("redis", ROUTES_FILE=routes)
     thread = str(uuid.uuid4())
-    body = json.dumps(
-        {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
-    ).encode()
+    body = json.dumps(agent_run(marker)).encode()
     host, port = server.url.removeprefix("http://").split(":")
     request = (
         f"POST /threads/{thread}/runs/wait HTTP/1.1\r\nHost: {host}\r\nX-User-Id: {user}\r\n"
@@ -197,15 +195,14 @@ async def test_a_client_gone_before_its_run_began_leaves_the_thread_free(
     assert found["status"] == "idle"
 
 
-async def answer_begun(events: AsyncIterator[ServerSentEvent]) -> str:
-    """Read a run's events until its answer's first token; the run's id."""
-    run_id = ""
+async def until_the_answer(events: AsyncIterator[ServerSentEvent]) -> list[ServerSentEvent]:
+    """A run's events up to its answer's first token (the first is `metadata`, the run's)."""
+    read = []
     async for event in events:
-        if event.event == "metadata":
-            run_id = event.json()["run_id"]
+        read.append(event)
         chunk = event.json()[0] if event.event == "messages" else {}
         if chunk.get("type") == "AIMessageChunk" and chunk["content"]:
-            return run_id
+            return read
     raise AssertionError("the run ended before its answer began")
 
 
@@ -229,15 +226,10 @@ async def test_a_second_run_that_interrupts_or_rolls_back_the_first_across_worke
     agent_behaves(upstream, marker, tokens_per_second=4)
     first, second = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
-    body = {
-        "assistant_id": "agent",
-        "input": ask(marker),
-        "if_not_exists": "create",
-        "stream_mode": "messages-tuple",
-    }
+    body = agent_run(marker, stream_mode="messages-tuple")
     async with aconnect_sse(first, "POST", f"/threads/{thread}/runs/stream", json=body) as source:
         events = source.aiter_sse()
-        first_run = await answer_begun(events)
+        first_run = (await until_the_answer(events))[0].json()["run_id"]
         later = {**body, "multitask_strategy": strategy}
         second_run = await second.post(f"/threads/{thread}/runs/wait", json=later)
         rest = [event.event async for event in events]
@@ -263,21 +255,11 @@ async def test_a_resumable_run_goes_on_without_its_client_and_is_rejoined_on_ano
     agent_behaves(upstream, marker, tokens_per_second=10)
     first, second = two_workers.first, two_workers.second
     thread = str(uuid.uuid4())
-    body = {
-        "assistant_id": "agent",
-        "input": ask(marker),
-        "if_not_exists": "create",
-        "stream_mode": "messages-tuple",
-        "stream_resumable": True,
-        "on_disconnect": "continue",
-    }
-    before: list[ServerSentEvent] = []
+    body = agent_run(
+        marker, stream_mode="messages-tuple", stream_resumable=True, on_disconnect="continue"
+    )
     async with aconnect_sse(first, "POST", f"/threads/{thread}/runs/stream", json=body) as source:
-        async for event in source.aiter_sse():
-            before.append(event)
-            chunk = event.json()[0] if event.event == "messages" else {}
-            if chunk.get("type") == "AIMessageChunk" and chunk["content"]:
-                break  # the answer has begun: the connection breaks
+        before = await until_the_answer(source.aiter_sse())  # then the connection breaks
     run_id = before[0].json()["run_id"]
     rejoin = {"Last-Event-ID": before[-1].id}
     url = f"/threads/{thread}/runs/{run_id}/stream"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,35 +19,16 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, RateLimitError
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
-from scripts.processes import ROOT
 from tests.conftest import ApiKey, create_key
 from tests.example_agent import ANSWER, agent_behaves, ask
 from tests.http.test_budget_reservation import away_from_the_minute_end
-from tests.live_servers import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate
 from tests.upstream import Upstream
-
-ROUTES = str(ROOT / "examples" / "routes.toml")
-
-
-@pytest.fixture(scope="module")
-def server(graphgate_factory: StartGraphgate) -> Graphgate:
-    return graphgate_factory("redis", AUTH_MODE="api_key", ROUTES_FILE=ROUTES)
-
-
-@pytest.fixture(scope="module")
-def key(redis_url: str) -> ApiKey:
-    return create_key(f"lg-{uuid.uuid4().hex[:10]}", redis_url=redis_url)
 
 
 @pytest.fixture(scope="module")
 def other_key(redis_url: str) -> ApiKey:
     return create_key(f"lg-{uuid.uuid4().hex[:10]}", redis_url=redis_url)
-
-
-@pytest.fixture
-async def client(server: Graphgate, key: ApiKey) -> AsyncIterator[LangGraphClient]:
-    async with get_client(url=server.url, api_key=key.key) as opened:
-        yield opened
 
 
 async def test_assistants_are_the_graph_routes_by_name(client: LangGraphClient) -> None:

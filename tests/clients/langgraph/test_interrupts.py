@@ -5,38 +5,15 @@ with `command.resume` approves, edits or rejects the call, and the thread ends `
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from scripts.processes import ROOT
-from tests.conftest import ApiKey, create_key
 from tests.example_agent import ANSWER, agent_behaves, ask
-from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
-ROUTES = str(ROOT / "examples" / "routes.toml")
 REVIEWED = "reviewed_agent"
-
-
-@pytest.fixture(scope="module")
-def server(graphgate_factory: StartGraphgate) -> Graphgate:
-    return graphgate_factory("redis", AUTH_MODE="api_key", ROUTES_FILE=ROUTES)
-
-
-@pytest.fixture(scope="module")
-def key(redis_url: str) -> ApiKey:
-    return create_key(f"hitl-{uuid.uuid4().hex[:10]}", redis_url=redis_url)
-
-
-@pytest.fixture
-async def client(server: Graphgate, key: ApiKey) -> AsyncIterator[LangGraphClient]:
-    async with get_client(url=server.url, api_key=key.key) as opened:
-        yield opened
 
 
 async def interrupted_thread(client: LangGraphClient, marker: str) -> tuple[str, list[Any]]:
