@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from auth.api_keys import KeyRecord, key_hash, key_line, new_key
-from scripts.processes import ManagedProcess, child_env, free_port
+from scripts.processes import UVICORN_LISTENING, ManagedProcess, child_env, free_port
 from scripts.redis_stack import server_command, server_env
 
 SERVER_CORE, LOAD_CORE = 1, 0
@@ -102,7 +102,7 @@ def start_server(server: Server, redis_url: str, workdir: Path) -> tuple[Managed
     process = ManagedProcess(
         command,
         env=child_env(REDIS_URL=redis_url, **server.env),
-        ready_text="Uvicorn running on",  # listening: startup completes before the bind
+        ready_text=UVICORN_LISTENING,
         log_path=workdir / f"{server.name}.log",
     )
     process.start()

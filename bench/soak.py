@@ -33,7 +33,14 @@ import redis.asyncio as aioredis
 
 from bench.soak_chart import draw
 from bench.soak_traffic import Sample, Traffic
-from scripts.processes import ManagedProcess, child_env, free_port, rss_mb, worker_pids
+from scripts.processes import (
+    UVICORN_LISTENING,
+    ManagedProcess,
+    child_env,
+    free_port,
+    rss_mb,
+    worker_pids,
+)
 from scripts.redis_stack import server_command, server_env
 
 SAMPLE_EVERY = 10.0
@@ -56,7 +63,7 @@ def start_stack(stack: ExitStack, logs: Path) -> tuple[str, str, ManagedProcess]
     redis = start(redis_command, server_env(), "Ready to accept connections", logs / "redis.log")
     stack.callback(redis.stop)
     double_command = [sys.executable, "-m", "openai_double", "--port", str(double_port)]
-    double = start(double_command, child_env(), "Application startup complete", logs / "up.log")
+    double = start(double_command, child_env(), UVICORN_LISTENING, logs / "up.log")
     stack.callback(double.stop)
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     env = child_env(

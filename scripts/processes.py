@@ -15,6 +15,12 @@ from typing import IO, Protocol
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# What a single uvicorn prints once its socket listens. Its "Application startup complete" comes
+# before the bind: a port taken meanwhile by another process would look ready and be another
+# server's.
+UVICORN_LISTENING = "Uvicorn running on"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

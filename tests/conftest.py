@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, UVICORN_LISTENING, ManagedProcess, child_env, free_port
 from tests.live_servers import RUNNING, Graphgate, LiveServers, StartGraphgate
 from tests.redis_servers import RedisFlavours, start_redis
 from tests.secret_leaks import assert_no_secret_in_logs
@@ -118,7 +118,7 @@ def upstream(logs_dir: Path) -> Iterator[Upstream]:
     double = ManagedProcess(
         [sys.executable, "-m", "openai_double", "--port", str(port)],
         env=child_env(),
-        ready_text="Application startup complete",
+        ready_text=UVICORN_LISTENING,
         log_path=logs_dir / "upstream.log",
     )
     double.start()
@@ -170,9 +170,8 @@ def graphgate_factory(
         process = ManagedProcess(
             command,
             env=child_env(**server_settings(mode, settings)),
-            # uvicorn says "running" once its socket listens, after the app's start-up;
             # gunicorn's socket listens before its workers start.
-            ready_text="Application startup complete" if workers else "Uvicorn running on",
+            ready_text="Application startup complete" if workers else UVICORN_LISTENING,
             ready_count=max(1, workers),
             log_path=logs_dir / f"graphgate-{name}.log",
             spawn=warm_launcher.spawn,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, UVICORN_LISTENING, ManagedProcess, child_env, free_port
 
 DEV_ONLY = ["torch", "sentence-transformers", "pytest", "mypy", "schemathesis", "playwright"]
 
@@ -46,7 +46,7 @@ def test_the_serving_venv_serves_a_turn(serving_venv: Path, tmp_path: Path) -> N
     server = ManagedProcess(
         [str(serving_venv / "bin" / "python"), "-m", "uvicorn", "server:app", "--port", str(port)],
         env=child_env(DEMO_TOKENS_PER_SECOND="0", OPENAI_BASE_URL="", OPENAI_API_KEY=""),
-        ready_text="Application startup complete",
+        ready_text=UVICORN_LISTENING,
         log_path=tmp_path / "serving.log",
     )
     server.start()

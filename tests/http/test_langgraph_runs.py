@@ -186,6 +186,10 @@ async def test_a_client_gone_before_its_run_began_leaves_the_thread_free(
     await writer.drain()
     writer.close()
     await writer.wait_closed()
+    # The next run is sent once the server is done with this request: sent at once, it could
+    # be admitted first, and this one after it, which would find the thread busy for a moment.
+    gone = f"/threads/{thread}/runs/wait"
+    await asyncio.to_thread(server.process.wait_for_line, lambda line: gone in line)
     async with get_client(url=server.url, headers={"X-User-Id": user}) as sdk:
         after: Any = await sdk.runs.wait(
             thread, "agent", input=ask(marker), multitask_strategy="enqueue", if_not_exists="create"

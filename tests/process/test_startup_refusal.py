@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.processes import ROOT, ManagedProcess, child_env, free_port
+from scripts.processes import ROOT, UVICORN_LISTENING, ManagedProcess, child_env, free_port
 from tests.upstream import Upstream
 
 UVICORN = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
@@ -91,7 +91,7 @@ def test_allow_anonymous_lets_production_start(
     server = ManagedProcess(
         [*UVICORN, "--port", str(port)],
         env=env,
-        ready_text="Application startup complete",
+        ready_text=UVICORN_LISTENING,
         log_path=tmp_path / "server.log",
     )
     server.start()

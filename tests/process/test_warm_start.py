@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from scripts.processes import ManagedProcess, Spawn, child_env, free_port, popen
+from scripts.processes import UVICORN_LISTENING, ManagedProcess, Spawn, child_env, free_port, popen
 from tests.conftest import UVICORN
 from tests.upstream import Upstream
 from tests.warm_launcher import ForkedChild, WarmLauncher
@@ -22,7 +22,7 @@ def start(spawn: Spawn, upstream: Upstream, log_path: Path) -> tuple[ManagedProc
     process = ManagedProcess(
         [*UVICORN, "--port", str(port)],
         env=child_env(**settings),
-        ready_text="Application startup complete",
+        ready_text=UVICORN_LISTENING,
         log_path=log_path,
         spawn=spawn,
     )
