@@ -12,6 +12,7 @@ from api import health, metrics_endpoint, openai_compat, usage
 from api.chat_routes import mount_routes
 from api.exception_handlers import install_error_handlers
 from api.langgraph import install_langgraph_api
+from api.langgraph.run_takeover import taking_over_runs
 from api.openapi import install_openapi
 from auth.authenticator import build_authenticator
 from graphs.clock import SYSTEM_CLOCK, Clock
@@ -60,8 +61,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             app.state.graphs = service
             app.state.authenticator = build_authenticator(settings, service.redis)
             try:
-                with frozen_startup_heap():
-                    yield
+                async with taking_over_runs(app):
+                    with frozen_startup_heap():
+                        yield
             finally:
                 await app.state.authenticator.aclose()
 

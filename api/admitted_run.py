@@ -21,7 +21,7 @@ from langserve.callbacks import AsyncEventAggregatorCallback
 from api.chat_schema import SESSION_ID
 from graphs.errors import SessionLeaseLost
 from graphs.identity import thread_id
-from graphs.memory.session_lock import kept
+from graphs.memory.session_lock import HeldLock, kept
 from graphs.route_services import RouteServices
 from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from middleware.request_context import ClientGone, RunRecord, current_request
@@ -81,17 +81,20 @@ def run_record() -> RunRecord | None:
 
 @contextlib.asynccontextmanager
 async def session_turn(
-    config: RunnableConfig, services: RouteServices, saver: object
+    config: RunnableConfig, services: RouteServices, saver: object, held: HeldLock | None = None
 ) -> AsyncIterator[RunnableConfig]:
-    """Hold the session's lock while the run reads and writes its history: the lock admission
-    took for it, else (a run that did not come through HTTP) one taken now. The config to run
-    with carries it in its facts, where the checkpointer confirms it before writing."""
+    """Hold the session's lock while the run reads and writes its history: `held` (a run that
+    outlives its request was handed its lock), else the lock admission took for it, else (a run
+    that did not come through HTTP) one taken now. The config to run with carries it in its
+    facts, where the checkpointer confirms it before writing."""
     thread = config["configurable"].get("thread_id")
     if thread is None:
         yield config
         return
     request = current_request()
-    if request is None:
+    if held is not None:
+        pass
+    elif request is None:
         held = await services.take_session_lock(thread)
     elif (admitted := request.session_locks_held.pop(thread, None)) is not None:
         held = admitted

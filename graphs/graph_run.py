@@ -5,7 +5,7 @@ graph, so it is done around it: one `Turn` for the whole run (every model call i
 graph is counted in it, `graphs/model/turn.py`), the budget reservation admission took for
 the run claimed, the route's `REQUEST_TIMEOUT` around the whole run, and its usage recorded
 when it ends, marked partial when it fails or is cancelled. A thread's run checkpoints once,
-when it ends (`durability="exit"`), as a chat turn does.
+when it ends (`durability="exit"`), as a chat turn does; a background run, every step.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import StreamMode
+from langgraph.types import Durability, StreamMode
 
 from graphs.errors import UpstreamTimeout
 from graphs.graph_routes import Graph, GraphRoute
@@ -25,10 +25,11 @@ from graphs.nodes.llm import turn_of
 from graphs.run_facts import facts_of
 
 
-def run_options(config: RunnableConfig) -> dict[str, Any]:
-    """Sessions checkpoint once, when the run ends (`durability="exit"`); one-off runs not at
-    all."""
-    return {"durability": "exit"} if "thread_id" in config["configurable"] else {}
+def run_options(config: RunnableConfig, durability: Durability = "exit") -> dict[str, Any]:
+    """Sessions checkpoint once, when the run ends (`durability="exit"`), unless told otherwise
+    (a background run checkpoints every step, where another worker can take it over); one-off
+    runs not at all."""
+    return {"durability": durability} if "thread_id" in config["configurable"] else {}
 
 
 async def graph_parts(
@@ -38,13 +39,14 @@ async def graph_parts(
     stream_mode: Sequence[StreamMode],
     subgraphs: bool,
     with_events: bool,
+    durability: Durability = "exit",
 ) -> AsyncIterator[Any]:
     """`Pregel.astream`'s parts; `with_events`, also every callback event of the run as the
     part `("events", event)` (`(namespace, "events", event)` with `subgraphs`): the run then
     streams through `astream_events`, whose root run's `on_chain_stream` events carry the
     other modes' parts (the LangGraph server does the same)."""
     options: dict[str, Any] = {"stream_mode": list(stream_mode), "subgraphs": subgraphs}
-    options.update(run_options(config))
+    options.update(run_options(config, durability))
     if not with_events:
         async for part in graph.astream(graph_input, config, **options):
             yield part
@@ -64,6 +66,7 @@ async def stream_graph_run(
     stream_mode: Sequence[StreamMode],
     subgraphs: bool = False,
     with_events: bool = False,
+    durability: Durability = "exit",
 ) -> AsyncIterator[Any]:
     """The run's stream parts (`graph_parts`), accounted as one turn. It must be consumed by
     one task, which the turn's context variable lives in."""
@@ -77,7 +80,7 @@ async def stream_graph_run(
         try:
             async with asyncio.timeout(settings.request_timeout):
                 async for part in graph_parts(
-                    graph, graph_input, config, stream_mode, subgraphs, with_events
+                    graph, graph_input, config, stream_mode, subgraphs, with_events, durability
                 ):
                     yield part
         except TimeoutError as exc:

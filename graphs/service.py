@@ -22,6 +22,7 @@ from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.graph_routes import GraphRoute, build_graph_route
 from graphs.memory.checkpoint import build_checkpointer
 from graphs.memory.run_event_log import RunEventLog, build_run_event_log
+from graphs.memory.run_leases import RunLeases, build_run_leases
 from graphs.memory.thread_records import ThreadRecords, build_thread_records
 from graphs.route_services import RouteServices, build_services, services_for
 from graphs.routes import CHAT, RouteSpec, load_route_specs
@@ -60,6 +61,7 @@ class GraphService:
     redis: RedisClient | None
     threads: ThreadRecords  # the LangGraph API's thread and run records
     run_events: RunEventLog  # and its resumable runs' events
+    leases: RunLeases  # and who runs its background runs
 
     @property
     def chat(self) -> RouteGraphs:
@@ -175,7 +177,12 @@ async def open_graphs(
         run_events = build_run_event_log(
             redis, settings.redis_prefix, settings.run_events_max, settings.run_events_ttl
         )
-        service = GraphService(routes, graph_routes, checkpointer, redis, threads, run_events)
+        leases = build_run_leases(
+            redis, settings.redis_prefix, settings.run_lease, settings.session_ttl
+        )
+        service = GraphService(
+            routes, graph_routes, checkpointer, redis, threads, run_events, leases
+        )
         announce(service)
         yield service
     finally:

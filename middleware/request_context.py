@@ -77,6 +77,23 @@ class ClientGone:
 
 
 @dataclass
+class Holdings:
+    """What admission took and gives back at the end: session locks, then the reservations and
+    rate units no run settled."""
+
+    locks: dict[str, HeldLock]  # by thread id, until the run of that thread claims its own
+    on_end: list[Callable[[], Awaitable[None]]]
+
+    async def release(self) -> None:
+        await let_go_all(list(self.locks.values()))
+        for hook in self.on_end:
+            try:
+                await hook()
+            except REDIS_FAILURES as exc:
+                logger.warning("giving back an admission failed: %s", type(exc).__name__)
+
+
+@dataclass
 class RequestContext:
     trace_id: str
     principal: Principal | None = None  # set by the auth middleware
@@ -97,19 +114,14 @@ class RequestContext:
 
     async def end(self) -> None:
         """Let go of what the request still holds: session locks, then admission's share."""
-        await self.release_sessions()
-        hooks, self.on_end = self.on_end, []
-        for hook in hooks:
-            try:
-                await hook()
-            except REDIS_FAILURES as exc:
-                logger.warning("giving back an admission failed: %s", type(exc).__name__)
+        await self.hand_over().release()
 
-    async def release_sessions(self) -> None:
-        """Release the session locks no run claimed (a request that ended before its run)."""
-        held = list(self.session_locks_held.values())
-        self.session_locks_held.clear()
-        await let_go_all(held)
+    def hand_over(self) -> Holdings:
+        """What the request holds, now a run's that outlives the request (a background run):
+        the request's end lets none of it go."""
+        held = Holdings(self.session_locks_held, self.on_end)
+        self.session_locks_held, self.on_end = {}, []
+        return held
 
     def caller(self) -> Principal:
         """The principal the auth middleware proved (it runs before every guarded route)."""

@@ -2,7 +2,7 @@
 
 Unknown keys are ignored, as the LangGraph server ignores them (newer clients add some). A
 known field whose value graphgate does not serve yet is refused by name with 422, never
-silently ignored: background runs and earlier checkpoints are issue #22's.
+silently ignored: runs from an earlier checkpoint are issue #22's.
 """
 
 from __future__ import annotations
@@ -124,13 +124,6 @@ class RunCreate(Body):
     webhook: str | None = None
     after_seconds: float | None = None
     feedback_keys: list[str] | None = None
-
-    @field_validator("on_completion")
-    @classmethod
-    def _served_completion(cls, value: str | None) -> str | None:
-        if value == "keep":
-            raise ValueError(f"on_completion 'keep' {NOT_YET}: a stateless run keeps nothing")
-        return value
 
     @field_validator(
         "checkpoint",

@@ -18,6 +18,8 @@ from graphs.service import GraphService
 class StoppableRun(Protocol):
     def stop(self, action: CancelAction = "interrupt") -> None: ...
 
+    async def hand_back(self) -> None: ...
+
     @property
     def task(self) -> asyncio.Task[None]: ...
 
@@ -32,6 +34,10 @@ class LiveRuns:
         self._runs[run_id] = run
         run.task.add_done_callback(lambda _: self._runs.pop(run_id, None))
 
+    def task_of(self, run_id: str) -> asyncio.Task[None] | None:
+        run = self._runs.get(run_id)
+        return None if run is None else run.task
+
     def stop(self, run_id: str, action: CancelAction) -> asyncio.Task[None] | None:
         """Stop the run if it runs here; its task, to wait for."""
         run = self._runs.get(run_id)
@@ -39,6 +45,10 @@ class LiveRuns:
             return None
         run.stop(action)
         return run.task
+
+    async def hand_back_all(self) -> None:
+        """This worker stops: its background runs go to others (`RunningRun.hand_back`)."""
+        await asyncio.gather(*(run.hand_back() for run in list(self._runs.values())))
 
 
 def live_runs(request: Request) -> LiveRuns:

@@ -22,18 +22,26 @@ from langchain_core.runnables import RunnableConfig
 
 from api.admission import admit
 from api.admitted_run import graph_config
-from api.langgraph.bodies import RunCreate
+from api.langgraph.background_lease import worker_id
+from api.langgraph.bodies import NOT_YET, RunCreate
 from api.langgraph.live_runs import stop_thread_runs
 from api.langgraph.served import owned_thread, route_of
 from graphs.admission import Ask, AskedTurn
-from graphs.errors import InvalidInput, NotFound, ThreadConflict
+from graphs.errors import (
+    RETRY_BUSY_SECONDS,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ThreadConflict,
+    ValidationFailed,
+)
 from graphs.graph_routes import GraphRoute
-from graphs.identity import Principal
+from graphs.identity import Principal, thread_id
 from graphs.memory.thread_records import CancelAction, StoredRun, StoredThread
 from graphs.model.params import read_params
 from graphs.nodes.guard import refuse_non_text
 from graphs.route_services import RouteServices
-from graphs.run_facts import FACTS_KEY
+from graphs.run_facts import FACTS_KEY, with_facts
 from graphs.service import GraphService
 
 # Client `configurable` keys that would address another thread or checkpoint, or pose as
@@ -100,6 +108,11 @@ def run_ask(
     services = route.services
     if body.command is not None and thread is None:
         raise InvalidInput("A command resumes or steers a thread's run: send it on a thread.")
+    if body.on_completion == "keep" and thread is None:
+        raise ValidationFailed(
+            f"on_completion 'keep' {NOT_YET} on a streamed or awaited stateless run, which "
+            "keeps nothing; a background one (POST /runs) keeps its thread."
+        )
     if body.stream_resumable and thread is None:
         raise InvalidInput("A resumable run is rejoined on its thread: start it on a thread.")
     messages = input_messages(body.input)
@@ -136,6 +149,21 @@ async def thread_to_run(
     return stored
 
 
+async def bind_thread(
+    service: GraphService, principal: str, route: GraphRoute, body: RunCreate, record: StoredRun
+) -> StoredThread:
+    """The run's thread, made if need be and bound to its graph, and the run's record. Read
+    again under the thread's lock: a run admitted before this one may have made or bound it
+    meanwhile."""
+    stored = await thread_to_run(service, principal, route, body, record.thread_id)
+    stored = stored or StoredThread(record.thread_id, record.created_at, record.created_at)
+    bound = {"graph_id": route.spec.name, "assistant_id": route.spec.name}
+    stored = stored.touched(metadata={**bound, **stored.metadata})
+    await service.threads.put(principal, stored)
+    await service.threads.put_run(principal, record)
+    return stored
+
+
 def run_config(
     body: RunCreate, route: GraphRoute, run_id: str, thread: str | None
 ) -> RunnableConfig:
@@ -164,15 +192,42 @@ def run_config(
     return graph_config(config, route.spec.thread_route)
 
 
+async def count_background_run(
+    service: GraphService, route: GraphRoute, principal: str, run_id: str
+) -> None:
+    """One more background run of the principal, or 429 if it has as many as it may; this
+    worker owns its lease from now, before any record of it is written."""
+    most = route.services.settings.background_runs_max
+    if not await service.leases.admit(principal, run_id, most):
+        raise RateLimited(
+            f"This principal has BACKGROUND_RUNS_MAX={most} background runs running; "
+            "wait for one to end.",
+            retry_after=RETRY_BUSY_SECONDS,
+        )
+    await service.leases.take(principal, run_id, worker_id())
+
+
+def resumed_config(route: GraphRoute, principal: str, stored: StoredRun) -> RunnableConfig:
+    """The config of a background run taken over from a dead worker: as its request's was,
+    with the thread and the principal that no request carries now."""
+    body = RunCreate.model_validate(stored.kwargs)
+    config = run_config(body, route, stored.run_id, stored.thread_id)
+    internal = thread_id(principal, stored.thread_id, route.spec.thread_route)
+    config["configurable"]["thread_id"] = internal
+    return with_facts(config, principal=principal)
+
+
 async def admit_run(
     request: Request,
     service: GraphService,
     caller: Principal,
     body: RunCreate,
     thread: str | None,
+    background: bool = False,
 ) -> AdmittedRun:
     """Admit a run of `body` on the caller's `thread` (None: a stateless run), then write its
-    records; every refusal comes before any write."""
+    records; every refusal comes before any write. A `background` run counts among the
+    principal's (`BACKGROUND_RUNS_MAX`) and keeps what it was asked, to be started again."""
     route = route_of(service, body.assistant_id)
     stored = (
         None if thread is None else await thread_to_run(service, caller.name, route, body, thread)
@@ -188,6 +243,10 @@ async def admit_run(
     await admit(request, route.services, read=lambda: run_ask(route, body, thread, make_way))
     now = time.time()
     run_id = str(uuid.uuid4())
+    kwargs: dict[str, Any] = {}
+    if background:
+        await count_background_run(service, route, caller.name, run_id)
+        kwargs = body.model_dump(mode="json", exclude_none=True)
     record = StoredRun(
         run_id,
         thread or "",
@@ -197,15 +256,15 @@ async def admit_run(
         "running",
         body.metadata,
         body.multitask_strategy or route.services.settings.session_conflict,
+        kwargs,
+        resumable=body.stream_resumable,
     )
     if thread is not None:
-        # Read again under the thread's lock: a run admitted before this one may have made
-        # or bound it meanwhile.
-        stored = await thread_to_run(service, caller.name, route, body, thread)
-        stored = stored or StoredThread(thread, now, now)
-        bound = {"graph_id": route.spec.name, "assistant_id": route.spec.name}
-        stored = stored.touched(metadata={**bound, **stored.metadata})
-        await service.threads.put(caller.name, stored)
-        await service.threads.put_run(caller.name, record)
+        try:
+            stored = await bind_thread(service, caller.name, route, body, record)
+        except BaseException:
+            if background:  # never acknowledged: it neither counts nor is to be taken over
+                await service.leases.end(caller.name, run_id, worker_id())
+            raise
     config = run_config(body, route, run_id, thread)
     return AdmittedRun(route, caller.name, record, stored, body.graph_input, config)

@@ -2,35 +2,48 @@
 come), so it can be cancelled when the client leaves (`on_disconnect=cancel`) or a `/cancel`
 or a later run of its thread asks (`api/langgraph/live_runs.py`), whatever the response is
 doing. A thread's run writes its checkpoint once it has ended (kept, or dropped when rolled
-back) and settles its records before its events end: the Python client asks for a run that
-is still `running` when its stream closes, and follows it.
+back) and settles its records before its thread is free and its events end: the Python client
+asks for a run that is still `running` when its stream closes, and follows it.
+
+A run that outlives its request (a background run, or one that goes on without its client)
+is handed what admission took for it (the session lock, the budget reservation), which its
+request's end would otherwise give back, and gives it back itself when it ends. A background
+run checkpoints every step as it goes, under a lease in Redis, so that another worker can take
+it over if this one dies (`api/langgraph/run_takeover.py`); rolled back, it puts its thread
+back as it found it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from redis.exceptions import RedisClusterException, RedisError
 
 from api.admitted_run import cancel_once, cancel_when_client_goes, session_turn
+from api.langgraph.background_lease import BackgroundLease
 from api.langgraph.bodies import RunCreate
 from api.langgraph.events import RunEvents, native_modes
-from api.langgraph.live_runs import live_runs
+from api.langgraph.live_runs import LiveRuns, live_runs
 from api.langgraph.run_admission import AdmittedRun
+from api.langgraph.served import forget_thread
 from api.langgraph.wire import dumps
 from graphs.errors import GraphgateError
 from graphs.graph_run import stream_graph_run
-from graphs.memory.deferred_saver import DeferredWrites
-from graphs.memory.thread_records import CancelAction, RunStatus, ThreadOutcome
+from graphs.memory.deferred_saver import DeferredWrites, restore
+from graphs.memory.thread_records import CancelAction, RunStatus, StoredRun, ThreadOutcome
 from graphs.run_facts import with_facts
 from graphs.service import GraphService
 from graphs.store.redis_client import REDIS_FAILURES, store_unavailable
 from middleware.error_responses import langgraph_run_error
-from middleware.request_context import request_context
+from middleware.request_context import Holdings, RequestContext, request_context
 
 logger = logging.getLogger("graphgate")
 DONE = object()
@@ -38,10 +51,20 @@ DONE = object()
 
 class RunningRun:
     """An admitted run in its own task: its stream parts become events as they come, and its
-    records are settled when it ends, however it ends, before its events end."""
+    records are settled when it ends, however it ends, before its events end. `holdings` is
+    what it was handed by its request (None: the request's end gives it back); `lease`, a
+    background run's."""
 
     def __init__(
-        self, request: Request, service: GraphService, admitted: AdmittedRun, body: RunCreate
+        self,
+        service: GraphService,
+        admitted: AdmittedRun,
+        body: RunCreate,
+        *,
+        context: RequestContext,
+        live: LiveRuns,
+        holdings: Holdings | None = None,
+        lease: BackgroundLease | None = None,
     ) -> None:
         self.admitted = admitted
         self.events = RunEvents(body.stream_modes, body.stream_subgraphs)
@@ -51,26 +74,36 @@ class RunningRun:
         self._modes = native_modes(body.stream_modes)
         self._subgraphs = body.stream_subgraphs
         self._with_events = "events" in body.stream_modes
-        self._context = request_context(request.scope)
+        self._context = context
         self._context.writes_own_errors = True
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._holdings = holdings
+        self._lease = lease
         self._settled = False
+        self._started = False
+        self._ending: asyncio.Task[None] | None = None
         self.action: CancelAction = "interrupt"  # what a cancellation keeps of the run
-        # A thread's checkpoint waits for the run's end, so a rolled-back run leaves none.
-        self._writes = DeferredWrites() if admitted.thread is not None else None
+        # A thread's checkpoint waits for the run's end, so a rolled-back run leaves none; a
+        # background run's is written every step, and what it found is kept to put back.
+        self._writes = None
+        if admitted.thread is not None:
+            self._writes = DeferredWrites(through=lease is not None)
+        self._found: CheckpointTuple | None = None
+        self._config: RunnableConfig | None = None
+        self._forget_thread = False
+        self._final: StoredRun | None = None
         # A resumable run's events are kept for a client that rejoins it, which a run that
         # goes on without its client (`on_disconnect=continue`) may well need.
         self.resumable = body.stream_resumable
+        self.goes_on_alone = holdings is not None
         self._task = asyncio.create_task(self._run())
-        # However the task ends (even cancelled before it began), its events end.
-        self._task.add_done_callback(lambda _: self._queue.put_nowait(DONE))
-        live_runs(request).add(admitted.record.run_id, self)
-        self.goes_on_alone = body.on_disconnect == "continue"
-        if not self.goes_on_alone:
-            cancel_when_client_goes(self._task)
+        self._task.add_done_callback(self._after)
+        live.add(admitted.record.run_id, self)
         if service.redis is not None and admitted.thread is not None:
             watch = asyncio.create_task(self._cancel_when_asked())
             self._task.add_done_callback(lambda _: watch.cancel())
+        if lease is not None:
+            lease.keep(self.stop)
 
     async def _cancel_when_asked(self) -> None:
         """Cancel the run when a `/cancel` that reached another worker or pod asks for it."""
@@ -93,7 +126,22 @@ class RunningRun:
     def rolled_back(self) -> bool:
         return self.status == "interrupted" and self.action == "rollback"
 
+    def _after(self, _: asyncio.Task[None]) -> None:
+        """However the task ended, its events end; a task cancelled before it began (its
+        `finally` never ran) ends the run first."""
+        if self._started:
+            self._queue.put_nowait(DONE)
+        else:
+            self._ending = asyncio.create_task(self._end_unstarted())
+
+    async def _end_unstarted(self) -> None:
+        try:
+            await self._end()
+        finally:
+            self._queue.put_nowait(DONE)
+
     async def _run(self) -> None:
+        self._started = True
         try:
             await self._stream()
             self.status = "success"
@@ -108,23 +156,55 @@ class RunningRun:
             logger.exception("a LangGraph API run failed")
             self._fail(None)
         finally:
-            # The checkpoint, then the records, then the thread goes: a run that takes the
-            # thread next finds this one's outcome recorded.
-            try:
+            await self._end()
+
+    async def _end(self) -> None:
+        """The checkpoint, then the records, then the thread goes: a run that takes the
+        thread next finds this one's outcome recorded. Then what the run was handed."""
+        try:
+            if self._lease is None or not self._lease.lost:
                 await self._keep_or_drop_writes()
                 await self._settle_once()
-            finally:
-                if self._writes is not None:
-                    await self._writes.discard()
+        finally:
+            if self._writes is not None:
+                await self._writes.discard()
+            if self._holdings is not None:
+                await self._holdings.release()
+            if self._lease is not None:
+                await self._lease.end()
+            if self._forget_thread:
+                await self._forget()
+
+    def then_forget_thread(self) -> None:
+        """Delete the run's thread once it has ended (a stateless background run's)."""
+        self._forget_thread = True
+
+    async def _forget(self) -> None:
+        """The thread goes; the run's record stays, with its output, for `join`."""
+        admitted = self.admitted
+        if admitted.thread is None:
+            return
+        route, thread = admitted.route, admitted.thread.thread_id
+        try:
+            await asyncio.shield(forget_thread(self._service, route, admitted.principal, thread))
+            if self._final is not None:
+                await self._service.threads.put_run(admitted.principal, self._final)
+        except REDIS_FAILURES as exc:  # its records expire after SESSION_TTL
+            logger.warning("deleting a stateless run's thread failed: %s", type(exc).__name__)
 
     async def _keep_or_drop_writes(self) -> None:
         """The run's checkpoint goes to the thread, unless the run was rolled back (the
         thread's session lock, which the writes hold, is let go after). A checkpoint that
         cannot be written fails the run (its client hears of it in the `error` event)."""
-        if self._writes is None or self.rolled_back:
+        if self._writes is None:
             return
         try:
-            await self._writes.write_holding()
+            if not self.rolled_back:
+                await self._writes.write_holding()
+            elif self._writes.through and self._config is not None:
+                saver = self.admitted.route.graph.checkpointer
+                assert isinstance(saver, BaseCheckpointSaver)
+                await asyncio.shield(restore(saver, self._config, self._found))
         except GraphgateError as exc:  # the lock was lost: another run has the thread
             self._fail(exc)
         except (RedisError, RedisClusterException) as exc:
@@ -134,7 +214,14 @@ class RunningRun:
         route = self.admitted.route
         saver = route.graph.checkpointer
         config = with_facts(self.admitted.config, deferred=self._writes)
-        async with session_turn(config, route.services, saver) as config:
+        held = None
+        if self._holdings is not None:
+            held = self._holdings.locks.pop(config["configurable"].get("thread_id", ""), None)
+        async with session_turn(config, route.services, saver, held) as config:
+            through = self._writes is not None and self._writes.through
+            if through and isinstance(saver, BaseCheckpointSaver):
+                self._config = config
+                self._found = await saver.aget_tuple(config)
             async for part in stream_graph_run(
                 route,
                 self.admitted.graph_input,
@@ -142,14 +229,17 @@ class RunningRun:
                 self._modes,
                 self._subgraphs,
                 self._with_events,
+                "sync" if through else "exit",
             ):
                 for name, data in self.events.of(part):
                     await self._emit(name, data)
 
     async def _emit(self, name: str, data: Any) -> None:
-        """An event to the response, and to the run's log if it is resumable (its id)."""
+        """An event to the response (a background run has none), and to the run's log if it
+        is resumable (its id)."""
         if not self.resumable:
-            self._queue.put_nowait((name, dumps(data), None))
+            if self._lease is None:
+                self._queue.put_nowait((name, dumps(data), None))
             return
         written = dumps(data)
         admitted = self.admitted
@@ -164,8 +254,7 @@ class RunningRun:
         self.failure = langgraph_run_error(error, self._context.trace_id)
 
     async def _settle_once(self) -> None:
-        """Settle the run's records once: when its task ends, or (a task cancelled before it
-        began) when its events have ended. A store that fails here is logged: the run's own
+        """Settle the run's records once. A store that fails here is logged: the run's own
         outcome has been told."""
         if self._settled:
             return
@@ -199,17 +288,60 @@ class RunningRun:
         current = await self._service.threads.get(admitted.principal, admitted.thread.thread_id)
         thread = (current or admitted.thread).touched(outcome=outcome, error=error)
         await self._service.threads.put(admitted.principal, thread)
-        await self._service.threads.put_run(admitted.principal, admitted.record.moved(self.status))
+        record = admitted.record.moved(self.status)
+        if self._forget_thread:
+            record = replace(record, output=json.loads(dumps(self.events.result())))
+        self._final = record
+        await self._service.threads.put_run(admitted.principal, record)
 
     async def events_as_they_come(self) -> AsyncIterator[tuple[str, bytes, str | None]]:
         """The run's events (name, JSON data, id if resumable); a failure ends them with an
         `error` event."""
         while (event := await self._queue.get()) is not DONE:
             yield event
-        await self._settle_once()
+
+    async def hand_back(self) -> None:
+        """A background run of a worker that stops: its lease goes back, for another worker
+        to take the run over from its last step, and this copy stops without an outcome."""
+        if self._lease is None:
+            return
+        await self._lease.hand_back()
+        cancel_once(self._task)
+        await asyncio.wait([self._task])
 
     def stop(self, action: CancelAction = "interrupt") -> None:
         """Cancel the run; `rollback` drops what it did (once asked, it stays asked)."""
         if action == "rollback":
             self.action = action
         cancel_once(self._task)
+
+
+def start_run(
+    request: Request,
+    service: GraphService,
+    admitted: AdmittedRun,
+    body: RunCreate,
+    *,
+    background: bool = False,
+) -> RunningRun:
+    """Start the admitted run of `request`: cancelled if its client leaves, unless it goes on
+    alone (`on_disconnect=continue`, or a background run, which is owned under a lease)."""
+    context = request_context(request.scope)
+    alone = background or body.on_disconnect == "continue"
+    holdings = context.hand_over() if alone else None
+    lease = None
+    if background:
+        every = admitted.route.services.settings.run_lease / 3
+        lease = BackgroundLease(service.leases, admitted.principal, admitted.record.run_id, every)
+    running = RunningRun(
+        service,
+        admitted,
+        body,
+        context=context,
+        live=live_runs(request),
+        holdings=holdings,
+        lease=lease,
+    )
+    if not alone:
+        cancel_when_client_goes(running.task)
+    return running

@@ -8,6 +8,7 @@ then runs in a task of its own (`api/langgraph/running_run.py`).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,13 +19,14 @@ from fastapi.responses import StreamingResponse
 from api.caller import Caller
 from api.langgraph.bodies import RunCreate
 from api.langgraph.events import frame, written_frame
-from api.langgraph.live_runs import run_ended, stop_run
+from api.langgraph.live_runs import live_runs, run_ended, stop_run
 from api.langgraph.run_admission import admit_run
-from api.langgraph.running_run import RunningRun
-from api.langgraph.served import Service, owned_thread
+from api.langgraph.running_run import RunningRun, start_run
+from api.langgraph.served import Service, graph_of, owned_thread, thread_values
 from api.langgraph.wire import dumps, run
 from graphs.errors import NotFound
-from graphs.memory.thread_records import CancelAction
+from graphs.memory.thread_records import CancelAction, RunStatus, StoredRun
+from graphs.service import GraphService
 
 router = APIRouter(tags=["langgraph runs"])
 
@@ -69,7 +71,7 @@ async def stream_thread_run(
 ) -> StreamingResponse:
     """A run on the thread, its events streamed as SSE."""
     admitted = await admit_run(request, service, caller, body, str(thread_id))
-    return stream_response(RunningRun(request, service, admitted, body))
+    return stream_response(start_run(request, service, admitted, body))
 
 
 @router.post("/threads/{thread_id}/runs/wait")
@@ -78,7 +80,7 @@ async def wait_thread_run(
 ) -> Response:
     """A run on the thread; the answer is its final values."""
     admitted = await admit_run(request, service, caller, body, str(thread_id))
-    return await wait_response(RunningRun(request, service, admitted, body))
+    return await wait_response(start_run(request, service, admitted, body))
 
 
 @router.post("/runs/stream", response_class=StreamingResponse)
@@ -87,7 +89,7 @@ async def stream_stateless_run(
 ) -> StreamingResponse:
     """A run on no thread (nothing is kept), its events streamed as SSE."""
     admitted = await admit_run(request, service, caller, body, None)
-    return stream_response(RunningRun(request, service, admitted, body))
+    return stream_response(start_run(request, service, admitted, body))
 
 
 @router.post("/runs/wait")
@@ -96,18 +98,87 @@ async def wait_stateless_run(
 ) -> Response:
     """A run on no thread; the answer is its final values."""
     admitted = await admit_run(request, service, caller, body, None)
-    return await wait_response(RunningRun(request, service, admitted, body))
+    return await wait_response(start_run(request, service, admitted, body))
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_thread_run(
+    thread_id: UUID, body: RunCreate, request: Request, service: Service, caller: Caller
+) -> Response:
+    """A background run on the thread: the answer is its record, at once; the run goes on, on
+    this worker or (if it dies) another, whoever waits for it (`/join`)."""
+    admitted = await admit_run(request, service, caller, body, str(thread_id), background=True)
+    start_run(request, service, admitted, body, background=True)
+    headers = {"Content-Location": admitted.location}
+    return Response(dumps(run(admitted.record)), media_type="application/json", headers=headers)
+
+
+@router.post("/runs")
+async def create_stateless_run(
+    body: RunCreate, request: Request, service: Service, caller: Caller
+) -> Response:
+    """A background run on a thread of its own, deleted when the run ends unless
+    `on_completion` is `keep`."""
+    thread = str(uuid.uuid4())
+    body = body.model_copy(update={"if_not_exists": "create"})
+    admitted = await admit_run(request, service, caller, body, thread, background=True)
+    running = start_run(request, service, admitted, body, background=True)
+    if body.on_completion != "keep":
+        running.then_forget_thread()
+    headers = {"Content-Location": admitted.location}
+    return Response(dumps(run(admitted.record)), media_type="application/json", headers=headers)
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: UUID,
+    service: Service,
+    caller: Caller,
+    limit: int = Query(default=10, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+    status: RunStatus | None = None,
+) -> list[dict[str, Any]]:
+    """The thread's runs, newest first."""
+    await owned_thread(service, caller.name, str(thread_id))
+    found = await service.threads.runs_of(caller.name, str(thread_id))
+    found = [stored for stored in found if status is None or stored.status == status]
+    found.sort(key=lambda stored: stored.created_at, reverse=True)
+    return [run(stored) for stored in found[offset : offset + limit]]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(
+    thread_id: UUID, run_id: UUID, request: Request, service: Service, caller: Caller
+) -> Response:
+    """Wait for the run to end, wherever it runs; the answer is its thread's values then (a
+    stateless run's own, its thread being gone)."""
+    await owned_run(service, caller.name, thread_id, run_id)
+    task = live_runs(request).task_of(str(run_id))
+    if task is not None:
+        await asyncio.wait([task])
+    ended = await run_ended(service, caller.name, str(run_id))
+    if ended is not None and ended.output is not None:
+        return Response(dumps(ended.output), media_type="application/json")
+    stored = await owned_thread(service, caller.name, str(thread_id))
+    values = await thread_values(graph_of(service, stored), caller.name, stored)
+    return Response(dumps(values or {}), media_type="application/json")
+
+
+async def owned_run(
+    service: GraphService, principal: str, thread_id: UUID, run_id: UUID
+) -> StoredRun:
+    """The principal's run of the thread (a stateless run's thread may be gone)."""
+    stored = await service.threads.get_run(principal, str(run_id))
+    if stored is None or stored.thread_id != str(thread_id):
+        raise NotFound(f"Run {run_id} of thread {thread_id} not found.")
+    return stored
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(
     thread_id: UUID, run_id: UUID, service: Service, caller: Caller
 ) -> dict[str, Any]:
-    await owned_thread(service, caller.name, str(thread_id))
-    stored = await service.threads.get_run(caller.name, str(run_id))
-    if stored is None or stored.thread_id != str(thread_id):
-        raise NotFound(f"Run {run_id} of thread {thread_id} not found.")
-    return run(stored)
+    return run(await owned_run(service, caller.name, thread_id, run_id))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse)
@@ -120,8 +191,10 @@ async def join_run_stream(
 ) -> StreamingResponse:
     """Rejoin a resumable run, on any worker: its events after `Last-Event-ID` (all of them
     without it), then the new ones as they come, until it ends."""
-    await get_run(thread_id, run_id, service, caller)
-    if not await service.run_events.exists(caller.name, str(run_id)):
+    found = await owned_run(service, caller.name, thread_id, run_id)
+    # A resumable run that has yet to send an event is followed until it does.
+    starting = found.status in ("pending", "running") and found.resumable
+    if not starting and not await service.run_events.exists(caller.name, str(run_id)):
         raise NotFound(
             f"The events of run {run_id} are not kept: it was not started with "
             "stream_resumable, or they have expired (RUN_EVENTS_TTL)."

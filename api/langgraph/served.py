@@ -68,3 +68,14 @@ async def thread_values(route: GraphRoute | None, principal: str, stored: Stored
         return None
     snapshot = await route.graph.aget_state(checkpoint_config(route, principal, stored.thread_id))
     return snapshot.values if snapshot.values else None
+
+
+async def forget_thread(
+    service: GraphService, route: GraphRoute | None, principal: str, thread: str
+) -> bool:
+    """Delete the thread's checkpoint and records (its runs' too); whether it had a record.
+    The caller holds the thread's session lock."""
+    if route is not None and service.checkpointer is not None:
+        internal = checkpoint_config(route, principal, thread)["configurable"]
+        await service.checkpointer.adelete_thread(internal["thread_id"])
+    return await service.threads.delete(principal, thread)

@@ -27,6 +27,7 @@ from api.langgraph.bodies import (
 from api.langgraph.served import (
     Service,
     checkpoint_config,
+    forget_thread,
     graph_of,
     owned_thread,
     thread_status,
@@ -86,13 +87,14 @@ async def patch_thread(
 async def delete_thread(thread_id: UUID, service: Service, caller: Caller) -> Response:
     stored = await owned_thread(service, caller.name, str(thread_id))
     route = graph_of(service, stored)
-    if route is not None and service.checkpointer is not None:
+    if route is None:
+        deleted = await forget_thread(service, route, caller.name, stored.thread_id)
+    else:
         internal = checkpoint_config(route, caller.name, stored.thread_id)["configurable"]
         held = await route.services.take_session_lock(internal["thread_id"], 0.0, "reject")
         async with kept(held):
-            await service.checkpointer.adelete_thread(internal["thread_id"])
-            await service.threads.delete(caller.name, stored.thread_id)
-    elif not await service.threads.delete(caller.name, stored.thread_id):
+            deleted = await forget_thread(service, route, caller.name, stored.thread_id)
+    if not deleted:
         raise NotFound(f"Thread {thread_id} not found.")
     return Response(status_code=204)
 

@@ -81,7 +81,7 @@ def run(stored: StoredRun) -> dict[str, Any]:
         "updated_at": iso(stored.updated_at),
         "status": stored.status,
         "metadata": stored.metadata,
-        "kwargs": {},
+        "kwargs": stored.kwargs,
         "multitask_strategy": stored.multitask_strategy,
     }
 

@@ -8,6 +8,10 @@ the records into the real saver once every run succeeded; `discard` drops them. 
 sessions' runs, which checkpoint once, at their end (`durability="exit"`), and never read back
 what they wrote. The group also keeps each run's session lock until then (the write checks
 it), so no other turn can run on a session between its run and its write.
+
+With `through`, a run's writes are not held back but made as they come (a background run's,
+checkpointed every step so another worker can take it over); the locks are still kept until
+`discard`, so the run can record its outcome before its thread is free.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ Write = Callable[[], Awaitable[Any]]
 class DeferredWrites:
     """The checkpoint writes of a group of runs, by thread, and the session locks they hold."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, through: bool = False) -> None:
+        self.through = through
         self._writes: dict[str, list[Write]] = defaultdict(list)
         self._locks: list[HeldLock] = []
 
@@ -116,6 +121,8 @@ class DeferredSaver(BaseCheckpointSaver[Any]):
         async def write() -> RunnableConfig:
             return await self._inner.aput(config, checkpoint, metadata, new_versions)
 
+        if self._writes.through:
+            return await write()
         self._writes.record(config, write)
         configurable = config["configurable"]
         return {
@@ -138,4 +145,32 @@ class DeferredSaver(BaseCheckpointSaver[Any]):
         async def write() -> None:
             await self._inner.aput_writes(config, held, task_id, task_path)
 
+        if self._writes.through:
+            await write()
+            return
         self._writes.record(config, write)
+
+
+async def restore(
+    saver: BaseCheckpointSaver[Any], config: RunnableConfig, before: CheckpointTuple | None
+) -> None:
+    """Put the thread back as `before` found it (a rolled-back run whose writes were made as
+    they came): its checkpoint, every channel's value and its pending writes (an interrupt's);
+    no checkpoint at all if it had none."""
+    configurable = config["configurable"]
+    if before is None:
+        await saver.adelete_thread(str(configurable["thread_id"]))
+        return
+    parent = (before.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+    at: RunnableConfig = {**config, "configurable": {**configurable, "checkpoint_id": parent}}
+    checkpoint = before.checkpoint
+    written = await saver.aput(at, checkpoint, before.metadata, checkpoint["channel_versions"])
+    by_task: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for task_id, channel, value in before.pending_writes or []:
+        by_task[task_id].append((channel, value))
+    target: RunnableConfig = {
+        **config,
+        "configurable": {**configurable, **written["configurable"]},
+    }
+    for task_id, writes in by_task.items():
+        await saver.aput_writes(target, writes, task_id)

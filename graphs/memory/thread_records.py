@@ -50,6 +50,12 @@ class StoredRun:
     status: RunStatus = "pending"
     metadata: dict[str, Any] = field(default_factory=dict)
     multitask_strategy: str | None = None
+    # What it was asked to run (the request's input, command, config and stream options): a
+    # background run is started again from them when its worker dies before its first step.
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    resumable: bool = False  # its events are kept (`stream_resumable`)
+    # A stateless background run's last values (JSON), kept for `join` once its thread is gone.
+    output: Any = None
 
     def moved(self, status: RunStatus) -> StoredRun:
         return replace(self, status=status, updated_at=time.time())

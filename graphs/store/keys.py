@@ -107,6 +107,19 @@ class RedisKeys:
         """The ids of a thread's runs: a set, deleted with the thread."""
         return f"{self.prefix}lg_thread_runs:{hash_tag(principal)}:{thread}"
 
+    def background_runs(self, principal: str) -> str:
+        """The ids of a principal's background runs that have not ended: a set."""
+        return f"{self.prefix}lg_background:{hash_tag(principal)}"
+
+    def run_leases(self) -> str:
+        """Every background run's lease, by `[principal, run id]`: a sorted set whose score is
+        when the lease lapses (ms), in one slot with its owners."""
+        return f"{self.prefix}lg_run_leases:{hash_tag('lg_runs')}"
+
+    def run_owners(self) -> str:
+        """The worker that holds each background run's lease: a hash."""
+        return f"{self.prefix}lg_run_owners:{hash_tag('lg_runs')}"
+
     def api_key(self, key_hash: str) -> str:
         """One API key's record, by the key's SHA-256."""
         return f"{self.prefix}apikey:{key_hash}"
