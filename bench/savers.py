@@ -1,9 +1,10 @@
-"""The session saver's cost per turn in `make bench`: graphgate's `LatestRedisSaver` beside
-langgraph-checkpoint-redis's shallow and full savers, on the same Redis, in this process. A
-chat-shaped graph (the history grows by a question and a reply per turn and is trimmed to 40
-messages, one checkpoint per turn as graphgate writes it) runs turn after turn of a few
-threads; the figure is the CPU time of this process per turn, which is where the saver's
-serialisation and its Redis round trips are paid."""
+"""The session saver's cost per turn in `make bench`: graphgate's `BoundedRedisSaver` (the
+latest checkpoint only, as a chain's sessions keep, and the last ten, as a LangGraph API
+thread keeps by default) beside langgraph-checkpoint-redis's shallow and full savers, on the
+same Redis, in this process. A chat-shaped graph (the history grows by a question and a reply
+per turn and is trimmed to 40 messages, one checkpoint per turn as graphgate writes it) runs
+turn after turn of a few threads; the figure is the CPU time of this process per turn, which
+is where the saver's serialisation and its Redis round trips are paid."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from redis.asyncio import Redis
 from typing_extensions import TypedDict
 
 from graphs.memory.history import fit_history
-from graphs.memory.redis_saver import LatestRedisSaver
+from graphs.memory.redis_saver import BoundedRedisSaver
 
 KEPT_MESSAGES = 40
 TTL_SECONDS = 600.0
@@ -72,7 +73,11 @@ async def stock(redis_url: str, shallow: bool) -> BaseCheckpointSaver[Any]:
 async def compare(redis_url: str, threads: int, turns: int) -> dict[str, Any]:
     redis = Redis.from_url(redis_url)
     makers: dict[str, Callable[[], Any]] = {
-        "graphgate LatestRedisSaver": lambda: _ready(LatestRedisSaver(redis, "bench:", 600)),
+        "graphgate BoundedRedisSaver": lambda: _ready(BoundedRedisSaver(redis, "bench:", 600)),
+        # A LangGraph API thread's default history (CHECKPOINT_HISTORY=10).
+        "graphgate BoundedRedisSaver keeping 10": lambda: _ready(
+            BoundedRedisSaver(redis, "bench:", 600, keep=10)
+        ),
         "stock AsyncShallowRedisSaver": lambda: stock(redis_url, shallow=True),
         "stock AsyncRedisSaver": lambda: stock(redis_url, shallow=False),
     }
@@ -82,7 +87,7 @@ async def compare(redis_url: str, threads: int, turns: int) -> dict[str, Any]:
             costs[name] = await turn_cost(await make(), threads, turns)
     finally:
         await redis.aclose()
-    ours = costs["graphgate LatestRedisSaver"]
+    ours = costs["graphgate BoundedRedisSaver"]
     return {
         "threads": threads,
         "turns": turns,
@@ -91,7 +96,7 @@ async def compare(redis_url: str, threads: int, turns: int) -> dict[str, Any]:
     }
 
 
-async def _ready(saver: LatestRedisSaver) -> LatestRedisSaver:
+async def _ready(saver: BoundedRedisSaver) -> BoundedRedisSaver:
     return saver
 
 

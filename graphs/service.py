@@ -82,15 +82,16 @@ def build_routes(
     base: RouteServices,
     specs: list[RouteSpec],
     redis: RedisClient | None,
-    checkpointer: BaseCheckpointSaver[Any] | None,
+    savers: tuple[BaseCheckpointSaver[Any] | None, BaseCheckpointSaver[Any] | None],
 ) -> tuple[dict[str, RouteGraphs], dict[str, GraphRoute]]:
     """Each route's services and graphs, chain routes and graph routes apart; imports the
-    routes' modules."""
+    routes' modules. `savers`: the chains' sessions' checkpointer, then the graphs' threads'."""
+    checkpointer, thread_checkpointer = savers
     routes, graph_routes = {}, {}
     for spec in specs:
         services = services_for(base, spec, redis)
         if spec.kind == "graph":
-            graph_routes[spec.name] = build_graph_route(services, spec, checkpointer)
+            graph_routes[spec.name] = build_graph_route(services, spec, thread_checkpointer)
             continue
         chain = spec.chain_factory()
         graph = build_chat_graph(services, checkpointer if spec.sessions else None, chain)
@@ -159,19 +160,26 @@ async def open_graphs(
         base = await asyncio.to_thread(build_services, settings, redis, clock)
         if base.cache is not None:
             await base.cache.prepare()
-        checkpointer = None
+        checkpointer = thread_checkpointer = None
         if with_checkpointer:
+            replication = Replication(
+                settings.redis_wait_replicas, int(settings.redis_wait_timeout * 1000)
+            )
+            prefix, ttl = settings.redis_prefix, settings.session_ttl
             checkpointer = await build_checkpointer(
+                redis, prefix=prefix, ttl_seconds=ttl, replication=replication
+            )
+            # The LangGraph API's threads keep older checkpoints too (regenerate, branch).
+            thread_checkpointer = await build_checkpointer(
                 redis,
-                prefix=settings.redis_prefix,
-                ttl_seconds=settings.session_ttl,
-                replication=Replication(
-                    settings.redis_wait_replicas, int(settings.redis_wait_timeout * 1000)
-                ),
+                prefix=prefix,
+                ttl_seconds=ttl,
+                replication=replication,
+                keep=settings.checkpoint_history,
             )
         specs = await asyncio.to_thread(load_route_specs, settings)
         routes, graph_routes = await asyncio.to_thread(
-            build_routes, base, specs, redis, checkpointer
+            build_routes, base, specs, redis, (checkpointer, thread_checkpointer)
         )
         threads = build_thread_records(redis, settings.redis_prefix, settings.session_ttl)
         run_events = build_run_event_log(

@@ -2,7 +2,7 @@
 
 Unknown keys are ignored, as the LangGraph server ignores them (newer clients add some). A
 known field whose value graphgate does not serve yet is refused by name with 422, never
-silently ignored: runs from an earlier checkpoint are issue #22's.
+silently ignored.
 """
 
 from __future__ import annotations
@@ -126,8 +126,6 @@ class RunCreate(Body):
     feedback_keys: list[str] | None = None
 
     @field_validator(
-        "checkpoint",
-        "checkpoint_id",
         "webhook",
         "after_seconds",
         "feedback_keys",
@@ -135,6 +133,12 @@ class RunCreate(Body):
     @classmethod
     def _not_yet(cls, value: Any, info: Any) -> Any:
         return refuse_set(value, info.field_name)
+
+    @property
+    def from_checkpoint(self) -> str | None:
+        """The kept checkpoint the run starts from (a branch), if not the latest."""
+        wanted = self.checkpoint_id or (self.checkpoint or {}).get("checkpoint_id")
+        return None if wanted is None else str(wanted)
 
     @property
     def graph_input(self) -> Any:

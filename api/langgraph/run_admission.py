@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Request
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from api.admission import admit
 from api.admitted_run import graph_config
@@ -113,6 +114,11 @@ def run_ask(
             f"on_completion 'keep' {NOT_YET} on a streamed or awaited stateless run, which "
             "keeps nothing; a background one (POST /runs) keeps its thread."
         )
+    if body.from_checkpoint is not None and thread is None:
+        raise ValidationFailed(
+            "checkpoint_id (or checkpoint) names a thread's checkpoint: a stateless run has "
+            "none; send the run on its thread."
+        )
     if body.stream_resumable and thread is None:
         raise InvalidInput("A resumable run is rejoined on its thread: start it on a thread.")
     messages = input_messages(body.input)
@@ -147,6 +153,22 @@ async def thread_to_run(
             f"Thread {thread} runs the graph {bound!r}; start a new thread for {route.spec.name!r}."
         )
     return stored
+
+
+async def refuse_a_checkpoint_not_kept(
+    route: GraphRoute, principal: str, body: RunCreate, thread: str
+) -> None:
+    """A run from a checkpoint the thread no longer keeps would start from nothing: 404."""
+    wanted, saver = body.from_checkpoint, route.graph.checkpointer
+    if wanted is None or not isinstance(saver, BaseCheckpointSaver):
+        return
+    internal = thread_id(principal, thread, route.spec.thread_route)
+    config: RunnableConfig = {"configurable": {"thread_id": internal, "checkpoint_id": wanted}}
+    if await saver.aget_tuple(config) is None:
+        raise NotFound(
+            f"Checkpoint {wanted} of thread {thread} not found: a thread keeps its last "
+            "CHECKPOINT_HISTORY checkpoints."
+        )
 
 
 async def bind_thread(
@@ -189,6 +211,8 @@ def run_config(
     }
     if body.config.recursion_limit is not None:
         config["recursion_limit"] = body.config.recursion_limit
+    if body.from_checkpoint is not None:
+        configurable["checkpoint_id"] = body.from_checkpoint
     return graph_config(config, route.spec.thread_route)
 
 
@@ -260,6 +284,7 @@ async def admit_run(
         resumable=body.stream_resumable,
     )
     if thread is not None:
+        await refuse_a_checkpoint_not_kept(route, caller.name, body, thread)
         try:
             stored = await bind_thread(service, caller.name, route, body, record)
         except BaseException:

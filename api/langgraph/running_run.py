@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import Request
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
+from langgraph.types import Durability
 from redis.exceptions import RedisClusterException, RedisError
 
 from api.admitted_run import cancel_once, cancel_when_client_goes, session_turn
@@ -229,10 +230,18 @@ class RunningRun:
                 self._modes,
                 self._subgraphs,
                 self._with_events,
-                "sync" if through else "exit",
+                self._durability(through),
             ):
                 for name, data in self.events.of(part):
                     await self._emit(name, data)
+
+    def _durability(self, through: bool) -> Durability:
+        """A background run writes every step as it goes. Another thread run checkpoints every
+        step too when its thread keeps a history (the clients regenerate from the checkpoint
+        before the model's answer), all written when it ends; else once, at its end."""
+        if through:
+            return "sync"
+        return "async" if self.admitted.route.services.settings.checkpoint_history > 1 else "exit"
 
     async def _emit(self, name: str, data: Any) -> None:
         """An event to the response (a background run has none), and to the run's log if it

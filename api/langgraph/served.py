@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from api.langgraph.wire import assistant_uuid
 from graphs.errors import NotFound
@@ -75,7 +76,8 @@ async def forget_thread(
 ) -> bool:
     """Delete the thread's checkpoint and records (its runs' too); whether it had a record.
     The caller holds the thread's session lock."""
-    if route is not None and service.checkpointer is not None:
+    saver = route.graph.checkpointer if route is not None else None
+    if route is not None and isinstance(saver, BaseCheckpointSaver):
         internal = checkpoint_config(route, principal, thread)["configurable"]
-        await service.checkpointer.adelete_thread(internal["thread_id"])
+        await saver.adelete_thread(internal["thread_id"])
     return await service.threads.delete(principal, thread)

@@ -1,9 +1,9 @@
 """The LangGraph API's threads: a principal's own, each bound to the graph of its first run.
 
-A thread's values and state are its checkpoint's (the session checkpointer keeps the latest
-one: its history is that one checkpoint, issue #22 keeps more). Deleting a thread takes its
-session lock as a turn does (a running thread answers 409) and deletes its checkpoint, its
-record and its runs'.
+A thread's values and state are its latest checkpoint's; its history is the last
+`CHECKPOINT_HISTORY` checkpoints, which a run can start again from (a branch). Deleting a
+thread takes its session lock as a turn does (a running thread answers 409) and deletes its
+checkpoints, its record and its runs'.
 """
 
 from __future__ import annotations
@@ -139,13 +139,20 @@ def sort_key(sort_by: str, statuses: dict[str, str]) -> Callable[[StoredThread],
 
 
 async def thread_state(
-    service: GraphService, principal: str, thread_id: str, subgraphs: bool = False
+    service: GraphService,
+    principal: str,
+    thread_id: str,
+    subgraphs: bool = False,
+    checkpoint_id: str | None = None,
 ) -> dict[str, Any]:
+    """The thread's state at its latest checkpoint, or at `checkpoint_id` (a kept one)."""
     stored = await owned_thread(service, principal, thread_id)
     route = graph_of(service, stored)
     if route is None:
         return dict(EMPTY_STATE)
     config = checkpoint_config(route, principal, thread_id)
+    if checkpoint_id is not None:
+        config["configurable"]["checkpoint_id"] = checkpoint_id
     return state(await route.graph.aget_state(config, subgraphs=subgraphs), thread_id)
 
 
@@ -159,10 +166,13 @@ async def get_thread_state(
 async def state_at(
     service: GraphService, principal: str, thread_id: str, checkpoint_id: str | None
 ) -> dict[str, Any]:
-    """The state at a checkpoint: only the latest is kept (issue #22 keeps more)."""
-    found = await thread_state(service, principal, thread_id)
+    """The state at a checkpoint the thread keeps (its last `CHECKPOINT_HISTORY`)."""
+    found = await thread_state(service, principal, thread_id, checkpoint_id=checkpoint_id)
     if checkpoint_id is not None and found["checkpoint_id"] != checkpoint_id:
-        raise NotFound(f"Checkpoint {checkpoint_id} of thread {thread_id} not found.")
+        raise NotFound(
+            f"Checkpoint {checkpoint_id} of thread {thread_id} not found: a thread keeps its "
+            "last CHECKPOINT_HISTORY checkpoints."
+        )
     return found
 
 
@@ -186,11 +196,19 @@ async def post_thread_state_at(
 async def thread_history(
     thread_id: UUID, body: HistoryRequest, service: Service, caller: Caller
 ) -> list[dict[str, Any]]:
-    """The thread's checkpoints, newest first: the latest one (issue #22 keeps more)."""
-    latest = await thread_state(service, caller.name, str(thread_id))
-    if latest["checkpoint"] is None or body.before is not None:
+    """The thread's kept checkpoints (its last `CHECKPOINT_HISTORY`), newest first: `limit` of
+    them, those `before` a checkpoint, those whose metadata holds `metadata`."""
+    stored = await owned_thread(service, caller.name, str(thread_id))
+    route = graph_of(service, stored)
+    if route is None:
         return []
-    wanted = body.metadata or {}
-    if any((latest["metadata"] or {}).get(key) != value for key, value in wanted.items()):
-        return []
-    return [latest]
+    config = checkpoint_config(route, caller.name, stored.thread_id)
+    before = body.before
+    if isinstance(before, str):
+        before = {"configurable": {"checkpoint_id": before}}
+    elif isinstance(before, dict) and "configurable" not in before:
+        before = {"configurable": before}
+    states = route.graph.aget_state_history(
+        config, filter=body.metadata, before=before, limit=body.limit
+    )
+    return [state(snapshot, stored.thread_id) async for snapshot in states]

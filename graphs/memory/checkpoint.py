@@ -1,9 +1,9 @@
-"""Session memory: a latest-only checkpointer with an idle TTL, in Redis
-(`graphs/memory/redis_saver.py`) or in memory.
+"""Session memory: a checkpointer that keeps the last few checkpoints of a thread, with an idle
+TTL, in Redis (`graphs/memory/redis_saver.py`) or in memory.
 
-A chat session needs its latest state, not time travel, so both savers keep one checkpoint per
-thread: Redis memory stays O(sessions), not O(turns), and a session idle for `SESSION_TTL`
-seconds disappears.
+A chat session needs its latest state, not time travel, so its saver keeps one checkpoint per
+thread; a LangGraph API thread keeps the last `CHECKPOINT_HISTORY`. Either way memory stays
+O(threads), not O(turns), and a thread idle for `SESSION_TTL` seconds disappears.
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.memory.redis_saver import LatestRedisSaver
+from graphs.memory.redis_saver import BoundedRedisSaver
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication
 
 
-class LatestOnlyMemorySaver(InMemorySaver):
-    """Embedded twin of `LatestRedisSaver`: latest checkpoint per thread, idle expiry."""
+class BoundedMemorySaver(InMemorySaver):
+    """Embedded twin of `BoundedRedisSaver`: the last `keep` checkpoints per thread, idle
+    expiry."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, keep: int = 1) -> None:
         super().__init__()
         self.ttl_seconds = ttl_seconds
+        self.keep = keep
         self._last_used: OrderedDict[str, float] = OrderedDict()
         self._blob_keys: dict[str, set[tuple[str, str, str, Any]]] = {}
 
@@ -69,14 +71,24 @@ class LatestOnlyMemorySaver(InMemorySaver):
         self, thread_id: str, namespace: str, checkpoint: Checkpoint
     ) -> None:
         stored = self.storage[thread_id][namespace]
-        for checkpoint_id in [i for i in stored if i != checkpoint["id"]]:
+        newest = sorted(stored, reverse=True)
+        kept = [checkpoint["id"], *[i for i in newest if i != checkpoint["id"]][: self.keep - 1]]
+        for checkpoint_id in [i for i in stored if i not in kept]:
             del stored[checkpoint_id]
             self.writes.pop((thread_id, namespace, checkpoint_id), None)
-        live = checkpoint["channel_versions"]
+        live = {
+            (channel, version)
+            for checkpoint_id in kept
+            for channel, version in self._versions(stored, checkpoint_id).items()
+        }
         keys = self._blob_keys[thread_id]
-        for key in [k for k in keys if k[1] == namespace and live.get(k[2]) != k[3]]:
+        for key in [k for k in keys if k[1] == namespace and (k[2], k[3]) not in live]:
             keys.discard(key)
             self.blobs.pop(key, None)
+
+    def _versions(self, stored: Any, checkpoint_id: str) -> dict[str, Any]:
+        checkpoint: Checkpoint = self.serde.loads_typed(stored[checkpoint_id][0])
+        return dict(checkpoint["channel_versions"])
 
     def _touch(self, thread_id: str) -> None:
         self._last_used[thread_id] = time.monotonic()
@@ -97,8 +109,10 @@ async def build_checkpointer(
     prefix: str,
     ttl_seconds: float,
     replication: Replication = NO_WAIT,
+    keep: int = 1,
 ) -> BaseCheckpointSaver[Any]:
-    """The latest-only Redis saver when Redis is configured, else its memory twin."""
+    """The Redis saver of the last `keep` checkpoints when Redis is configured, else its memory
+    twin."""
     if redis is None:
-        return LatestOnlyMemorySaver(ttl_seconds)
-    return LatestRedisSaver(redis, prefix, ttl_seconds, replication)
+        return BoundedMemorySaver(ttl_seconds, keep)
+    return BoundedRedisSaver(redis, prefix, ttl_seconds, replication, keep)

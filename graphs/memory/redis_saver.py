@@ -1,6 +1,9 @@
-"""graphgate's Redis checkpointer: each thread's latest checkpoint in one hash, plain Redis.
+"""graphgate's Redis checkpointer: each thread's latest checkpoint (and, if asked, a bounded
+number of older ones) in one hash, plain Redis.
 
-A chat session needs its latest state, not time travel. One hash per thread,
+A chat session needs its latest state, not time travel; a LangGraph API thread keeps the last
+`CHECKPOINT_HISTORY` (its clients regenerate an answer from the checkpoint before it). One hash
+per thread,
 `<prefix>checkpoint:{<thread>}` (the thread's hash slot, shared with its session lock), holds
 for each checkpoint namespace the checkpoint with its metadata and parent, each channel's
 value (written only when its version moves) and the pending writes of the latest checkpoint.
@@ -32,7 +35,14 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
-from graphs.memory.checkpoint_hash import PUT_LUA, PUT_WRITES_LUA, SEP, decoded, field
+from graphs.memory.checkpoint_hash import (
+    PUT_HISTORY_LUA,
+    PUT_LUA,
+    PUT_WRITES_LUA,
+    SEP,
+    decoded,
+    field,
+)
 from graphs.memory.session_lock import lease_lost
 from graphs.run_facts import facts_of
 from graphs.store.keys import RedisKeys
@@ -40,9 +50,10 @@ from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
 
 
-class LatestRedisSaver(BaseCheckpointSaver[int]):
-    """LangGraph's checkpointer contract over one Redis hash per thread, latest only, with an
-    idle TTL, writing only while the turn holds its session's lock."""
+class BoundedRedisSaver(BaseCheckpointSaver[int]):
+    """LangGraph's checkpointer contract over one Redis hash per thread, the last `keep`
+    checkpoints (1: the latest only), with an idle TTL, writing only while the turn holds its
+    session's lock."""
 
     def __init__(
         self,
@@ -50,13 +61,15 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
         prefix: str,
         ttl_seconds: float,
         replication: Replication = NO_WAIT,
+        keep: int = 1,
     ) -> None:
         super().__init__()
         self._redis = redis
         self._replication = replication
         self._keys = RedisKeys(prefix)
         self._ttl_ms = int(ttl_seconds * 1000)
-        self._put = redis.register_script(PUT_LUA)
+        self.keep = keep
+        self._put = redis.register_script(PUT_LUA if keep == 1 else PUT_HISTORY_LUA)
         self._put_writes = redis.register_script(PUT_WRITES_LUA)
 
     def key(self, thread_id: str) -> str:
@@ -97,18 +110,11 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
             return None
         checkpoint, metadata, parent_id = self._load(record)
         if wanted is not None and wanted != checkpoint["id"]:
-            return None  # latest only: an older checkpoint is gone
-        values = field("v", namespace, "")
-        channels = {
-            name[len(values) :]: self._load(value)
-            for name, value in fields.items()
-            if name.startswith(values)
-        }
-        checkpoint["channel_values"] = {
-            channel: value
-            for channel, (version, value) in channels.items()
-            if checkpoint["channel_versions"].get(channel) == version
-        }
+            older = fields.get(field("h", namespace, wanted))
+            if older is None:
+                return None  # not kept
+            checkpoint, metadata, parent_id = self._load(older)
+        checkpoint["channel_values"] = self._values(fields, namespace, checkpoint)
         configurable = {"thread_id": thread_id, "checkpoint_ns": namespace}
         return CheckpointTuple(
             config={"configurable": {**configurable, "checkpoint_id": checkpoint["id"]}},
@@ -121,6 +127,34 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
             ),
             pending_writes=self._pending(fields, field("w", namespace, checkpoint["id"], "")),
         )
+
+    def _values(
+        self, fields: dict[str, bytes], namespace: str, checkpoint: Checkpoint
+    ) -> dict[str, Any]:
+        """The checkpoint's channel values: the latest one's, or a value a later checkpoint
+        replaced, kept under its version."""
+        found = {}
+        for channel, version in checkpoint["channel_versions"].items():
+            stored = fields.get(field("v", namespace, channel))
+            if stored is not None:
+                latest_version, value = self._load(stored)
+                if latest_version == version:
+                    found[channel] = value
+                    continue
+            kept = fields.get(field("o", namespace, channel, str(version)))
+            if kept is not None:
+                found[channel] = self._load(kept)[1]
+        return found
+
+    def _kept(
+        self, thread_id: str, namespace: str, fields: dict[str, bytes]
+    ) -> list[CheckpointTuple]:
+        """The namespace's kept checkpoints, newest first."""
+        older = field("h", namespace, "")
+        ids = sorted((n[len(older) :] for n in fields if n.startswith(older)), reverse=True)
+        latest = self._tuple(thread_id, namespace, fields, None)
+        kept = [self._tuple(thread_id, namespace, fields, i) for i in ids]
+        return [t for t in [latest, *kept] if t is not None]
 
     def _pending(self, fields: dict[str, bytes], prefix: str) -> list[PendingWrite]:
         """The checkpoint's pending writes, in the order the run applies them."""
@@ -141,8 +175,8 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        """The latest checkpoint of each namespace of the thread (of every thread when `config`
-        is None) whose metadata matches `filter`."""
+        """The kept checkpoints of each namespace of the thread (of every thread when `config`
+        is None), newest first, whose metadata matches `filter`."""
         if config is not None:
             threads: Iterable[str] = [str(config["configurable"]["thread_id"])]
         else:
@@ -159,15 +193,15 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
                 kind, _, namespace = name.partition(SEP)
                 if kind != "c" or (wanted_ns is not None and namespace != wanted_ns):
                     continue
-                found = self._tuple(thread_id, namespace, fields, None)
-                if found is None or (cutoff and found.checkpoint["id"] >= cutoff):
-                    continue
-                if filter and any(found.metadata.get(k) != v for k, v in filter.items()):
-                    continue
-                if limit is not None and listed >= limit:
-                    return
-                listed += 1
-                yield found
+                for found in self._kept(thread_id, namespace, fields):
+                    if cutoff and found.checkpoint["id"] >= cutoff:
+                        continue
+                    if filter and any(found.metadata.get(k) != v for k, v in filter.items()):
+                        continue
+                    if limit is not None and listed >= limit:
+                        return
+                    listed += 1
+                    yield found
 
     async def aput(
         self,
@@ -199,6 +233,9 @@ class LatestRedisSaver(BaseCheckpointSaver[int]):
         key = self.key(thread_id)
         keys, holder = self._fence(config, key)
         args = [holder, self._ttl_ms, namespace, checkpoint["id"], self._dump(record)]
+        if self.keep > 1:
+            versions = checkpoint["channel_versions"].items()
+            args += [self.keep, SEP.join(f"{c}{SEP}{v}" for c, v in versions)]
         args += [len(live), *live, *changed]
         if not await run_replicated(self._redis, self._put, keys, args, self._replication):
             raise lease_lost()

@@ -268,3 +268,49 @@ def sse_events(text: str) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def ancestors(history: list[Any]) -> list[str]:
+    """The parents from the newest checkpoint back, as far as the history reaches."""
+    by_id = {h["checkpoint_id"]: h for h in history}
+    found, parent = [], history[0]["parent_checkpoint_id"]
+    while parent is not None:
+        found.append(parent)
+        parent = by_id[parent]["parent_checkpoint_id"] if parent in by_id else None
+    return found
+
+
+async def test_a_thread_lists_its_last_checkpoints_and_a_run_from_an_earlier_one_branches(
+    app_client: AppClient, tmp_path: Path
+) -> None:
+    """A run checkpoints every step; the thread keeps its last `CHECKPOINT_HISTORY=3`, newest
+    first. A run from the checkpoint before the last answer, with no input, answers again
+    (agent-chat-ui's regenerate): a branch whose parent is that checkpoint."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    async with app_client(routes_file=routes, checkpoint_history=3) as http:
+        http.headers["X-User-Id"] = "ann"
+        sdk = LangGraphClient(http)
+        thread = (await sdk.threads.create())["thread_id"]
+        for word in ["one", "two", "three"]:
+            await sdk.runs.wait(thread, "graph", input=hello(word))
+        history: Any = await sdk.threads.get_history(thread, limit=10)
+        assert [len(h["values"]["messages"]) for h in history] == [6, 5, 4]
+        asked = history[1]["checkpoint_id"]  # "three" asked, not yet answered
+        assert history[0]["parent_checkpoint_id"] == asked
+        newest: Any = await sdk.threads.get_history(thread, limit=1)
+        assert [h["checkpoint_id"] for h in newest] == [history[0]["checkpoint_id"]]
+        older: Any = await sdk.threads.get_state(thread, checkpoint_id=asked)
+        assert older["values"]["messages"][-1]["content"] == "three"
+        again: Any = await sdk.runs.wait(thread, "graph", input=None, checkpoint_id=asked)
+        assert [m["type"] for m in again["messages"]] == ["human", "ai"] * 3
+        assert again["messages"][-1]["id"] != history[0]["values"]["messages"][-1]["id"]
+        after: Any = await sdk.threads.get_history(thread, limit=10)
+        assert asked in ancestors(after)
+        assert history[0]["checkpoint_id"] not in ancestors(after)  # a branch beside it
+        gone = await http.post(
+            f"/threads/{thread}/runs/wait",
+            json={"assistant_id": "graph", "input": hello(), "checkpoint_id": str(uuid.uuid4())},
+        )
+        assert gone.status_code == 404
+        assert "CHECKPOINT_HISTORY" in gone.json()["error"]["message"]

@@ -1,7 +1,8 @@
-"""The latest-only Redis saver keeps LangGraph's checkpointer contract on plain Redis: a real
-graph's state survives, channels written turns ago are still there, pending writes come back in
-order, namespaces stay apart, an older checkpoint is gone, a thread is deleted whole, the idle
-TTL holds, and a turn that lost its session lock writes nothing."""
+"""The bounded Redis saver keeps LangGraph's checkpointer contract on plain Redis: a real graph's
+state survives, channels written turns ago are still there, pending writes come back in order,
+namespaces stay apart, an older checkpoint beyond the bound is gone (each kept one comes back
+with its own values), a thread stored latest-only is read on upgrade, a thread is deleted
+whole, the idle TTL holds, and a turn that lost its session lock writes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from graphs.errors import SessionLeaseLost, Unavailable
-from graphs.memory.redis_saver import LatestRedisSaver
+from graphs.memory.redis_saver import BoundedRedisSaver
 from graphs.memory.session_lock import HeldLock, RedisSessionLocks
 from graphs.run_facts import with_facts
 from graphs.store.redis_client import RedisClient
@@ -31,8 +32,8 @@ TTL = 600.0
 
 
 @pytest.fixture
-def saver(redis: RedisClient) -> LatestRedisSaver:
-    return LatestRedisSaver(redis, PREFIX, TTL)
+def saver(redis: RedisClient) -> BoundedRedisSaver:
+    return BoundedRedisSaver(redis, PREFIX, TTL)
 
 
 def decoded_names(fields: dict[Any, Any]) -> list[bytes]:
@@ -48,7 +49,7 @@ class Counted(TypedDict, total=False):
     note: str
 
 
-def counting_graph(saver: LatestRedisSaver) -> Any:
+def counting_graph(saver: BoundedRedisSaver) -> Any:
     """`items` grows every turn; `note` is written on the first turn only."""
 
     def step(state: Counted) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def counting_graph(saver: LatestRedisSaver) -> Any:
 
 
 async def test_a_graphs_state_carries_over_turns_with_channels_written_only_once(
-    saver: LatestRedisSaver,
+    saver: BoundedRedisSaver,
 ) -> None:
     graph, config = counting_graph(saver), thread()
     for _ in range(3):
@@ -77,7 +78,7 @@ async def test_a_graphs_state_carries_over_turns_with_channels_written_only_once
     assert stored.parent_config is not None
 
 
-async def test_only_the_latest_checkpoint_is_kept(saver: LatestRedisSaver) -> None:
+async def test_only_the_latest_checkpoint_is_kept(saver: BoundedRedisSaver) -> None:
     graph, config = counting_graph(saver), thread()
     await graph.ainvoke({"items": []}, config)
     first = await saver.aget_tuple(config)
@@ -89,8 +90,59 @@ async def test_only_the_latest_checkpoint_is_kept(saver: LatestRedisSaver) -> No
     assert listed[0].checkpoint["id"] != first.checkpoint["id"]
 
 
+async def test_a_saver_keeping_three_reads_back_the_last_three_and_forgets_older_ones(
+    redis: RedisClient,
+) -> None:
+    """Each kept checkpoint comes back with its own values (even those a later one replaced);
+    what only forgotten checkpoints used is gone from the hash."""
+    saver = BoundedRedisSaver(redis, PREFIX, TTL, keep=3)
+    graph, config = counting_graph(saver), thread()
+    for _ in range(5):
+        await graph.ainvoke({"items": []}, config)
+    listed = [found async for found in saver.alist(config)]
+    assert len(listed) == 3
+    ids = [found.checkpoint["id"] for found in listed]
+    assert ids == sorted(ids, reverse=True)
+    assert [found.parent_config for found in listed[:2]] == [
+        {"configurable": {**found.config["configurable"]}} for found in listed[1:]
+    ]
+    states = [await graph.aget_state(found.config) for found in listed]
+    assert states[0].values["items"] == [f"turn {i}" for i in range(5)]
+    for state in states:
+        assert state.values["note"] == "first"
+    oldest = await saver.aget_tuple(listed[-1].config)
+    assert oldest is not None
+    assert oldest.checkpoint["id"] == ids[-1]
+    fields = decoded_names(await redis.hgetall(saver.key(config["configurable"]["thread_id"])))
+    kinds = [name.split(b"\x00")[0] for name in fields]
+    assert kinds.count(b"h") == 2
+    assert kinds.count(b"k") == 3
+    versions = {found.checkpoint["channel_versions"]["items"] for found in listed}
+    kept_items = [name for name in fields if name.startswith(b"o\x00\x00items\x00")]
+    assert len(kept_items) <= len(versions)
+
+
+async def test_a_thread_stored_latest_only_is_read_and_continued_by_a_saver_with_history(
+    saver: BoundedRedisSaver, redis: RedisClient
+) -> None:
+    graph, config = counting_graph(saver), thread()
+    for _ in range(2):
+        await graph.ainvoke({"items": []}, config)
+    upgraded = BoundedRedisSaver(redis, PREFIX, TTL, keep=10)
+    graph = counting_graph(upgraded)
+    assert (await graph.aget_state(config)).values["items"] == ["turn 0", "turn 1"]
+    await graph.ainvoke({"items": []}, config)
+    listed = [found async for found in upgraded.alist(config)]
+    assert len(listed) > 1
+    assert (await graph.aget_state(listed[0].config)).values["items"] == [
+        "turn 0",
+        "turn 1",
+        "turn 2",
+    ]
+
+
 async def test_pending_writes_come_back_in_order_and_go_with_the_next_checkpoint(
-    saver: LatestRedisSaver,
+    saver: BoundedRedisSaver,
 ) -> None:
     config = thread()
     saved = await saver.aput(config, empty_checkpoint(), {"step": -1}, {})
@@ -106,7 +158,7 @@ async def test_pending_writes_come_back_in_order_and_go_with_the_next_checkpoint
     assert newer.pending_writes == []
 
 
-async def test_namespaces_that_share_a_prefix_stay_apart(saver: LatestRedisSaver) -> None:
+async def test_namespaces_that_share_a_prefix_stay_apart(saver: BoundedRedisSaver) -> None:
     config = thread()
     thread_id = config["configurable"]["thread_id"]
     for namespace, value in (("a", "outer"), ("a:b", "inner")):
@@ -129,7 +181,7 @@ async def test_namespaces_that_share_a_prefix_stay_apart(saver: LatestRedisSaver
 
 
 async def test_a_thread_is_deleted_whole_and_idles_out_on_its_ttl(
-    saver: LatestRedisSaver, redis: RedisClient
+    saver: BoundedRedisSaver, redis: RedisClient
 ) -> None:
     graph, config = counting_graph(saver), thread()
     await graph.ainvoke({"items": []}, config)
@@ -144,7 +196,7 @@ async def test_a_thread_is_deleted_whole_and_idles_out_on_its_ttl(
 
 
 async def test_a_turn_that_lost_its_session_lock_writes_nothing(
-    saver: LatestRedisSaver, redis: RedisClient
+    saver: BoundedRedisSaver, redis: RedisClient
 ) -> None:
     config = thread()
     thread_id = config["configurable"]["thread_id"]
@@ -168,7 +220,7 @@ async def test_a_turn_that_lost_its_session_lock_writes_nothing(
 
 
 async def test_a_special_write_replaces_its_predecessor_even_beside_regular_ones(
-    saver: LatestRedisSaver,
+    saver: BoundedRedisSaver,
 ) -> None:
     """LangGraph hands one list that mixes the graph's input with an interrupt or resume."""
     assert ERROR in WRITES_IDX_MAP
@@ -181,7 +233,7 @@ async def test_a_special_write_replaces_its_predecessor_even_beside_regular_ones
 
 
 async def test_a_newer_checkpoints_writes_survive_and_a_cleared_channel_leaves_no_value(
-    saver: LatestRedisSaver, redis: RedisClient
+    saver: BoundedRedisSaver, redis: RedisClient
 ) -> None:
     config = thread()
     checkpoint = empty_checkpoint()
@@ -203,7 +255,7 @@ async def test_with_wait_replicas_a_write_no_replica_confirms_is_not_acknowledge
 ) -> None:
     """The Redis Stack of the tests has no replica: WAIT returns 0 after its timeout."""
     redis = redis_flavours.async_client("redis")
-    saver = LatestRedisSaver(redis, PREFIX, TTL, Replication(replicas=1, timeout_ms=100))
+    saver = BoundedRedisSaver(redis, PREFIX, TTL, Replication(replicas=1, timeout_ms=100))
     with pytest.raises(Unavailable, match="0 of REDIS_WAIT_REPLICAS=1"):
         await saver.aput(thread(), empty_checkpoint(), {}, {})
     await redis.aclose()
@@ -215,7 +267,7 @@ async def test_with_wait_replicas_on_the_cluster_a_write_is_acknowledged_once_re
     """Each master has a replica; the script is loaded again where a master lost it."""
     redis = redis_flavours.async_client("cluster")
     await redis.script_flush()
-    saver = LatestRedisSaver(redis, PREFIX, TTL, Replication(replicas=1, timeout_ms=5000))
+    saver = BoundedRedisSaver(redis, PREFIX, TTL, Replication(replicas=1, timeout_ms=5000))
     graph, config = counting_graph(saver), thread()
     for _ in range(2):
         state = await graph.ainvoke({"items": []}, config)
@@ -232,7 +284,7 @@ async def test_on_the_cluster_wait_asks_the_replica_of_the_sessions_own_master(
     finder = redis_flavours.client("cluster")
     assert isinstance(finder, redis_sync.RedisCluster)
     client = redis_flavours.async_client("cluster")
-    saver = LatestRedisSaver(client, PREFIX, TTL, Replication(replicas=1, timeout_ms=300))
+    saver = BoundedRedisSaver(client, PREFIX, TTL, Replication(replicas=1, timeout_ms=300))
     by_master: dict[int, RunnableConfig] = {}
     while len(by_master) < 2:
         config = thread()

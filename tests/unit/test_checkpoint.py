@@ -1,11 +1,12 @@
-"""The embedded saver keeps one checkpoint per session and forgets idle sessions."""
+"""The embedded saver keeps the last checkpoints it is asked to (one per session by default),
+with bounded blobs, and forgets idle sessions."""
 
 from __future__ import annotations
 
 from langchain_core.runnables import RunnableConfig
 
 from graphs.chat import build_chat_graph
-from graphs.memory.checkpoint import LatestOnlyMemorySaver
+from graphs.memory.checkpoint import BoundedMemorySaver
 from graphs.route_services import build_services
 from graphs.settings import Settings
 
@@ -15,7 +16,7 @@ def embedded_settings() -> Settings:
 
 
 async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
-    saver = LatestOnlyMemorySaver(ttl_seconds=3600)
+    saver = BoundedMemorySaver(ttl_seconds=3600)
     graph = build_chat_graph(build_services(embedded_settings(), None), saver)
     config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     blob_counts = []
@@ -28,8 +29,22 @@ async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
     assert len(state.values["history"]) == 20
 
 
+async def test_a_saver_keeping_three_reads_the_last_three_back_and_bounds_its_blobs() -> None:
+    saver = BoundedMemorySaver(ttl_seconds=3600, keep=3)
+    graph = build_chat_graph(build_services(embedded_settings(), None), saver)
+    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
+    blob_counts = []
+    for turn in range(10):
+        await graph.ainvoke({"question": f"q{turn}"}, config, durability="exit")
+        blob_counts.append(len(saver.blobs))
+    assert len(saver.storage["t1"][""]) == 3
+    assert blob_counts[-1] == blob_counts[4]
+    states = [state async for state in graph.aget_state_history(config)]
+    assert [len(state.values["history"]) for state in states] == [20, 18, 16]
+
+
 async def test_an_idle_session_is_forgotten_after_its_ttl() -> None:
-    saver = LatestOnlyMemorySaver(ttl_seconds=0)
+    saver = BoundedMemorySaver(ttl_seconds=0)
     graph = build_chat_graph(build_services(embedded_settings(), None), saver)
     config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     await graph.ainvoke({"question": "hello"}, config, durability="exit")

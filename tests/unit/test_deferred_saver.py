@@ -10,7 +10,7 @@ from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graphs.memory.checkpoint import LatestOnlyMemorySaver
+from graphs.memory.checkpoint import BoundedMemorySaver
 from graphs.memory.deferred_saver import DeferredWrites
 
 
@@ -18,7 +18,7 @@ class Notes(TypedDict):
     notes: Annotated[list[str], operator.add]
 
 
-def build(saver: LatestOnlyMemorySaver) -> Any:
+def build(saver: BoundedMemorySaver) -> Any:
     builder = StateGraph(Notes)
     builder.add_node("note", lambda state: {"notes": ["noted"]})
     builder.add_edge(START, "note")
@@ -30,7 +30,7 @@ def thread(name: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": name}}
 
 
-def deferred_thread(name: str, saver: LatestOnlyMemorySaver, deferred: DeferredWrites) -> Any:
+def deferred_thread(name: str, saver: BoundedMemorySaver, deferred: DeferredWrites) -> Any:
     """The thread's config with its writes lent to `deferred`, as a batch turn's is."""
     return {"configurable": {"thread_id": name, CONFIG_KEY_CHECKPOINTER: deferred.saver(saver)}}
 
@@ -41,7 +41,7 @@ async def notes(graph: Any, name: str) -> list[str]:
 
 
 async def test_a_deferred_run_reads_the_stored_thread_and_writes_only_on_commit() -> None:
-    saver = LatestOnlyMemorySaver(ttl_seconds=60)
+    saver = BoundedMemorySaver(ttl_seconds=60)
     graph = build(saver)
     await graph.ainvoke({"notes": ["first"]}, thread("t"), durability="exit")
     deferred = DeferredWrites()
@@ -59,7 +59,7 @@ async def test_a_deferred_run_reads_the_stored_thread_and_writes_only_on_commit(
 
 
 async def test_discarded_runs_leave_every_thread_as_it_was() -> None:
-    saver = LatestOnlyMemorySaver(ttl_seconds=60)
+    saver = BoundedMemorySaver(ttl_seconds=60)
     graph = build(saver)
     deferred = DeferredWrites()
     await graph.ainvoke(
