@@ -51,7 +51,7 @@ def test_the_javascript_client_streams_waits_searches_resumes_cancels_and_delete
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "pass 6" in result.stdout
+    assert "pass 8" in result.stdout
     assert upstream.stats(slow)["cancelled"] == 1
 
 

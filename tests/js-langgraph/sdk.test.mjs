@@ -74,20 +74,32 @@ test("cancel stops a running run", async () => {
   assert.equal((await client.runs.get(thread.thread_id, runId)).status, "interrupted");
 });
 
-test("the reviewed agent stops for review and resumes with an approval", async () => {
-  const thread = await client.threads.create();
-  await client.runs.wait(thread.thread_id, "reviewed_agent", { input: ask(marker) });
-  const stopped = await client.threads.get(thread.thread_id);
-  assert.equal(stopped.status, "interrupted");
-  const state = await client.threads.getState(thread.thread_id);
-  assert.equal(state.tasks[0].interrupts[0].value.action_requests[0].name, "search_docs");
-  const values = await client.runs.wait(thread.thread_id, "reviewed_agent", {
-    command: { resume: { decisions: [{ type: "approve" }] } },
+const decisions = [
+  [{ type: "approve" }, "limits: "],
+  [{ type: "edit", edited_action: { name: "search_docs", args: { term: "session" } } }, "sessions: "],
+  [{ type: "reject", message: "Not now." }, "Not now."],
+];
+
+for (const [decision, toolSays] of decisions) {
+  test(`the reviewed agent stops for review and resumes with ${decision.type}`, async () => {
+    const thread = await client.threads.create();
+    await client.runs.wait(thread.thread_id, "reviewed_agent", { input: ask(marker) });
+    const stopped = await client.threads.get(thread.thread_id);
+    assert.equal(stopped.status, "interrupted");
+    const state = await client.threads.getState(thread.thread_id);
+    assert.equal(state.tasks[0].interrupts[0].value.action_requests[0].name, "search_docs");
+    const values = await client.runs.wait(thread.thread_id, "reviewed_agent", {
+      command: { resume: { decisions: [decision] } },
+    });
+    assert.deepEqual(types(values), ["human", "ai", "tool", "ai"]);
+    assert.ok(values.messages[2].content.startsWith(toolSays), values.messages[2].content);
+    if (decision.type === "edit") {
+      assert.deepEqual(values.messages[1].tool_calls[0].args, { term: "session" });
+    }
+    assert.equal(values.messages.at(-1).content, answer);
+    assert.equal((await client.threads.get(thread.thread_id)).status, "idle");
   });
-  assert.deepEqual(types(values), ["human", "ai", "tool", "ai"]);
-  assert.equal(values.messages.at(-1).content, answer);
-  assert.equal((await client.threads.get(thread.thread_id)).status, "idle");
-});
+}
 
 test("a deleted thread is gone", async () => {
   const thread = await client.threads.create();
