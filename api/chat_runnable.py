@@ -18,6 +18,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
+from langgraph.constants import INTERRUPT
+from langgraph.types import Command, Interrupt
 from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -31,7 +33,7 @@ from api.admitted_run import (
 from api.chat_schema import PARAMETER_SPECS, SESSION_ID, SESSION_SPEC, ChatReply
 from graphs.admission import refuse_repeated_sessions
 from graphs.chat import ChatGraph
-from graphs.errors import ClientClosedRequest, GraphgateError
+from graphs.errors import ClientClosedRequest, GraphgateError, InvalidInput
 from graphs.graph_run import run_options
 from graphs.memory.deferred_saver import DeferredWrites
 from graphs.service import RouteGraphs
@@ -40,8 +42,36 @@ from graphs.store.redis_client import store_unavailable
 from middleware.request_context import current_request
 
 
-def graph_input(request: dict[str, Any]) -> ChatInput:
+def graph_input(request: dict[str, Any]) -> ChatInput | Command[Any]:
+    """The turn, or the answer that resumes a session stopped at its chain's `interrupt`."""
+    if request.get("resume") is not None:
+        return Command(resume=request["resume"])
     return {"question": request.get("question") or "", "messages": request.get("messages") or []}
+
+
+def interrupted_reply(interrupts: list[Interrupt]) -> AIMessage:
+    """What a turn whose chain stopped at an `interrupt` answers: no text, and what the chain
+    asks (`response_metadata.interrupts`); the session's next turn resumes it (`resume`)."""
+    asked = [{"id": i.id, "value": i.value} for i in interrupts]
+    return AIMessage(
+        content="", response_metadata={"finish_reason": "interrupt", "interrupts": asked}
+    )
+
+
+async def refuse_resuming_a_session_not_waiting(
+    graph: ChatGraph, turn: ChatInput | Command[Any], config: RunnableConfig
+) -> None:
+    """A `resume` is an answer: a session that asked nothing cannot take one."""
+    if isinstance(turn, Command) and not (await graph.aget_state(config)).interrupts:
+        raise InvalidInput("This session is not waiting for an answer (resume): nothing to resume.")
+
+
+async def interrupted_chunk(graph: ChatGraph, config: RunnableConfig) -> AIMessageChunk:
+    """A stream's closing chunk when its chain stopped at an interrupt (read from the state:
+    the per-token stream carries no interrupt)."""
+    snapshot = await graph.aget_state(config)
+    reply = interrupted_reply(list(snapshot.interrupts))
+    return AIMessageChunk(content="", response_metadata=reply.response_metadata)
 
 
 class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
@@ -74,8 +104,10 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
     async def _run(self, input: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         async with self._session_turn(config) as run_config:
-            result: dict[str, Any] = await self._graph(run_config).ainvoke(
-                graph_input(input), run_config, **run_options(run_config)
+            graph, turn = self._graph(run_config), graph_input(input)
+            await refuse_resuming_a_session_not_waiting(graph, turn, run_config)
+            result: dict[str, Any] = await graph.ainvoke(
+                turn, run_config, **run_options(run_config)
             )
             return result
 
@@ -103,6 +135,8 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
             if run.cancelled() and client_gone is not None and client_gone.gone:
                 raise ClientClosedRequest("The client closed the connection.") from None
             raise
+        if INTERRUPT in result:
+            return interrupted_reply(result[INTERRUPT])
         reply: AIMessage = result["reply"]
         if record := run_record():
             record.note_reply(reply.response_metadata)
@@ -157,16 +191,19 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
         chunks: asyncio.Queue[AIMessageChunk | None] = asyncio.Queue()
 
         async def run_graph() -> None:
+            closed = False
             try:
                 async with self._session_turn(config) as run_config:
-                    async for chunk in self._graph(run_config).astream(
-                        graph_input(input),
-                        run_config,
-                        stream_mode="custom",
-                        **run_options(run_config),
+                    graph, turn = self._graph(run_config), graph_input(input)
+                    await refuse_resuming_a_session_not_waiting(graph, turn, run_config)
+                    async for chunk in graph.astream(
+                        turn, run_config, stream_mode="custom", **run_options(run_config)
                     ):
                         if isinstance(chunk, AIMessageChunk):
+                            closed = "model" in chunk.response_metadata
                             chunks.put_nowait(chunk)
+                    if not closed:  # no closing chunk: the chain stopped at an interrupt
+                        chunks.put_nowait(await interrupted_chunk(graph, run_config))
             finally:
                 chunks.put_nowait(None)
 

@@ -7,7 +7,14 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec
-from pydantic import BaseModel, Field, RootModel, ValidatorFunctionWrapHandler, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    RootModel,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 SESSION_ID = "session_id"
 SESSION_SPEC = ConfigurableFieldSpec(
@@ -66,10 +73,19 @@ def holds_serialized_object(value: Any) -> bool:
 
 
 class ChatRequest(BaseModel):
-    """A turn: `question`, and/or client-held `messages` whose last one is the human's turn."""
+    """A turn: `question`, and/or client-held `messages` whose last one is the human's turn;
+    or, to a session whose chain stopped at an `interrupt` (the reply's
+    `response_metadata.interrupts`), the answer it resumes with (`resume`)."""
 
     question: str = ""
     messages: list[AnyMessage] = Field(default_factory=list)
+    resume: Any = None
+
+    @model_validator(mode="after")
+    def _resume_alone(self) -> ChatRequest:
+        if self.resume is not None and (self.question or self.messages):
+            raise ValueError("resume answers an interrupt: send it without question or messages")
+        return self
 
     @field_validator("messages", mode="wrap")
     @classmethod

@@ -6,6 +6,7 @@ and the FastAPI dependency that admits every LangServe route's requests (`api/ad
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -108,10 +109,21 @@ def langserve_ask(services: RouteServices, body: Any, from_url: RunConfig, endpo
                 turn.messages,
                 config.configurable.get(SESSION_ID) or None,
                 read_params(config.configurable, ceiling),
+                resumed_tokens(services, turn, config),
             )
             for turn, config in zip(turns, merged(from_url, configs), strict=True)
         ]
     )
+
+
+def resumed_tokens(services: RouteServices, turn: ChatRequest, config: RunConfig) -> int | None:
+    """A turn that answers an interrupt has no question for the guard: its answer's size (as
+    JSON text) is what is counted and bounded. It resumes a session: it must name one."""
+    if turn.resume is None:
+        return None
+    if not config.configurable.get(SESSION_ID):
+        raise InvalidInput("resume answers a session's interrupt: name the session_id.")
+    return services.counter.count_text(json.dumps(turn.resume, default=str))
 
 
 def admission(services_of: ServicesOf) -> Callable[[Request], Awaitable[None]]:
