@@ -79,6 +79,20 @@ def run_record() -> RunRecord | None:
     return None if request is None else request.run
 
 
+async def admitted_lock(services: RouteServices, thread: str) -> HeldLock:
+    """The session lock admission took for the turn's request, or (a run that did not come
+    through HTTP) one taken now."""
+    request = current_request()
+    if request is None:
+        return await services.take_session_lock(thread)
+    admitted = request.session_locks_held.pop(thread, None)
+    if admitted is None:
+        # Its request has ended and let its locks go (a batch that failed while this turn
+        # waited): the turn must not run on a session it no longer holds.
+        raise SessionLeaseLost("The request ended before this turn started.")
+    return admitted
+
+
 @contextlib.asynccontextmanager
 async def session_turn(
     config: RunnableConfig, services: RouteServices, saver: object, held: HeldLock | None = None
@@ -91,17 +105,7 @@ async def session_turn(
     if thread is None:
         yield config
         return
-    request = current_request()
-    if held is not None:
-        pass
-    elif request is None:
-        held = await services.take_session_lock(thread)
-    elif (admitted := request.session_locks_held.pop(thread, None)) is not None:
-        held = admitted
-    else:
-        # Its request has ended and let its locks go (a batch that failed while this turn
-        # waited): the turn must not run on a session it no longer holds.
-        raise SessionLeaseLost("The request ended before this turn started.")
+    held = held or await admitted_lock(services, thread)
     config = with_facts(config, session_lock=held)
     deferred = facts_of(config).deferred
     if deferred is not None and isinstance(saver, BaseCheckpointSaver):

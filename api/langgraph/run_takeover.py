@@ -89,18 +89,25 @@ async def take_over(
     except REDIS_FAILURES as exc:
         lease.stop_renewing()
         logger.warning("taking over a background run failed: %s", type(exc).__name__)
+    except Exception:  # a task of its own: nobody else would hear of it
+        lease.stop_renewing()
+        logger.exception("taking over a background run failed")
 
 
 async def runnable(
     service: GraphService, principal: str, run_id: str
 ) -> tuple[StoredRun, GraphRoute] | None:
-    """The run and its graph route, if it has yet to end on a thread that still exists."""
+    """The run and its graph route, if it has yet to end on a thread that still exists; a run
+    whose graph this server no longer serves ends `error` (a deploy that removed its route)."""
     stored = await service.threads.get_run(principal, run_id)
     if stored is None or stored.status not in ("pending", "running"):
         return None
+    if await service.threads.get(principal, stored.thread_id) is None:
+        return None
     route = service.graph_routes.get(stored.assistant_id)
-    thread = await service.threads.get(principal, stored.thread_id)
-    if route is None or thread is None:
+    if route is None:
+        logger.warning("background run %s: its graph is no longer served", run_id)
+        await service.threads.put_run(principal, stored.moved("error"))
         return None
     return stored, route
 

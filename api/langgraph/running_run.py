@@ -16,35 +16,32 @@ back as it found it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
-from fastapi import Request
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.types import Durability
 from redis.exceptions import RedisClusterException, RedisError
 
-from api.admitted_run import cancel_once, cancel_when_client_goes, session_turn
+from api.admitted_run import cancel_once, session_turn
 from api.langgraph.background_lease import BackgroundLease
 from api.langgraph.bodies import RunCreate
 from api.langgraph.events import RunEvents, native_modes
-from api.langgraph.live_runs import LiveRuns, live_runs
+from api.langgraph.live_runs import LiveRuns
 from api.langgraph.run_admission import AdmittedRun
-from api.langgraph.served import forget_thread
+from api.langgraph.run_outcome import RunOutcome, forget_run_thread, record_outcome
 from api.langgraph.wire import dumps
 from graphs.errors import GraphgateError
 from graphs.graph_run import stream_graph_run
 from graphs.memory.deferred_saver import DeferredWrites, restore
-from graphs.memory.thread_records import CancelAction, RunStatus, StoredRun, ThreadOutcome
+from graphs.memory.thread_records import CancelAction, RunStatus, StoredRun
 from graphs.run_facts import with_facts
 from graphs.service import GraphService
 from graphs.store.redis_client import REDIS_FAILURES, store_unavailable
 from middleware.error_responses import langgraph_run_error
-from middleware.request_context import Holdings, RequestContext, request_context
+from middleware.request_context import Holdings, RequestContext
 
 logger = logging.getLogger("graphgate")
 DONE = object()
@@ -174,24 +171,11 @@ class RunningRun:
             if self._lease is not None:
                 await self._lease.end()
             if self._forget_thread:
-                await self._forget()
+                await forget_run_thread(self._service, self.admitted, self._final)
 
     def then_forget_thread(self) -> None:
         """Delete the run's thread once it has ended (a stateless background run's)."""
         self._forget_thread = True
-
-    async def _forget(self) -> None:
-        """The thread goes; the run's record stays, with its output, for `join`."""
-        admitted = self.admitted
-        if admitted.thread is None:
-            return
-        route, thread = admitted.route, admitted.thread.thread_id
-        try:
-            await asyncio.shield(forget_thread(self._service, route, admitted.principal, thread))
-            if self._final is not None:
-                await self._service.threads.put_run(admitted.principal, self._final)
-        except REDIS_FAILURES as exc:  # its records expire after SESSION_TTL
-            logger.warning("deleting a stateless run's thread failed: %s", type(exc).__name__)
 
     async def _keep_or_drop_writes(self) -> None:
         """The run's checkpoint goes to the thread, unless the run was rolled back (the
@@ -281,27 +265,11 @@ class RunningRun:
             logger.warning("recording a LangGraph API run's end failed: %s", type(exc).__name__)
 
     async def _settle(self) -> None:
-        """The run's record and its thread's outcome (a stateless run has neither); a rolled
-        back run leaves no record."""
-        admitted = self.admitted
-        if admitted.thread is None:
-            return
-        if self.rolled_back:
-            await self._service.threads.delete_run(admitted.principal, admitted.record)
-            return
-        outcome: ThreadOutcome = "interrupted" if self.events.interrupts else "idle"
-        error = None
-        if self.failure is not None:
-            outcome, error = "error", str(self.failure["message"])
-        # Read again: the thread's metadata may have been changed while the run ran.
-        current = await self._service.threads.get(admitted.principal, admitted.thread.thread_id)
-        thread = (current or admitted.thread).touched(outcome=outcome, error=error)
-        await self._service.threads.put(admitted.principal, thread)
-        record = admitted.record.moved(self.status)
-        if self._forget_thread:
-            record = replace(record, output=json.loads(dumps(self.events.result())))
-        self._final = record
-        await self._service.threads.put_run(admitted.principal, record)
+        output = self.events.result() if self._forget_thread else None
+        outcome = RunOutcome(
+            self.status, self.rolled_back, bool(self.events.interrupts), self.failure, output
+        )
+        self._final = await record_outcome(self._service, self.admitted, outcome)
 
     async def events_as_they_come(self) -> AsyncIterator[tuple[str, bytes, str | None]]:
         """The run's events (name, JSON data, id if resumable); a failure ends them with an
@@ -323,34 +291,3 @@ class RunningRun:
         if action == "rollback":
             self.action = action
         cancel_once(self._task)
-
-
-def start_run(
-    request: Request,
-    service: GraphService,
-    admitted: AdmittedRun,
-    body: RunCreate,
-    *,
-    background: bool = False,
-) -> RunningRun:
-    """Start the admitted run of `request`: cancelled if its client leaves, unless it goes on
-    alone (`on_disconnect=continue`, or a background run, which is owned under a lease)."""
-    context = request_context(request.scope)
-    alone = background or body.on_disconnect == "continue"
-    holdings = context.hand_over() if alone else None
-    lease = None
-    if background:
-        every = admitted.route.services.settings.run_lease / 3
-        lease = BackgroundLease(service.leases, admitted.principal, admitted.record.run_id, every)
-    running = RunningRun(
-        service,
-        admitted,
-        body,
-        context=context,
-        live=live_runs(request),
-        holdings=holdings,
-        lease=lease,
-    )
-    if not alone:
-        cancel_when_client_goes(running.task)
-    return running

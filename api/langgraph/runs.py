@@ -1,8 +1,10 @@
 """The LangGraph API's runs: on a thread (`/threads/{id}/runs/...`) or stateless (`/runs/...`),
-streamed (`/stream`, SSE: `api/langgraph/events.py`) or awaited (`/wait`: the run's last
-values, or `{"__error__": ...}` with 200, as the LangGraph server answers); a run's record;
-cancel. A run is admitted before any byte of the response (`api/langgraph/run_admission.py`),
-then runs in a task of its own (`api/langgraph/running_run.py`).
+streamed (`/stream`, SSE: `api/langgraph/events.py`), awaited (`/wait`: the run's last values,
+or `{"__error__": ...}` with 200, as the LangGraph server answers) or in the background (the
+answer is the run's record; `/join` waits for it, `/stream` rejoins a resumable one); a
+thread's runs, a run's record; cancel. A run is admitted before any byte of the response
+(`api/langgraph/run_admission.py`), then runs in a task of its own
+(`api/langgraph/running_run.py`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,53 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from api.admitted_run import cancel_when_client_goes
 from api.caller import Caller
+from api.langgraph.background_lease import BackgroundLease
 from api.langgraph.bodies import RunCreate
 from api.langgraph.events import frame, written_frame
 from api.langgraph.live_runs import live_runs, run_ended, stop_run
-from api.langgraph.run_admission import admit_run
-from api.langgraph.running_run import RunningRun, start_run
+from api.langgraph.run_admission import AdmittedRun, admit_run
+from api.langgraph.running_run import RunningRun
 from api.langgraph.served import Service, graph_of, owned_thread, thread_values
 from api.langgraph.wire import dumps, run
 from graphs.errors import NotFound
 from graphs.memory.thread_records import CancelAction, RunStatus, StoredRun
 from graphs.service import GraphService
+from middleware.request_context import request_context
 
 router = APIRouter(tags=["langgraph runs"])
+
+
+def start_run(
+    request: Request,
+    service: GraphService,
+    admitted: AdmittedRun,
+    body: RunCreate,
+    *,
+    background: bool = False,
+) -> RunningRun:
+    """Start the admitted run of `request`: cancelled if its client leaves, unless it goes on
+    alone (`on_disconnect=continue`, or a background run, which is owned under a lease)."""
+    context = request_context(request.scope)
+    alone = background or body.on_disconnect == "continue"
+    holdings = context.hand_over() if alone else None
+    lease = None
+    if background:
+        every = admitted.route.services.settings.run_lease / 3
+        lease = BackgroundLease(service.leases, admitted.principal, admitted.record.run_id, every)
+    running = RunningRun(
+        service,
+        admitted,
+        body,
+        context=context,
+        live=live_runs(request),
+        holdings=holdings,
+        lease=lease,
+    )
+    if not alone:
+        cancel_when_client_goes(running.task)
+    return running
 
 
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
