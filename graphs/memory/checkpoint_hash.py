@@ -20,22 +20,43 @@ from typing import Any
 
 SEP = "\x00"
 
+# Shared by the scripts: the turn's session lock checked first (0 when it is not ours); the live
+# channels' value fields (their count at ARGV[count_at], their names after it); and, last, the
+# field/value pairs after those names written, the TTL renewed.
+FENCED = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+"""
+LIVE_CHANNELS = """
+local live = {}
+local count = tonumber(ARGV[count_at])
+for i = 1, count do
+  live['v' .. sep .. ns .. sep .. ARGV[count_at + i]] = true
+end
+"""
+VALUES_WRITTEN = """
+for i = count_at + 1 + count, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # KEYS: the thread's hash, the session lock (or the hash again). ARGV: the lock's value ('' for
 # no lock), the TTL in ms, the namespace, the new checkpoint's id and record, the count of live
 # channels and their names, then field/value pairs. Values of channels no longer live and the
 # writes of older checkpoints go (a newer checkpoint's writes may arrive first). Returns 0 when
 # the lock is not ours.
-PUT_LUA = """
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return 0
-end
+PUT_LUA = (
+    FENCED
+    + """
 local sep = '\\0'
 local ns = ARGV[3]
-local live = {}
-local count = tonumber(ARGV[6])
-for i = 1, count do
-  live['v' .. sep .. ns .. sep .. ARGV[6 + i]] = true
-end
+local count_at = 6
+"""
+    + LIVE_CHANNELS
+    + """
 local values = 'v' .. sep .. ns .. sep
 local writes = 'w' .. sep .. ns .. sep
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
@@ -51,22 +72,18 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   end
 end
 redis.call('HSET', KEYS[1], 'c' .. sep .. ns, ARGV[5])
-for i = 7 + count, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
 """
+    + VALUES_WRITTEN
+)
 
 # As PUT_LUA, keeping `ARGV[6]` checkpoints: ARGV[7] is the new checkpoint's channel versions
 # (text), the live channels' count and names and the field/value pairs follow. The latest
 # checkpoint becomes an older one; the values this put replaces or drops are kept under their
 # version; then the oldest checkpoints beyond the bound go, with the values and writes that
 # only they used.
-PUT_HISTORY_LUA = """
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return 0
-end
+PUT_HISTORY_LUA = (
+    FENCED
+    + """
 local sep = '\\0'
 local ns = ARGV[3]
 local id = ARGV[4]
@@ -89,13 +106,12 @@ end
 local function versions_at(checkpoint_id)
   return versions_of(redis.call('HGET', KEYS[1], 'k' .. sep .. ns .. sep .. checkpoint_id) or '')
 end
-local live = {}
-local count = tonumber(ARGV[8])
-for i = 1, count do
-  live['v' .. sep .. ns .. sep .. ARGV[8 + i]] = true
-end
+local count_at = 8
+"""
+    + LIVE_CHANNELS
+    + """
 local replaced = {}
-for i = 9 + count, #ARGV, 2 do
+for i = count_at + 1 + count, #ARGV, 2 do
   replaced[ARGV[i]] = true
 end
 local values = 'v' .. sep .. ns .. sep
@@ -155,19 +171,15 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 redis.call('HSET', KEYS[1], 'c' .. sep .. ns, ARGV[5], 'l' .. sep .. ns, id)
 redis.call('HSET', KEYS[1], 'k' .. sep .. ns .. sep .. id, ARGV[7])
-for i = 9 + count, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
 """
+    + VALUES_WRITTEN
+)
 
 # KEYS and ARGV[1], ARGV[2] as above; then triples: 1 to overwrite (a special write, which
 # replaces the one before it) or 0 to keep the first, the field, the value.
-PUT_WRITES_LUA = """
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return 0
-end
+PUT_WRITES_LUA = (
+    FENCED
+    + """
 for i = 3, #ARGV, 3 do
   if ARGV[i] == '1' then
     redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
@@ -178,6 +190,7 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+)
 
 
 def field(*parts: str) -> str:

@@ -36,14 +36,15 @@ NEEDS_HISTORY = {
 BASE = {"put", "put_writes", "get_tuple", "list", "delete_thread"}
 
 
+@pytest.mark.parametrize(("keep", "cannot_pass"), [(1, NEEDS_HISTORY), (100, {})])
 @pytest.mark.parametrize("flavour", REDIS_FLAVOURS)
-async def test_the_saver_passes_langgraphs_checkpointer_tests_that_do_not_need_history(
-    redis_flavours: RedisFlavours, flavour: str
+async def test_the_saver_passes_langgraphs_checkpointer_tests_its_history_allows(
+    redis_flavours: RedisFlavours, flavour: str, keep: int, cannot_pass: dict[str, set[str]]
 ) -> None:
-    @checkpointer_test(name=f"BoundedRedisSaver on {flavour}")
+    @checkpointer_test(name=f"BoundedRedisSaver keeping {keep} on {flavour}")
     async def saver() -> AsyncIterator[BoundedRedisSaver]:
         redis = redis_flavours.async_client(flavour)
-        yield BoundedRedisSaver(redis, "conformance:", 600)
+        yield BoundedRedisSaver(redis, f"conformance-{keep}:", 600, keep=keep)
         await redis.aclose()
 
     report = await validate(saver)
@@ -52,25 +53,8 @@ async def test_the_saver_passes_langgraphs_checkpointer_tests_that_do_not_need_h
         for name, result in report.results.items()
         if result.failures
     }
-    assert failed == NEEDS_HISTORY
+    assert failed == cannot_pass
     for capability in BASE:
         result = report.results[capability]
         assert result.detected
         assert result.tests_passed > 0
-
-
-@pytest.mark.parametrize("flavour", REDIS_FLAVOURS)
-async def test_the_saver_with_history_passes_every_base_test(
-    redis_flavours: RedisFlavours, flavour: str
-) -> None:
-    @checkpointer_test(name=f"BoundedRedisSaver keeping 100 on {flavour}")
-    async def saver() -> AsyncIterator[BoundedRedisSaver]:
-        redis = redis_flavours.async_client(flavour)
-        yield BoundedRedisSaver(redis, "conformance-history:", 600, keep=100)
-        await redis.aclose()
-
-    report = await validate(saver)
-    failed = {name: result.failures for name, result in report.results.items() if result.failures}
-    assert failed == {}
-    for capability in BASE:
-        assert report.results[capability].tests_passed > 0

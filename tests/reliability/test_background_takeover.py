@@ -26,12 +26,6 @@ AGENT = '[routes.agent]\ngraph = "examples.agent:make_graph"\n'
 RUN_LEASE, SESSION_LOCK_LEASE = 1.0, 2.0
 
 
-def own_prefix() -> str:
-    """Keys of this server's own: the other tests' servers share the Redis, and any worker of
-    a service may take over its runs."""
-    return f"drill-{uuid.uuid4().hex[:8]}:"
-
-
 def worker_of(line: str) -> int:
     pid: int = json.loads(line)["process"]
     return pid
@@ -69,35 +63,49 @@ async def start_background_run(
     return run_path, worker_of(line)
 
 
-async def test_a_background_run_whose_worker_is_killed_is_finished_by_another(
-    graphgate_factory: StartGraphgate,
-    upstream: Upstream,
-    tmp_path: Any,
-    user: str,
-    marker: str,
-) -> None:
+def drill_server(
+    graphgate_factory: StartGraphgate, tmp_path: Any, lease: float, lock_lease: float
+) -> Graphgate:
+    """Two workers serving the agent, with the leases given, and keys of their own: the other
+    tests' servers share the Redis, and any worker of a service may take over its runs."""
     routes = tmp_path / "routes.toml"
     routes.write_text(AGENT)
-    agent_behaves(upstream, marker, tokens_per_second=4)
-    server = graphgate_factory(
+    return graphgate_factory(
         "redis",
         workers=2,
         ROUTES_FILE=str(routes),
-        REDIS_PREFIX=own_prefix(),
-        RUN_LEASE=str(RUN_LEASE),
-        SESSION_LOCK_LEASE=str(SESSION_LOCK_LEASE),
+        REDIS_PREFIX=f"drill-{uuid.uuid4().hex[:8]}:",
+        RUN_LEASE=str(lease),
+        SESSION_LOCK_LEASE=str(lock_lease),
     )
+
+
+async def signal_and_wait_for_the_take_over(
+    server: Graphgate, http: httpx.AsyncClient, marker: str, signum: int, within: float
+) -> tuple[str, str, float]:
+    """Start a background run, signal its worker once the tool ran: the run's path, the line
+    of the take-over and the seconds from the signal to it."""
+    run_path, worker = await start_background_run(http, server, marker)
+    os.kill(worker, signum)
+    signalled_at = time.monotonic()
+    run_id = run_path.rsplit("/", 1)[-1]
+    took_over = await asyncio.to_thread(
+        server.process.wait_for_line,
+        lambda line: f"taking over background run {run_id}" in line,
+        within,
+    )
+    return run_path, took_over, time.monotonic() - signalled_at
+
+
+async def test_a_background_run_whose_worker_is_killed_is_finished_by_another(
+    graphgate_factory: StartGraphgate, upstream: Upstream, tmp_path: Any, user: str, marker: str
+) -> None:
+    agent_behaves(upstream, marker, tokens_per_second=4)
+    server = drill_server(graphgate_factory, tmp_path, RUN_LEASE, SESSION_LOCK_LEASE)
     async with httpx.AsyncClient(base_url=server.url, headers={"X-User-Id": user}) as http:
-        run_path, worker = await start_background_run(http, server, marker)
-        os.kill(worker, signal.SIGKILL)
-        killed_at = time.monotonic()
-        run_id = run_path.rsplit("/", 1)[-1]
-        took_over = await asyncio.to_thread(
-            server.process.wait_for_line,
-            lambda line: f"taking over background run {run_id}" in line,
-            RUN_LEASE * 2 + SESSION_LOCK_LEASE * 2 + 10,
+        run_path, took_over, handed_over_in = await signal_and_wait_for_the_take_over(
+            server, http, marker, signal.SIGKILL, RUN_LEASE * 2 + SESSION_LOCK_LEASE * 2 + 10
         )
-        handed_over_in = time.monotonic() - killed_at
         joined = (await http.get(f"{run_path}/join", timeout=30)).json()
         finished = (await http.get(run_path)).json()
         thread_now = (await http.get(run_path.split("/runs/")[0])).json()
@@ -125,29 +133,13 @@ async def test_a_background_run_whose_worker_is_killed_is_finished_by_another(
 async def test_a_background_run_of_a_worker_told_to_stop_is_handed_over_at_once(
     graphgate_factory: StartGraphgate, upstream: Upstream, tmp_path: Any, user: str, marker: str
 ) -> None:
-    routes = tmp_path / "routes.toml"
-    routes.write_text(AGENT)
     agent_behaves(upstream, marker, tokens_per_second=4)
     lease, lock_lease = 6.0, 12.0  # a lapse would take 12 s: a hand-back takes one look
-    server = graphgate_factory(
-        "redis",
-        workers=2,
-        ROUTES_FILE=str(routes),
-        REDIS_PREFIX=own_prefix(),
-        RUN_LEASE=str(lease),
-        SESSION_LOCK_LEASE=str(lock_lease),
-    )
+    server = drill_server(graphgate_factory, tmp_path, lease, lock_lease)
     async with httpx.AsyncClient(base_url=server.url, headers={"X-User-Id": user}) as http:
-        run_path, worker = await start_background_run(http, server, marker)
-        os.kill(worker, signal.SIGTERM)
-        stopped_at = time.monotonic()
-        run_id = run_path.rsplit("/", 1)[-1]
-        took_over = await asyncio.to_thread(
-            server.process.wait_for_line,
-            lambda line: f"taking over background run {run_id}" in line,
-            lock_lease + lease * 2,
+        run_path, took_over, handed_over_in = await signal_and_wait_for_the_take_over(
+            server, http, marker, signal.SIGTERM, lock_lease + lease * 2
         )
-        handed_over_in = time.monotonic() - stopped_at
         joined = (await http.get(f"{run_path}/join", timeout=30)).json()
     report(
         "background_hand_back",

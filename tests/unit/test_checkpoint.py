@@ -3,6 +3,8 @@ with bounded blobs, and forgets idle sessions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.runnables import RunnableConfig
 
 from graphs.chat import build_chat_graph
@@ -15,14 +17,20 @@ def embedded_settings() -> Settings:
     return Settings(demo_tokens_per_second=0, llm_model="demo", rate_limit_max=100)
 
 
-async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
-    saver = BoundedMemorySaver(ttl_seconds=3600)
+async def ten_turns(saver: BoundedMemorySaver) -> tuple[Any, RunnableConfig, list[int]]:
+    """The chat graph on `saver`, its thread after ten turns, and the blobs kept after each."""
     graph = build_chat_graph(build_services(embedded_settings(), None), saver)
     config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     blob_counts = []
     for turn in range(10):
         await graph.ainvoke({"question": f"q{turn}"}, config, durability="exit")
         blob_counts.append(len(saver.blobs))
+    return graph, config, blob_counts
+
+
+async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
+    saver = BoundedMemorySaver(ttl_seconds=3600)
+    graph, config, blob_counts = await ten_turns(saver)
     assert len(saver.storage["t1"][""]) == 1
     assert blob_counts[-1] == blob_counts[1]
     state = await graph.aget_state(config)
@@ -31,12 +39,7 @@ async def test_many_turns_leave_one_checkpoint_and_bounded_blobs() -> None:
 
 async def test_a_saver_keeping_three_reads_the_last_three_back_and_bounds_its_blobs() -> None:
     saver = BoundedMemorySaver(ttl_seconds=3600, keep=3)
-    graph = build_chat_graph(build_services(embedded_settings(), None), saver)
-    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
-    blob_counts = []
-    for turn in range(10):
-        await graph.ainvoke({"question": f"q{turn}"}, config, durability="exit")
-        blob_counts.append(len(saver.blobs))
+    graph, config, blob_counts = await ten_turns(saver)
     assert len(saver.storage["t1"][""]) == 3
     assert blob_counts[-1] == blob_counts[4]
     states = [state async for state in graph.aget_state_history(config)]
