@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 SESSION_ID = "session_id"
 SESSION_SPEC = ConfigurableFieldSpec(
@@ -79,7 +80,9 @@ class ChatRequest(BaseModel):
 
     question: str = ""
     messages: list[AnyMessage] = Field(default_factory=list)
-    resume: Any = None
+    # Not in the schema: LangServe's chat playground draws its chat only for an input whose
+    # properties are a turn's.
+    resume: SkipJsonSchema[Any] = None
 
     @model_validator(mode="after")
     def _resume_alone(self) -> ChatRequest:
