@@ -26,7 +26,7 @@ from api.admitted_run import graph_config
 from api.langgraph.background_lease import worker_id
 from api.langgraph.bodies import NOT_YET, RunCreate
 from api.langgraph.live_runs import stop_thread_runs
-from api.langgraph.served import owned_thread, route_of
+from api.langgraph.served import checkpoint_config, owned_thread, route_of
 from graphs.admission import Ask, AskedTurn
 from graphs.errors import (
     RETRY_BUSY_SECONDS,
@@ -37,7 +37,7 @@ from graphs.errors import (
     ValidationFailed,
 )
 from graphs.graph_routes import GraphRoute
-from graphs.identity import Principal, thread_id
+from graphs.identity import Principal
 from graphs.memory.thread_records import CancelAction, StoredRun, StoredThread
 from graphs.model.params import read_params
 from graphs.nodes.guard import refuse_non_text
@@ -162,8 +162,8 @@ async def refuse_a_checkpoint_not_kept(
     wanted, saver = body.from_checkpoint, route.graph.checkpointer
     if wanted is None or not isinstance(saver, BaseCheckpointSaver):
         return
-    internal = thread_id(principal, thread, route.spec.thread_route)
-    config: RunnableConfig = {"configurable": {"thread_id": internal, "checkpoint_id": wanted}}
+    config = checkpoint_config(route, principal, thread)
+    config["configurable"]["checkpoint_id"] = wanted
     if await saver.aget_tuple(config) is None:
         raise NotFound(
             f"Checkpoint {wanted} of thread {thread} not found: a thread keeps its last "
@@ -231,13 +231,15 @@ async def count_background_run(
     await service.leases.take(principal, run_id, worker_id())
 
 
-def resumed_config(route: GraphRoute, principal: str, stored: StoredRun) -> RunnableConfig:
-    """The config of a background run taken over from a dead worker: as its request's was,
-    with the thread and the principal that no request carries now."""
-    body = RunCreate.model_validate(stored.kwargs)
+def resumed_config(
+    route: GraphRoute, principal: str, stored: StoredRun, body: RunCreate
+) -> RunnableConfig:
+    """The config of a background run taken over from a dead worker (`body`, what it was
+    asked): as its request's was, with the thread and the principal that no request carries
+    now."""
     config = run_config(body, route, stored.run_id, stored.thread_id)
-    internal = thread_id(principal, stored.thread_id, route.spec.thread_route)
-    config["configurable"]["thread_id"] = internal
+    internal = checkpoint_config(route, principal, stored.thread_id)["configurable"]
+    config["configurable"]["thread_id"] = internal["thread_id"]
     return with_facts(config, principal=principal)
 
 

@@ -25,9 +25,10 @@ from api.langgraph.bodies import RunCreate
 from api.langgraph.live_runs import LiveRuns
 from api.langgraph.run_admission import AdmittedRun, resumed_config
 from api.langgraph.running_run import RunningRun
+from api.langgraph.served import checkpoint_config
 from graphs.graph_routes import GraphRoute
 from graphs.memory.session_lock import HeldLock
-from graphs.memory.thread_records import StoredRun
+from graphs.memory.thread_records import StoredRun, StoredThread
 from graphs.service import GraphService
 from graphs.store.redis_client import REDIS_FAILURES
 from middleware.request_context import Holdings, RequestContext
@@ -80,7 +81,7 @@ async def take_over(
         if found is None:
             await lease.end()
             return
-        stored, route = found
+        stored, route, _ = found
         held = await thread_lock(route, principal, stored)
         if held is None:  # still busy: the lease lapses and the run is claimed again
             lease.stop_renewing()
@@ -96,26 +97,28 @@ async def take_over(
 
 async def runnable(
     service: GraphService, principal: str, run_id: str
-) -> tuple[StoredRun, GraphRoute] | None:
-    """The run and its graph route, if it has yet to end on a thread that still exists; a run
-    whose graph this server no longer serves ends `error` (a deploy that removed its route)."""
+) -> tuple[StoredRun, GraphRoute, StoredThread] | None:
+    """The run, its graph route and its thread, if it has yet to end on a thread that still
+    exists; a run whose graph this server no longer serves ends `error` (a deploy that removed
+    its route)."""
     stored = await service.threads.get_run(principal, run_id)
     if stored is None or stored.status not in ("pending", "running"):
         return None
-    if await service.threads.get(principal, stored.thread_id) is None:
+    thread = await service.threads.get(principal, stored.thread_id)
+    if thread is None:
         return None
     route = service.graph_routes.get(stored.assistant_id)
     if route is None:
         logger.warning("background run %s: its graph is no longer served", run_id)
         await service.threads.put_run(principal, stored.moved("error"))
         return None
-    return stored, route
+    return stored, route, thread
 
 
 async def thread_lock(route: GraphRoute, principal: str, stored: StoredRun) -> HeldLock | None:
     """The thread's session lock, waiting for the dead worker's to lapse."""
     services = route.services
-    internal = resumed_config(route, principal, stored)["configurable"]["thread_id"]
+    internal = checkpoint_config(route, principal, stored.thread_id)["configurable"]["thread_id"]
     wait = services.settings.session_lock_lease + services.settings.run_lease
     lease = await services.session_locks.acquire(internal, wait)
     return None if lease is None else HeldLock(lease)
@@ -132,15 +135,16 @@ async def resume(
     """The run again, under the thread's lock: from its last step's checkpoint, or from the
     start if it wrote none."""
     principal = lease.principal
-    config = resumed_config(route, principal, stored)
+    body = RunCreate.model_validate(stored.kwargs)
+    config = resumed_config(route, principal, stored, body)
     holdings = Holdings({config["configurable"]["thread_id"]: held}, [])
     try:
-        thread = await service.threads.get(principal, stored.thread_id)
-        if thread is None or await runnable(service, principal, stored.run_id) is None:
+        found = await runnable(service, principal, stored.run_id)
+        if found is None:
             await holdings.release()  # it ended while the lock was awaited
             await lease.end()
             return
-        body = RunCreate.model_validate(stored.kwargs)
+        thread = found[2]
         saver = route.graph.checkpointer
         assert isinstance(saver, BaseCheckpointSaver)
         last = await saver.aget_tuple(config)
