@@ -32,6 +32,11 @@ NATIVE: dict[StreamModeName, StreamMode] = {
 INTERRUPT = "__interrupt__"
 
 
+def run_metadata(run_id: str) -> dict[str, Any]:
+    """A run's first event, `metadata`: its id (the clients read it to rejoin or cancel it)."""
+    return {"run_id": run_id, "attempt": 1}
+
+
 def frame(event: str, data: Any, event_id: str | None = None) -> bytes:
     return written_frame(event, dumps(data), event_id)
 

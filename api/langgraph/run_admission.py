@@ -25,8 +25,10 @@ from api.admission import admit
 from api.admitted_run import graph_config
 from api.langgraph.background_lease import worker_id
 from api.langgraph.bodies import NOT_YET, RunCreate
+from api.langgraph.events import run_metadata
 from api.langgraph.live_runs import stop_thread_runs
 from api.langgraph.served import checkpoint_config, owned_thread, route_of
+from api.langgraph.wire import dumps
 from graphs.admission import Ask, AskedTurn
 from graphs.errors import (
     RETRY_BUSY_SECONDS,
@@ -283,12 +285,16 @@ async def admit_run(
         body.metadata,
         body.multitask_strategy or route.services.settings.session_conflict,
         kwargs,
-        resumable=body.stream_resumable,
     )
     if thread is not None:
         await refuse_a_checkpoint_not_kept(route, caller.name, body, thread)
         try:
             stored = await bind_thread(service, caller.name, route, body, record)
+            if body.stream_resumable:
+                # Its kept events begin with its metadata, before the answer: a client may
+                # rejoin at once, before the run has sent anything else.
+                metadata = dumps(run_metadata(run_id))
+                await service.run_events.append(caller.name, run_id, "metadata", metadata)
         except BaseException:
             if background:  # never acknowledged: it neither counts nor is to be taken over
                 await service.leases.end(caller.name, run_id, worker_id())

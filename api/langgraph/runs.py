@@ -22,7 +22,7 @@ from api.admitted_run import cancel_when_client_goes
 from api.caller import Caller
 from api.langgraph.background_lease import BackgroundLease
 from api.langgraph.bodies import RunCreate
-from api.langgraph.events import frame, written_frame
+from api.langgraph.events import frame, run_metadata, written_frame
 from api.langgraph.live_runs import live_runs, run_ended, stop_run
 from api.langgraph.run_admission import AdmittedRun, admit_run
 from api.langgraph.running_run import RunningRun
@@ -73,7 +73,7 @@ STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 def stream_response(running: RunningRun) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         try:
-            yield frame("metadata", {"run_id": running.admitted.record.run_id, "attempt": 1})
+            yield frame("metadata", run_metadata(running.admitted.record.run_id))
             async for name, data, event_id in running.events_as_they_come():
                 yield written_frame(name, data, event_id)
         finally:
@@ -227,10 +227,8 @@ async def join_run_stream(
 ) -> StreamingResponse:
     """Rejoin a resumable run, on any worker: its events after `Last-Event-ID` (all of them
     without it), then the new ones as they come, until it ends."""
-    found = await owned_run(service, caller.name, thread_id, run_id)
-    # A resumable run that has yet to send an event is followed until it does.
-    starting = found.status in ("pending", "running") and found.resumable
-    if not starting and not await service.run_events.exists(caller.name, str(run_id)):
+    await owned_run(service, caller.name, thread_id, run_id)
+    if not await service.run_events.exists(caller.name, str(run_id)):
         raise NotFound(
             f"The events of run {run_id} are not kept: it was not started with "
             "stream_resumable, or they have expired (RUN_EVENTS_TTL)."

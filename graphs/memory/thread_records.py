@@ -53,7 +53,6 @@ class StoredRun:
     # What it was asked to run (the request's input, command, config and stream options): a
     # background run is started again from them when its worker dies before its first step.
     kwargs: dict[str, Any] = field(default_factory=dict)
-    resumable: bool = False  # its events are kept (`stream_resumable`)
     # A stateless background run's last values (JSON), kept for `join` once its thread is gone.
     output: Any = None
 

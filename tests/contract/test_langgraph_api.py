@@ -314,3 +314,18 @@ async def test_a_thread_lists_its_last_checkpoints_and_a_run_from_an_earlier_one
         )
         assert gone.status_code == 404
         assert "CHECKPOINT_HISTORY" in gone.json()["error"]["message"]
+
+
+async def test_a_resumable_background_run_is_rejoined_at_once_from_its_metadata(
+    open_api: Open,
+) -> None:
+    """Its kept events exist before the answer: a client that joins at once, before the run
+    has sent anything, reads them all, `metadata` first, as the LangGraph server replays."""
+    async with open_api("ann") as (sdk, _):
+        thread = (await sdk.threads.create())["thread_id"]
+        created: Any = await sdk.runs.create(thread, "graph", input=hello(), stream_resumable=True)
+        parts = [p async for p in sdk.runs.join_stream(thread, created["run_id"])]
+    assert parts[0].event == "metadata"
+    assert parts[0].data["run_id"] == created["run_id"]
+    assert parts[-1].event == "values"
+    assert parts[-1].data["messages"][-1]["type"] == "ai"
