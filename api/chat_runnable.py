@@ -3,10 +3,10 @@
 Serving the compiled graph directly would expose its whole state as input and output, stream
 node updates instead of tokens, and drop `session_id` (LangServe forwards only configurable keys
 a runnable declares). This adapter declares `session_id`, returns the reply, and streams the
-model's chunks from the graph's custom stream. A turn of a session runs holding the session's
-lock, so concurrent turns of one session run one after the other on the updated history. A
-batch is stored all or nothing: its turns' checkpoints wait until every turn has succeeded
-(`graphs/memory/deferred_saver.py`).
+model's chunks as the llm node hands them over (`RunFacts.stream_to`). A turn of a session runs
+holding the session's lock, so concurrent turns of one session run one after the other on the
+updated history. A batch is stored all or nothing: its turns' checkpoints wait until every turn
+has succeeded (`graphs/memory/deferred_saver.py`).
 """
 
 from __future__ import annotations
@@ -66,11 +66,9 @@ async def refuse_resuming_a_session_not_waiting(
         raise InvalidInput("This session is not waiting for an answer (resume): nothing to resume.")
 
 
-async def interrupted_chunk(graph: ChatGraph, config: RunnableConfig) -> AIMessageChunk:
-    """A stream's closing chunk when its chain stopped at an interrupt (read from the state:
-    the per-token stream carries no interrupt)."""
-    snapshot = await graph.aget_state(config)
-    reply = interrupted_reply(list(snapshot.interrupts))
+def interrupted_chunk(interrupts: list[Interrupt]) -> AIMessageChunk:
+    """A stream's closing chunk when its chain stopped at an interrupt."""
+    reply = interrupted_reply(interrupts)
     return AIMessageChunk(content="", response_metadata=reply.response_metadata)
 
 
@@ -187,23 +185,17 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
-        config = graph_config(config, self._thread_route)
         chunks: asyncio.Queue[AIMessageChunk | None] = asyncio.Queue()
+        config = graph_config(config, self._thread_route, stream_to=chunks.put_nowait)
 
         async def run_graph() -> None:
-            closed = False
             try:
                 async with self._session_turn(config) as run_config:
                     graph, turn = self._graph(run_config), graph_input(input)
                     await refuse_resuming_a_session_not_waiting(graph, turn, run_config)
-                    async for chunk in graph.astream(
-                        turn, run_config, stream_mode="custom", **run_options(run_config)
-                    ):
-                        if isinstance(chunk, AIMessageChunk):
-                            closed = "model" in chunk.response_metadata
-                            chunks.put_nowait(chunk)
-                    if not closed:  # no closing chunk: the chain stopped at an interrupt
-                        chunks.put_nowait(await interrupted_chunk(graph, run_config))
+                    result = await graph.ainvoke(turn, run_config, **run_options(run_config))
+                    if INTERRUPT in result:  # the chain stopped at an interrupt: no reply
+                        chunks.put_nowait(interrupted_chunk(result[INTERRUPT]))
             finally:
                 chunks.put_nowait(None)
 

@@ -1,7 +1,6 @@
 """The facts graphgate puts on a run, in one typed object under one `configurable` key: who the
 run is for, what admission took for it and read and counted of its turn, the session lock it
-holds, a batch's deferred writes, the `/v1` tools and end user, and whether anyone reads its
-stream.
+holds, a batch's deferred writes, the `/v1` tools and end user, and who reads its stream.
 
 The serving layer sets them (`with_facts`); the nodes, graphgate's model and the checkpointer
 read them (`facts_of`). They are a Python object, not JSON, so no client can send one through
@@ -12,6 +11,7 @@ acts for the principal its config names, else `anonymous`, and the graph admits 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from langchain_core.runnables import RunnableConfig
 from graphs.identity import ANONYMOUS
 
 if TYPE_CHECKING:
+    from langchain_core.messages import AIMessageChunk
+
     from graphs.memory.deferred_saver import DeferredWrites
     from graphs.memory.session_lock import HeldLock
     from graphs.model.params import ModelParams
@@ -43,6 +45,9 @@ class RunFacts:
     # Nobody reads the run's stream (invoke, batch): the chain runs with `ainvoke`, without
     # LangChain's per-token callbacks and chunk objects.
     reply_only: bool = False
+    # The serving layer reads the stream itself: each chunk goes straight to it, not through
+    # LangGraph's custom stream, whose node task and waiter task cost a hand-off each per token.
+    stream_to: Callable[[AIMessageChunk], None] | None = None
 
 
 @dataclass(frozen=True)

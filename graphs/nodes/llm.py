@@ -3,8 +3,9 @@
 The chain (the chat route's `prompt | model`, or a team's own) takes `history` (the session's
 messages, trimmed to fit), `turn` (the turn's messages) and `question` (the text of the turn's
 last human message), and calls graphgate's model (`graphs/model/gateway_model.py`) for its answers.
-Each chunk it produces goes to the graph's custom stream as it arrives, so `/chat/stream`
-carries the model's tokens rather than node updates. The reply's metadata sums every model
+Each chunk it produces goes to the reader the serving layer gave the run (else to the graph's
+custom stream, as under `langgraph dev`) as it arrives, so `/chat/stream` carries the model's
+tokens rather than node updates. The reply's metadata sums every model
 call of the turn. The turn's usage goes to the ledger here, as soon as the chain has answered
 (or, marked partial, when it fails or is cancelled), replacing its budget reservations.
 """
@@ -157,7 +158,7 @@ def make_llm(services: RouteServices, chain: Runnable[dict[str, Any], Any]) -> A
     settings = services.settings
 
     async def llm(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        write = get_stream_writer()
+        write = facts_of(config).stream_to or get_stream_writer()
         with running_turn(turn_of(config, settings.max_output_tokens)) as turn:
             held = state.get("reservations", [])
             try:
