@@ -222,6 +222,7 @@ async def test_another_principal_finds_nothing_of_a_thread(
             other.threads.update(tid, metadata={"taken": True}),
             other.threads.delete(tid),
             other.runs.get(tid, run_id),
+            other.runs.list(tid),
             other.runs.cancel(tid, run_id),
             other.runs.wait(tid, "agent", input=ask(marker)),
         ):
@@ -297,19 +298,32 @@ def test_remote_graph_invokes_and_streams_the_agent(
     assert remote.get_graph().nodes.keys() >= {"agent", "tools"}
 
 
-def test_every_thread_and_run_key_in_redis_expires(
-    server: Graphgate, key: ApiKey, redis_url: str, upstream: Upstream, marker: str
+def keys_of(redis: Redis, principal: str) -> dict[str, int]:
+    """Every key in the principal's slot or a thread of theirs (limits, usage, records, events,
+    checkpoints, locks), and the background runs' leases, with its TTL (-1: none); a key gone
+    since the scan (a released lock) is left out."""
+    found = [k.decode() for k in redis.scan_iter(match="graphgate:*", count=1000)]
+    ttls = {k: redis.ttl(k) for k in found if principal in k or "{lg_runs}" in k}
+    return {k: ttl for k, ttl in ttls.items() if ttl != -2}
+
+
+async def test_every_key_a_run_writes_in_redis_expires(
+    client: LangGraphClient, key: ApiKey, redis_url: str, upstream: Upstream, marker: str
 ) -> None:
-    agent_behaves(upstream, marker)
-    thread = str(uuid.uuid4())
-    response = httpx.post(
-        f"{server.url}/threads/{thread}/runs/wait",
-        json={"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"},
-        headers=key.headers,
-        timeout=30,
+    """Seen while a resumable background run holds its lease, and once it has ended."""
+    agent_behaves(upstream, marker, tokens_per_second=5)
+    thread = (await client.threads.create())["thread_id"]
+    created: Any = await client.runs.create(
+        thread, "agent", input=ask(marker), stream_resumable=True
     )
-    assert response.status_code == 200
+    assert await upstream.wait_for(marker, "completed", within=10) is not None
     with Redis.from_url(redis_url) as redis:
-        keys = [k for k in redis.scan_iter(match="graphgate:lg_*", count=1000)]
-        assert keys
-        assert all(redis.ttl(k) > 0 for k in keys)
+        during = keys_of(redis, key.principal)
+        await client.runs.join(thread, created["run_id"])
+        after = keys_of(redis, key.principal)
+    assert {k for k, ttl in during.items() if ttl <= 0} == set()
+    assert {k for k, ttl in after.items() if ttl <= 0} == set()
+    assert any("lg_run_leases:" in k for k in during)
+    assert any("lg_run_owners:" in k for k in during)
+    kinds = ["checkpoint:", "lg_thread:", "lg_threads:", "lg_run:", "lg_events:", "lg_thread_runs:"]
+    assert all(any(kind in k for k in after) for kind in kinds), sorted(after)
