@@ -25,7 +25,7 @@ StreamModeName = Literal[
     "checkpoints",
 ]
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
-NOT_YET = "is not served yet (issue #22)"
+NOT_YET = "is not served yet"
 
 
 class Body(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,69 @@ async def test_a_run_asking_for_what_is_not_served_is_422_naming_the_field(
         response = await http.post("/runs/wait", json=request)
     assert response.status_code == 422
     assert field in response.json()["error"]["message"]
+
+
+NotServed = Callable[[LangGraphClient], Awaitable[object]]
+
+
+async def a_thread(sdk: LangGraphClient) -> str:
+    return str((await sdk.threads.create())["thread_id"])
+
+
+async def update_state(sdk: LangGraphClient) -> object:
+    return await sdk.threads.update_state(await a_thread(sdk), {"messages": []})
+
+
+async def cron_on_a_thread(sdk: LangGraphClient) -> object:
+    return await sdk.crons.create_for_thread(await a_thread(sdk), "graph", schedule="* * * * *")
+
+
+def stateless_run(endpoint: str, **fields: Any) -> NotServed:
+    """A stateless run (`/runs/wait`, `/runs/stream`, `/runs`) that asks for `fields`."""
+    body = {"assistant_id": "graph", "input": hello(), **fields}
+    return lambda sdk: sdk.http.post(endpoint, json=body)
+
+
+CRON, STORE = "Scheduling runs (crons)", "The store"
+
+# README's "Not served yet": (how the official client asks, status, what the message names).
+NOT_SERVED: list[tuple[NotServed, int, str]] = [
+    (stateless_run("/runs/wait", webhook="https://hook.test"), 422, "webhook"),
+    (stateless_run("/runs", after_seconds=5), 422, "after_seconds"),
+    (stateless_run("/runs/stream", feedback_keys=["score"]), 422, "feedback_keys"),
+    (stateless_run("/runs/wait", on_completion="keep"), 422, "on_completion"),
+    (stateless_run("/runs/stream", on_completion="keep"), 422, "on_completion"),
+    (stateless_run("/runs/wait", checkpoint={"checkpoint_id": "1"}), 422, "checkpoint"),
+    (stateless_run("/runs/stream", checkpoint={"checkpoint_id": "1"}), 422, "checkpoint"),
+    (lambda sdk: sdk.crons.create("graph", schedule="* * * * *"), 404, CRON),
+    (cron_on_a_thread, 404, CRON),
+    (lambda sdk: sdk.crons.search(), 404, CRON),
+    (lambda sdk: sdk.crons.count(), 404, CRON),
+    (lambda sdk: sdk.crons.update(str(uuid.uuid4()), schedule="* * * * *"), 404, CRON),
+    (lambda sdk: sdk.crons.delete(str(uuid.uuid4())), 404, CRON),
+    (lambda sdk: sdk.store.put_item(["notes"], "k", {"v": 1}), 404, STORE),
+    (lambda sdk: sdk.store.get_item(["notes"], "k"), 404, STORE),
+    (lambda sdk: sdk.store.delete_item(["notes"], "k"), 404, STORE),
+    (lambda sdk: sdk.store.search_items(["notes"]), 404, STORE),
+    (lambda sdk: sdk.store.list_namespaces(), 404, STORE),
+    (update_state, 404, "Updating a thread's state"),
+]
+
+
+async def test_everything_not_served_yet_is_refused_by_name_with_its_documented_status(
+    open_api: Open,
+) -> None:
+    async with open_api("ann") as (sdk, _):
+        for ask, status, named in NOT_SERVED:
+            with pytest.raises(httpx.HTTPStatusError) as refused:
+                await ask(sdk)
+            answer = refused.value.response
+            error = answer.json()["error"]
+            assert answer.status_code == status, (named, error)
+            assert error["code"] == ("not_found" if status == 404 else "validation_error"), error
+            assert named in error["message"], error
+            assert "not served yet" in error["message"] or status == 422, error
+            assert error["trace_id"]
 
 
 async def test_unknown_assistants_threads_and_runs_are_404_and_bad_ids_422(

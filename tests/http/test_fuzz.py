@@ -1,7 +1,8 @@
 """Schema-driven fuzzing: Schemathesis generates requests for every operation of graphgate's own
 OpenAPI document, authenticated, against a real server, and checks that no answer is a 5xx,
 every answer is one the document lists with the body it describes, and none is slower than
-REQUEST_TIMEOUT; another principal's data is the same afterwards.
+REQUEST_TIMEOUT; every LangGraph API operation was among those tested; another principal's data
+is the same afterwards.
 
 `make test` runs the fuzzing phase, 60 cases per operation (about 900 in all, a minute);
 `make fuzz` adds the coverage and stateful phases with 500 per operation (over 20,000)."""
@@ -13,13 +14,16 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 
 from scripts.processes import ROOT, child_env
 from tests.conftest import ApiKey, create_key
+from tests.http.test_openapi import LANGGRAPH_OPERATIONS
 from tests.live_servers import Graphgate, StartGraphgate
 
 REQUEST_TIMEOUT = 30
@@ -53,8 +57,9 @@ def snapshot(server: Graphgate, key: ApiKey, session: str) -> dict[str, Any]:
     }
 
 
-def fuzz(server: Graphgate, key: ApiKey) -> subprocess.CompletedProcess[str]:
-    """Schemathesis's command line, authenticated as `key` (its output filters the header)."""
+def fuzz(server: Graphgate, key: ApiKey, report: Path) -> subprocess.CompletedProcess[str]:
+    """Schemathesis's command line, authenticated as `key` (its output filters the header),
+    reporting each operation's outcome to `report` (JUnit XML)."""
     command = [
         *(sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json"),
         *("--header", f"Authorization: Bearer {key.key}"),
@@ -63,13 +68,20 @@ def fuzz(server: Graphgate, key: ApiKey) -> subprocess.CompletedProcess[str]:
         *("--max-response-time", str(REQUEST_TIMEOUT)),
         *("--request-timeout", str(REQUEST_TIMEOUT + 5)),
         *("--generation-database", "none", "--no-color"),
+        *("--report", "junit", "--report-junit-path", str(report)),
     ]
     return subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True)
 
 
+def passed_operations(report: Path) -> set[str]:
+    """The operations (`POST /runs/wait`) the report shows tested, none failed or skipped."""
+    cases = ElementTree.parse(report).getroot().iter("testcase")
+    return {case.attrib["name"] for case in cases if len(case) == 0}
+
+
 @pytest.mark.timeout(7200)
 def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_undocumented_answer(
-    fuzzed_server: Graphgate, redis_url: str
+    fuzzed_server: Graphgate, redis_url: str, tmp_path: Path
 ) -> None:
     fuzzer = create_key(
         f"fuzzer-{uuid.uuid4().hex[:8]}", "--rate-limit", "1000000", redis_url=redis_url
@@ -80,11 +92,13 @@ def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_undocumented_answer(
     assert kept.status_code == 200
     before = snapshot(fuzzed_server, other, "s1")
 
-    result = fuzz(fuzzed_server, fuzzer)
+    result = fuzz(fuzzed_server, fuzzer, tmp_path / "junit.xml")
     print(result.stdout[-1500:])  # the figures, for `make fuzz -s`
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     summary = SUMMARY.search(result.stdout)
     assert summary is not None, result.stdout[-2000:]
     generated, passed = int(summary.group(1)), int(summary.group(2))
     assert generated == passed >= MINIMUM_CASES
+    langgraph = {f"{method.upper()} {path}" for path, method in LANGGRAPH_OPERATIONS}
+    assert langgraph - passed_operations(tmp_path / "junit.xml") == set()
     assert snapshot(fuzzed_server, other, "s1") == before

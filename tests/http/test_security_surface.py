@@ -3,17 +3,28 @@ answer, `/metrics` behind its token, and the playground and docs off in producti
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
+from tests.example_agent import agent_behaves, ask
 from tests.live_servers import Graphgate, StartGraphgate
+from tests.upstream import Upstream
 
 ORIGIN = "https://app.example.test"
 
 
 @pytest.fixture(scope="module")
-def guarded(graphgate_factory: StartGraphgate) -> Graphgate:
-    return graphgate_factory(CORS_ORIGINS=ORIGIN, METRICS_TOKEN="metrics-token-for-tests")
+def guarded(
+    graphgate_factory: StartGraphgate, tmp_path_factory: pytest.TempPathFactory
+) -> Graphgate:
+    """With the example agent as a graph route, for the LangGraph API's runs."""
+    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
+    routes.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
+    return graphgate_factory(
+        CORS_ORIGINS=ORIGIN, METRICS_TOKEN="metrics-token-for-tests", ROUTES_FILE=str(routes)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +34,25 @@ def production(graphgate_factory: StartGraphgate) -> Graphgate:
     )
 
 
-def preflight(server: Graphgate, origin: str) -> httpx.Response:
+def preflight(
+    server: Graphgate,
+    origin: str,
+    path: str = "/chat/invoke",
+    headers: str = "authorization,content-type",
+) -> httpx.Response:
     return httpx.options(
-        f"{server.url}/chat/invoke",
+        f"{server.url}{path}",
         headers={
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type",
+            "Access-Control-Request-Headers": headers,
         },
     )
+
+
+def header_names(value: str) -> set[str]:
+    """The names in a comma-separated header list, lower-cased."""
+    return {name.strip().lower() for name in value.split(",")}
 
 
 def test_a_listed_origin_passes_the_preflight_and_reads_the_trace_id(guarded: Graphgate) -> None:
@@ -44,6 +65,32 @@ def test_a_listed_origin_passes_the_preflight_and_reads_the_trace_id(guarded: Gr
     )
     assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "x-trace-id" in answer.headers["Access-Control-Expose-Headers"].lower()
+
+
+def test_a_listed_origin_runs_on_the_langgraph_api_and_reads_where_the_run_is(
+    guarded: Graphgate, upstream: Upstream, marker: str
+) -> None:
+    """A browser's LangGraph client sends its key as `X-Api-Key` or `Authorization` and reads
+    the run's id from `Content-Location` and where to rejoin it from `Location`."""
+    path = f"/threads/{uuid.uuid4()}/runs/stream"
+    allowed = preflight(guarded, ORIGIN, path, "x-api-key,authorization,content-type")
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+    granted = header_names(allowed.headers["Access-Control-Allow-Headers"])
+    assert {"x-api-key", "authorization"} <= granted
+    agent_behaves(upstream, marker)
+    run = {"assistant_id": "agent", "input": ask(marker), "if_not_exists": "create"}
+    answer = httpx.post(
+        f"{guarded.url}{path}",
+        json={**run, "stream_resumable": True},
+        headers={"Origin": ORIGIN},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+    exposed = header_names(answer.headers["Access-Control-Expose-Headers"])
+    assert {"location", "content-location"} <= exposed
+    assert answer.headers["Location"] == f"{answer.headers['Content-Location']}/stream"
 
 
 def test_another_origin_gets_no_cors_grant(guarded: Graphgate, production: Graphgate) -> None:
