@@ -70,17 +70,19 @@ def issue_keys(path: Path) -> list[str]:
     return keys
 
 
-def load(keys: list[str], phase: str = "") -> list[dict[str, Any]]:
-    """The requests every server is sent: turn after turn of 1,000 sessions of 100 users. Each
-    phase of a measurement has sessions of its own, so a faster server's longer histories from
-    one phase do not weigh on the next."""
+def load(
+    keys: list[str], phase: str = "", sessions: int = SESSIONS, question: str = QUESTION
+) -> list[dict[str, Any]]:
+    """The requests every server is sent: turn after turn of 1,000 sessions (or `sessions`) of
+    100 users. Each phase of a measurement has sessions of its own, so a faster server's longer
+    histories from one phase do not weigh on the next."""
     requests = []
-    for i in range(SESSIONS):
+    for i in range(sessions):
         user, session = i % USERS, f"{phase}s{i}"
         requests.append(
             {
                 "body": {
-                    "input": {"question": f"{QUESTION} {phase}{i}"},
+                    "input": {"question": f"{question} {phase}{i}"},
                     "config": {"configurable": {"session_id": session}},
                 },
                 "headers": {

@@ -1,22 +1,30 @@
 """`make bench`: what graphgate's request path costs, beside five reference servers measured with
 the same load in the same run (`bench/anchors/`): a bare Starlette endpoint, a LangServe chain,
 a tutorial-style FastAPI app and a naive LangServe + LangGraph graph, with the stock Redis saver
-and without a checkpointer. Every server is one uvicorn worker pinned to core 1 and uses the
-same instant in-process model with a 20-token reply; wrk, the stream client, Redis and this
-harness run on core 0. graphgate runs its whole pipeline: API keys, rate limit, token and spend
-budgets, usage ledger, metrics, the JSON access line at INFO, sessions in Redis. Then the
-LangServe chain and graphgate start again with the model paced at 20 tokens/s for T3's
-concurrent streams (`bench/paced_streams.py`), graphgate with its exact cache for T6's hits; T5
-plays sessions of 200 turns on graphgate (`bench/long_session.py`), and the session savers' CPU
-per turn is compared in process (`bench/savers.py`).
+and without a checkpointer (the stateless floor). Every server is one uvicorn worker pinned to
+core 1; wrk, the stream client, Redis and this harness run on core 0. graphgate runs its whole
+pipeline: API keys, rate limit, token and spend budgets, usage ledger, metrics, the JSON access
+line at INFO, sessions in Redis. The targets are those of issue #23, each a ratio within one run
+(`bench/request_path_report.py`).
 
-    make bench                                    # about 8 minutes; bench/results/ and docs/
-    .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # seconds per point
+    make bench                                    # 8-11 minutes; bench/results/ and docs/
+    .venv/bin/python -m bench.request_path --quick --out /tmp/bench   # about a minute
 
-The load: 1,000 sessions of 100 users (an API key each), each request the next turn of one;
-every phase (each concurrency, the streams) starts sessions of its own, and waits until the
-server is idle. CPU per request is the server's CPU time during the phase over the requests
-wrk completed: the requests still in flight at its end (up to c) make it a few % high.
+The phases, each on a server started for it:
+- invoke (T1, T2, T4): every server with the same instant in-process model and a 20-token
+  reply, at c=1 and c=64; its start-up time and RSS at start; then T5's sessions of 200 turns
+  on graphgate (`bench/long_session.py`);
+- paced streams (S1, S2): the bare endpoint, the LangServe chain and graphgate again, their
+  model paced at 20 tokens/s with 200-token replies, stepped up through levels of concurrent
+  streams until one does not hold (`bench/paced_streams.py`);
+- exact-cache hits (T2): graphgate again with `CACHE_MODE=exact`, one client repeating one
+  question;
+- the session savers' CPU per turn, in process (`bench/savers.py`).
+
+The invoke load: 1,000 sessions of 100 users (an API key each), each request the next turn of
+one; every phase starts sessions of its own, and waits until the server is idle. CPU per
+request is the server's CPU time during the phase over the requests wrk completed: the
+requests still in flight at its end (up to c) make it a few % high.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +53,7 @@ from bench.comparison import (
     LOAD_CORE,
     QUESTION,
     Server,
+    graphgate_server,
     issue_keys,
     load,
     servers,
@@ -51,64 +61,75 @@ from bench.comparison import (
     start_server,
 )
 from bench.long_session import turn_costs
-from bench.paced_streams import TOKENS_PER_SECOND, capacity
+from bench.paced_streams import (
+    GAP_P99_BOUND_MS,
+    TOKENS_PER_SECOND,
+    TTFT_P99_BOUND_MS,
+    Pacing,
+    capacity,
+)
 from bench.request_path_report import DOCS_PAGE, chart, readme_table, replace_marked, targets
 from bench.savers import saver_costs
+from bench.stream_load import raise_open_files
 from scripts.processes import ROOT, cpu_seconds, rss_mb
 
 RESULTS = ROOT / "bench" / "results"
 SOURCES = ("graphs", "api", "middleware", "auth", "serving")
+# The servers S1 steps paced streams up on: graphgate and its two floors.
+STREAMED = ("bare", "langserve_chain", "graphgate")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How long each point runs, and at which concurrencies invoke is measured."""
+    """How long each invoke point runs and at which concurrencies, how the paced streams
+    step up, and the sizes of the session and saver measurements."""
 
     seconds: float
     concurrencies: tuple[int, ...]
-    streams: int = 64
+    paced: Pacing
     warm_up: float = 2.0
-    paced_levels: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512)
-    paced_seconds: float = 5.0
     long_sessions: int = 5
     long_turns: int = 200
     saver_threads: int = 10
     saver_turns: int = 30
 
 
-FULL = Plan(seconds=10.0, concurrencies=(1, 8, 32, 64))
-# Proves the harness works (its test runs it), nothing to compare: a second per point.
+FULL = Plan(
+    seconds=10.0,
+    concurrencies=(1, 64),
+    paced=Pacing(levels=(50, 100, 200, 400, 800, 1600), ramp=5.0, seconds=12.0, tokens=200),
+)
+# Proves the harness works (its test runs it), nothing to compare: a second per point, one
+# paced level of a few 1 s streams.
 QUICK = Plan(
     seconds=1.0,
     concurrencies=(1, 8),
-    streams=16,
+    paced=Pacing(levels=(8,), ramp=0.5, seconds=1.0, tokens=20),
     warm_up=0.5,
-    paced_levels=(8,),
-    paced_seconds=1.0,
     long_sessions=2,
     long_turns=10,
     saver_threads=2,
     saver_turns=3,
 )
-# The servers T3's paced streams compare, with their model paced (and, for T6, graphgate's
-# exact cache on: a hit never reaches the model, so the pace does not weigh on it).
-PACED = {
-    "langserve_chain": {"BENCH_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND)},
-    "graphgate": {"DEMO_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND), "CACHE_MODE": "exact"},
-}
 
 
-def streams(url: str, plan: Plan, requests_file: Path) -> dict[str, Any]:
-    command = [
-        *("taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "bench.stream_load"),
-        *("--url", url, "--concurrency", str(plan.streams), "--seconds", str(plan.seconds)),
-        *("--requests", str(requests_file)),
-    ]
-    output = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=plan.seconds + 120
-    )
-    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
-    return figures
+# A phase of the run: what it measures on one server it starts.
+Measure = Callable[[Server, str, list[str], Plan, Path], dict[str, Any]]
+
+
+def paced_env(name: str, pacing: Pacing) -> dict[str, str]:
+    """What paces `name`'s model at `TOKENS_PER_SECOND` with replies of `pacing.tokens`.
+    graphgate's process slots (`MAX_CONCURRENCY`) are raised above the highest level, so
+    that what S1 finds is what the worker carries, not the cap it was configured with."""
+    pace, tokens = str(TOKENS_PER_SECOND), str(pacing.tokens)
+    if name == "graphgate":
+        slots = str(2 * max(pacing.levels))
+        return {
+            "DEMO_TOKENS_PER_SECOND": pace,
+            "MAX_OUTPUT_TOKENS": tokens,
+            "MAX_CONCURRENCY": slots,
+        }
+    return {"BENCH_TOKENS_PER_SECOND": pace, "BENCH_REPLY_TOKENS": tokens}
 
 
 def settle(pid: int, quiet: float = 0.002, most: float = 15.0) -> None:
@@ -125,6 +146,8 @@ def settle(pid: int, quiet: float = 0.002, most: float = 15.0) -> None:
 def measure(
     server: Server, redis_url: str, keys: list[str], plan: Plan, workdir: Path
 ) -> dict[str, Any]:
+    """Start-up, memory and invoke at each concurrency (and T5's long sessions, for
+    graphgate) on the server with its instant model."""
     began = time.perf_counter()
     process, base = start_server(server, redis_url, workdir)
     started_in = time.perf_counter() - began
@@ -144,16 +167,11 @@ def measure(
             figures["requests_per_second"] = figures["requests"] / figures["seconds"]
             figures["cpu_ms_per_request"] = 1000 * spent / max(1, figures["requests"])
             invoke[str(concurrency)] = figures
-        settle(pid)
-        requests_file = workdir / "streams.json"
-        requests_file.write_text(json.dumps(load(keys, "stream-")))
-        stream = streams(f"{base}/chat/stream", plan, requests_file)
         figures = {
             "startup_seconds": started_in,
             "rss_mb_at_start": rss_at_start,
             "rss_mb_after_load": rss_mb(pid),
             "invoke": invoke,
-            "streams": stream,
         }
         if server.name == "graphgate":
             settle(pid)
@@ -166,31 +184,26 @@ def measure(
 def measure_paced(
     server: Server, redis_url: str, keys: list[str], plan: Plan, workdir: Path
 ) -> dict[str, Any]:
-    """T3's paced streams (and T6's cache hits, for graphgate) on the server with its model
-    paced at `TOKENS_PER_SECOND`."""
-    paced = dataclasses.replace(server, env={**server.env, **PACED[server.name]})
+    """S1's levels of paced streams, with S2's CPU per token and memory per stream, on the
+    server started again with its model paced."""
+    paced = dataclasses.replace(server, env={**server.env, **paced_env(server.name, plan.paced)})
     process, base = start_server(paced, redis_url, workdir)
     assert process.process is not None
-    pid = process.process.pid
     try:
-        requests_file = workdir / "paced.json"
-        requests_file.write_text(json.dumps(load(keys, "paced-")))
-        figures: dict[str, Any] = {
-            "streams": capacity(
-                f"{base}/chat/stream",
-                pid,
-                plan.paced_levels,
-                plan.paced_seconds,
-                requests_file,
-                LOAD_CORE,
-                ROOT,
-                settle,
-            )
-        }
-        if server.name == "graphgate":
-            settle(pid)
-            figures["cache_hit_c1"] = cache_hits(f"{base}/chat/invoke", keys[0], plan, workdir)
-        return figures
+        url, pid = f"{base}/chat/stream", process.process.pid
+        return capacity(url, pid, keys, plan.paced, workdir, settle)
+    finally:
+        process.stop()
+
+
+def measure_cache_hits(
+    server: Server, redis_url: str, keys: list[str], plan: Plan, workdir: Path
+) -> dict[str, Any]:
+    """T2's exact-cache hits: graphgate started again with `CACHE_MODE=exact`."""
+    cached = dataclasses.replace(server, env={**server.env, "CACHE_MODE": "exact"})
+    process, base = start_server(cached, redis_url, workdir)
+    try:
+        return cache_hits(f"{base}/chat/invoke", keys[0], plan, workdir)
     finally:
         process.stop()
 
@@ -227,6 +240,7 @@ def commit() -> str:
 
 def run(plan: Plan, workdir: Path) -> dict[str, Any]:
     os.sched_setaffinity(0, {LOAD_CORE})  # this harness and what it starts, but the servers
+    raise_open_files()  # inherited by the servers: a level of 1,600 streams holds 1,600 sockets
     # Every server starts from compiled bytecode, as from an image (see the Dockerfile).
     for source in (*SOURCES, "bench"):
         compileall.compile_dir(ROOT / source, quiet=1)
@@ -236,17 +250,20 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
     with ExitStack() as stack:
         redis_url = start_redis(stack, workdir)
         store = stack.enter_context(redis.Redis.from_url(redis_url))
-        for server in servers(workdir / "keys", keys):
-            print(f"measuring {server.name}", file=sys.stderr, flush=True)
+
+        def phase(label: str, measured: Measure, server: Server) -> dict[str, Any]:
+            print(f"measuring {server.name}{label}", file=sys.stderr, flush=True)
             store.flushall()
-            results[server.name] = measure(server, redis_url, keys, plan, workdir)
-        for server in servers(workdir / "keys", keys):
-            if server.name in PACED:
-                print(f"measuring {server.name}, paced", file=sys.stderr, flush=True)
-                store.flushall()
-                results[server.name]["paced"] = measure_paced(
-                    server, redis_url, keys, plan, workdir
-                )
+            return measured(server, redis_url, keys, plan, workdir)
+
+        every = servers(workdir / "keys", keys)
+        for server in every:
+            results[server.name] = phase("", measure, server)
+        for server in every:
+            if server.name in STREAMED:
+                results[server.name]["paced"] = phase(", paced streams", measure_paced, server)
+        graphgate = graphgate_server(workdir / "keys", keys)
+        results["graphgate"]["cache_hit_c1"] = phase(", exact cache", measure_cache_hits, graphgate)
         print("measuring the session savers", file=sys.stderr, flush=True)
         store.flushall()
         savers = saver_costs(redis_url, plan.saver_threads, plan.saver_turns)
@@ -254,24 +271,35 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
         "machine": machine(),
-        "plan": {
-            "seconds_per_point": plan.seconds,
-            "concurrencies": list(plan.concurrencies),
-            "streams": plan.streams,
-            "paced_levels": list(plan.paced_levels),
-            "paced_tokens_per_second": TOKENS_PER_SECOND,
-            "long_session": [plan.long_sessions, plan.long_turns],
-        },
+        "plan": plan_figures(plan),
         "servers": results,
         "savers": savers,
         "targets": targets(results),
     }
 
 
+def plan_figures(plan: Plan) -> dict[str, Any]:
+    """The plan as the JSON records it."""
+    return {
+        "seconds_per_point": plan.seconds,
+        "concurrencies": list(plan.concurrencies),
+        "paced": {
+            "levels": list(plan.paced.levels),
+            "ramp_seconds": plan.paced.ramp,
+            "seconds": plan.paced.seconds,
+            "reply_tokens": plan.paced.tokens,
+            "tokens_per_second": TOKENS_PER_SECOND,
+            "gap_p99_bound_ms": GAP_P99_BOUND_MS,
+            "ttft_p99_bound_ms": TTFT_P99_BOUND_MS,
+        },
+        "long_session": [plan.long_sessions, plan.long_turns],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="a second per point: the harness works"
+        "--quick", action="store_true", help="a second per point, one paced level: it works"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(

@@ -1,6 +1,7 @@
-"""What a `make bench` run says: the targets of issue #11 as ratios, the table of
-docs/performance.md and the charts (throughput by concurrency, latency, time to first token,
-memory)."""
+"""What a `make bench` run says: the targets of issue #23, each a ratio (or a figure) within
+the run with its bound, the tables of docs/performance.md (invoke by server, then S1's levels
+of paced streams for each streamed server) and the charts (invoke throughput and CPU, the
+paced streams' gap and time to first token, CPU per delivered token)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
+from bench.paced_streams import GAP_P99_BOUND_MS, TTFT_P99_BOUND_MS
 from scripts.processes import ROOT
 
 NAMES = {
@@ -22,6 +25,7 @@ NAMES = {
     "naive_graph_stateless": "the same graph, no checkpointer (no state)",
     "graphgate": "**graphgate** (full pipeline)",
 }
+FLOOR = "naive_graph_stateless"
 
 
 def top(server: dict[str, Any]) -> dict[str, Any]:
@@ -31,163 +35,281 @@ def top(server: dict[str, Any]) -> dict[str, Any]:
 
 
 def single(server: dict[str, Any]) -> dict[str, Any]:
+    """The invoke figures at the lowest concurrency measured (c=1)."""
     invoke: dict[str, dict[str, Any]] = server["invoke"]
     return invoke[min(invoke, key=int)]
 
 
-def paced(server: dict[str, Any]) -> dict[str, Any]:
-    """The paced streams' capacity (T3)."""
-    streams: dict[str, Any] = server["paced"]["streams"]
-    return streams
+def levels(server: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The server's paced levels measured, by their number of streams."""
+    return {level["streams"]: level for level in server["paced"]["levels"]}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
-def target(value: float | None, bound: float, at_least: bool) -> dict[str, Any]:
+def target(value: float | None, bound: float, at_least: bool, at: str) -> dict[str, Any]:
+    """A target's value against its bound, and where it was measured."""
     met = None if value is None else (value >= bound if at_least else value <= bound)
-    return {"value": value, "bound": bound, "at_least": at_least, "met": met}
+    return {"value": value, "bound": bound, "at_least": at_least, "met": met, "at": at}
+
+
+def compared_level(gg: dict[str, Any], bare: dict[str, Any]) -> tuple[int | None, str]:
+    """The level at which S2 sets graphgate's CPU per token beside the bare endpoint's: the
+    highest both held (graphgate's capacity when the bare endpoint carries more), else the
+    first level both measured; and the reason, for the JSON."""
+    both_held = {n for n, level in levels(gg).items() if level["held"]} & {
+        n for n, level in levels(bare).items() if level["held"]
+    }
+    if both_held:
+        return max(both_held), "the highest level both held"
+    both_measured = set(levels(gg)) & set(levels(bare))
+    if both_measured:
+        return min(both_measured), "the first level (not held by both)"
+    return None, "no level measured by both"
+
+
+def cpu_per_token_target(gg: dict[str, Any], bare: dict[str, Any]) -> dict[str, Any]:
+    """S2: graphgate's CPU per delivered token over the bare endpoint's, at one level."""
+    streams, why = compared_level(gg, bare)
+    if streams is None:
+        return target(None, 3.0, False, why)
+    value = ratio(
+        levels(gg)[streams]["cpu_us_per_token"], levels(bare)[streams]["cpu_us_per_token"]
+    )
+    return target(value, 3.0, False, f"{streams} streams, {why}")
+
+
+def memory_target(gg: dict[str, Any]) -> dict[str, Any]:
+    """S2: graphgate's KB of RSS per open stream at its capacity (the first level if none
+    held)."""
+    carried = gg["paced"]["capacity"]
+    streams = carried or gg["paced"]["levels"][0]["streams"]
+    why = "its capacity" if carried else "the first level (none held)"
+    return target(levels(gg)[streams]["kb_per_stream"], 64, False, f"{streams} streams, {why}")
 
 
 def targets(servers: dict[str, Any]) -> dict[str, Any]:
-    """Each target of #11 that this run measures, as a ratio against its anchor."""
-    gg, chain = servers["graphgate"], servers["langserve_chain"]
-    rps = {name: top(s)["requests_per_second"] for name, s in servers.items()}
+    """Each target of #23 that this run measures, as a ratio against its reference."""
+    gg, bare, chain, floor = (servers[n] for n in ("graphgate", "bare", "langserve_chain", FLOOR))
+    top_c = f"c={max(int(c) for c in gg['invoke'])}"
+    carried = gg["paced"]["capacity"]
     return {
-        "T1 invoke vs naive graph (must)": target(
-            ratio(rps["graphgate"], rps["naive_graph"]), 3.0, True
+        "S1 paced streams graphgate carries (must)": target(carried, 500, True, "its capacity"),
+        "S1 paced streams graphgate carries (stretch)": target(carried, 1000, True, "its capacity"),
+        "S2 CPU per delivered token vs bare endpoint": cpu_per_token_target(gg, bare),
+        "S2 KB of RSS per open stream": memory_target(gg),
+        "T1 CPU per invoke request vs stateless graph (must)": target(
+            ratio(top(gg)["cpu_ms_per_request"], top(floor)["cpu_ms_per_request"]),
+            1.5,
+            False,
+            top_c,
         ),
-        "T1 invoke vs LangServe chain (stretch)": target(
-            ratio(rps["graphgate"], rps["langserve_chain"]), 0.5, True
+        "T2 c=1 p50 vs stateless graph": target(
+            ratio(single(gg)["p50_ms"], single(floor)["p50_ms"]), 1.5, False, "c=1"
         ),
-        "T1 invoke vs tutorial app (aim)": target(
-            ratio(rps["graphgate"], rps["tutorial"]), 0.8, True
+        "T2 exact-cache hit c=1 p50 vs stateless graph c=1 p50": target(
+            ratio(gg["cache_hit_c1"]["p50_ms"], single(floor)["p50_ms"]), 1.0, False, "c=1"
         ),
-        "T2 c=1 p50 vs LangServe chain": target(
-            ratio(single(gg)["p50_ms"], single(chain)["p50_ms"]), 2.0, False
-        ),
-        "T3 streams/s vs LangServe chain": target(
-            ratio(gg["streams"]["streams_per_second"], chain["streams"]["streams_per_second"]),
-            0.7,
-            True,
-        ),
-        "T3 TTFT p50 vs LangServe chain": target(
-            ratio(gg["streams"]["ttft_p50_ms"], chain["streams"]["ttft_p50_ms"]), 1.5, False
-        ),
-        "T3 paced streams carried vs LangServe chain": target(
-            ratio(paced(gg)["capacity"], paced(chain)["capacity"]), 0.7, True
-        ),
-        "T3 KB of RSS per open paced stream": target(paced(gg)["kb_per_stream"], 100, False),
+        "T4 start-up seconds": target(gg["startup_seconds"], 2.5, False, "to ready"),
         "T4 RSS at start vs LangServe chain": target(
-            ratio(gg["rss_mb_at_start"], chain["rss_mb_at_start"]), 1.5, False
+            ratio(gg["rss_mb_at_start"], chain["rss_mb_at_start"]), 1.5, False, "at start"
         ),
-        "T4 start-up seconds": target(gg["startup_seconds"], 3.0, False),
         "T5 late turns vs turns 2-6 of a session": target(
-            gg["long_session"]["late_over_early"], 1.1, False
-        ),
-        "T6 exact-cache hit c=1 p50 vs LangServe chain c=1 p50": target(
-            ratio(gg["paced"]["cache_hit_c1"]["p50_ms"], single(chain)["p50_ms"]), 1.0, False
+            gg["long_session"]["late_over_early"], 1.1, False, "turns 196-200"
         ),
     }
 
 
-def row(name: str, server: dict[str, Any]) -> str:
-    high, low, stream = top(server), single(server), server["streams"]
-    ttft = stream["ttft_p50_ms"]
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def invoke_row(name: str, server: dict[str, Any]) -> str:
+    high, low = top(server), single(server)
     cells = [
         NAMES.get(name, name),
         f"{high['requests_per_second']:,.0f}",
         f"{high['cpu_ms_per_request']:.2f}",
         f"{low['p50_ms']:.2f} ms",
-        f"{stream['streams_per_second']:,.0f}, " + ("-" if ttft is None else f"{ttft:.0f} ms"),
         f"{server['rss_mb_at_start']:.0f} MB",
         f"{server['startup_seconds']:.1f} s",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
-def t1_floor(servers: dict[str, Any]) -> str | None:
-    """T1's must as time per request (at the highest concurrency the server's core is busy
-    throughout, so a request costs 1000 / req/s ms), beside what serving the same four-node
-    graph through LangServe takes with no state at all."""
-    if "naive_graph_stateless" not in servers:
-        return None
-
-    def ms(name: str) -> float:
-        return 1000 / float(top(servers[name])["requests_per_second"])
-
+def invoke_table(result: dict[str, Any]) -> list[str]:
+    servers = result["servers"]
     concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
-    allowed, floor = ms("naive_graph") / 3, ms("naive_graph_stateless")
-    rest = (
-        f"leaves {allowed - floor:.2f} ms"
-        if allowed >= floor
-        else f"is already {floor - allowed:.2f} ms over it"
-    )
+    return [
+        f"| server | invoke req/s, c={concurrency} | CPU ms/request | c=1 p50 | RSS at start"
+        " | start-up |",
+        "|---|---|---|---|---|---|",
+        *(invoke_row(name, server) for name, server in servers.items()),
+    ]
+
+
+def level_row(level: dict[str, Any]) -> str:
+    cpu = level["cpu_us_per_token"]
+    cells = [
+        f"{level['streams']:,}",
+        "yes" if level["held"] else f"**no** ({level['failed']} failed)",
+        ms(level["token_gap_p99_ms"]),
+        ms(level["ttft_p99_ms"]),
+        "-" if cpu is None else f"{cpu:.0f}",
+        f"{level['kb_per_stream']:.1f}",
+        f"{level['tokens_per_stream']:.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def streams_tables(result: dict[str, Any]) -> list[str]:
+    """S1: a table of levels for each streamed server, under a line saying how they ran."""
+    paced = result["plan"]["paced"]
+    lines = [
+        f"S1, paced streams: replies of {paced['reply_tokens']} tokens at"
+        f" {paced['tokens_per_second']} tokens/s; each client opens its first stream within"
+        f" {paced['ramp_seconds']:g} s and reopens one as it ends for {paced['seconds']:g} s."
+        f" A level holds when no stream failed, gap p99 ≤ {paced['gap_p99_bound_ms']:g} ms and"
+        f" TTFT p99 ≤ {paced['ttft_p99_bound_ms']:,.0f} ms.",
+    ]
+    for name, server in result["servers"].items():
+        if "paced" not in server:
+            continue
+        lines += [
+            "",
+            f"{NAMES.get(name, name)}: carries {server['paced']['capacity']:,} streams",
+            "",
+            "| streams | held | gap p99 | TTFT p99 | CPU µs/token | KB/stream | tokens/stream |",
+            "|---|---|---|---|---|---|---|",
+            *(level_row(level) for level in server["paced"]["levels"]),
+        ]
+    return lines
+
+
+def value_cell(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.2f}"
+
+
+def targets_table(result: dict[str, Any]) -> list[str]:
+    lines = ["| target | value | bound | met | at |", "|---|---|---|---|---|"]
+    for name, t in result["targets"].items():
+        bound = ("≥ " if t["at_least"] else "≤ ") + f"{t['bound']:g}"
+        met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
+        lines.append(f"| {name} | {value_cell(t['value'])} | {bound} | {met} | {t['at']} |")
+    return lines
+
+
+def t1_budget(servers: dict[str, Any]) -> str:
+    """T1 in milliseconds: what 1.5x the stateless graph's CPU per request allows graphgate."""
+    concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
+    floor = top(servers[FLOOR])["cpu_ms_per_request"]
+    graphgate = top(servers["graphgate"])["cpu_ms_per_request"]
     return (
-        f"T1's must in time per request at c={concurrency} (1000 / req/s): 3x the naive"
-        f" graph's req/s allows {allowed:.2f} ms; the same graph served with no state at all takes"
-        f" {floor:.2f} ms, which {rest} for everything graphgate adds (session memory, limits,"
-        f" budgets, usage, API keys, metrics, the access line); graphgate takes"
-        f" {ms('graphgate'):.2f} ms."
+        f"T1 in CPU per invoke request at c={concurrency}: the same graph served with no state"
+        f" at all takes {floor:.2f} ms, so 1.5x allows {1.5 * floor:.2f} ms for the graph and"
+        " everything graphgate adds (session memory, limits, budgets, usage, API keys, metrics,"
+        f" the access line); graphgate takes {graphgate:.2f} ms."
     )
 
 
 def readme_table(result: dict[str, Any]) -> str:
-    servers = result["servers"]
-    concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
-    streams = result.get("plan", {}).get("streams", 64)
     lines = [
         f"Measured {result['date']} at commit {result['commit']} on {result['machine']['cpu']}"
         f" ({result['machine']['cores']} cores), {result['plan']['seconds_per_point']:.0f} s"
-        " per point:",
+        " per invoke point:",
         "",
-        f"| server | invoke req/s, c={concurrency} | CPU ms/request | c=1 p50 |"
-        f" {streams} concurrent streams: streams/s, TTFT p50 | RSS at start | start-up |",
-        "|---|---|---|---|---|---|---|",
-        *(row(name, server) for name, server in servers.items()),
+        *invoke_table(result),
         "",
-        "| target | ratio | bound | met |",
-        "|---|---|---|---|",
+        *streams_tables(result),
+        "",
+        *targets_table(result),
+        "",
+        t1_budget(result["servers"]),
     ]
-    for name, t in result["targets"].items():
-        value = "-" if t["value"] is None else f"{t['value']:.2f}"
-        bound = ("≥ " if t["at_least"] else "≤ ") + f"{t['bound']:g}"
-        met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
-        lines.append(f"| {name} | {value} | {bound} | {met} |")
-    if floor := t1_floor(servers):
-        lines += ["", floor]
     if savers := result.get("savers"):
         costs = ", ".join(f"{n} {ms:.2f} ms" for n, ms in savers["cpu_ms_per_turn"].items())
         lines += ["", f"Session savers, CPU per turn in process: {costs}."]
     return "\n".join(lines) + "\n"
 
 
-def chart(result: dict[str, Any], path: Path) -> None:
-    servers = result["servers"]
-    names = list(servers)
-    figure, ((rps, latency), (ttft, memory)) = plt.subplots(2, 2, figsize=(13, 9))
+def plotted(values: list[float | None]) -> list[float]:
+    """`values` with the missing ones as NaN, which a line chart leaves out."""
+    return [float("nan") if value is None else value for value in values]
+
+
+def throughput_chart(axes: Axes, servers: dict[str, Any]) -> None:
     for name, server in servers.items():
         points = sorted((int(c), f["requests_per_second"]) for c, f in server["invoke"].items())
-        rps.plot([c for c, _ in points], [r for _, r in points], marker="o", label=name)
-    rps.set(title="invoke throughput", xlabel="concurrent clients", ylabel="requests/s")
-    rps.set_yscale("log")
-    rps.legend(fontsize=8)
-    x = range(len(names))
-    for offset, share in ((-0.27, "p50_ms"), (0.0, "p90_ms"), (0.27, "p99_ms")):
-        latency.bar(
-            [i + offset for i in x], [top(servers[n])[share] for n in names], 0.27, label=share
+        axes.plot([c for c, _ in points], [r for _, r in points], marker="o", label=name)
+    axes.set(title="invoke throughput", xlabel="concurrent clients", ylabel="requests/s")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.legend(fontsize=8)
+
+
+def invoke_cpu_chart(axes: Axes, servers: dict[str, Any]) -> None:
+    names = list(servers)
+    axes.bar(names, [top(servers[n])["cpu_ms_per_request"] for n in names])
+    concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
+    axes.set(title=f"server CPU per invoke request, c={concurrency}", ylabel="ms")
+    axes.tick_params(axis="x", rotation=20, labelsize=8)
+
+
+def streams_chart(axes: Axes, servers: dict[str, Any]) -> None:
+    """S1: gap p99 (solid) and TTFT p99 (dashed) by concurrent streams, with their bounds."""
+    for name, server in servers.items():
+        if "paced" not in server:
+            continue
+        measured = server["paced"]["levels"]
+        streams = [level["streams"] for level in measured]
+        gaps = plotted([level["token_gap_p99_ms"] for level in measured])
+        (line,) = axes.plot(streams, gaps, marker="o", label=name)
+        axes.plot(
+            streams,
+            plotted([level["ttft_p99_ms"] for level in measured]),
+            marker="s",
+            linestyle="--",
+            color=line.get_color(),
         )
-    latency.set(title="invoke latency at the highest concurrency", ylabel="ms")
-    latency.set_xticks(list(x), names, rotation=20, fontsize=8)
-    latency.legend(fontsize=8)
-    ttft.bar(names, [servers[n]["streams"]["ttft_p50_ms"] or 0 for n in names])
-    ttft.set(title="time to first token, p50 (64 concurrent streams)", ylabel="ms")
-    ttft.tick_params(axis="x", rotation=20, labelsize=8)
-    memory.bar([i - 0.2 for i in x], [servers[n]["rss_mb_at_start"] for n in names], 0.4)
-    memory.bar([i + 0.2 for i in x], [servers[n]["rss_mb_after_load"] for n in names], 0.4)
-    memory.set(title="RSS: at start, after the load", ylabel="MB")
-    memory.set_xticks(list(x), names, rotation=20, fontsize=8)
+    axes.axhline(GAP_P99_BOUND_MS, color="grey", linestyle=":", label="gap p99 bound")
+    axes.axhline(TTFT_P99_BOUND_MS, color="black", linestyle=":", label="TTFT p99 bound")
+    axes.set(
+        title="paced streams: gap p99 (solid), TTFT p99 (dashed)",
+        xlabel="concurrent streams",
+        ylabel="ms",
+    )
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.legend(fontsize=8)
+
+
+def token_cpu_chart(axes: Axes, servers: dict[str, Any]) -> None:
+    for name, server in servers.items():
+        if "paced" not in server:
+            continue
+        measured = server["paced"]["levels"]
+        axes.plot(
+            [level["streams"] for level in measured],
+            plotted([level["cpu_us_per_token"] for level in measured]),
+            marker="o",
+            label=name,
+        )
+    axes.set(title="server CPU per delivered token", xlabel="concurrent streams", ylabel="µs")
+    axes.set_xscale("log")
+    axes.legend(fontsize=8)
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    servers = result["servers"]
+    figure, ((rps, cpu), (streams, tokens)) = plt.subplots(2, 2, figsize=(13, 9))
+    throughput_chart(rps, servers)
+    invoke_cpu_chart(cpu, servers)
+    streams_chart(streams, servers)
+    token_cpu_chart(tokens, servers)
     figure.suptitle(f"graphgate request path, {result['date']}, commit {result['commit']}")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
