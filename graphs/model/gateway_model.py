@@ -18,17 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    message_chunk_to_message,
+)
 from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, PrivateAttr
 
 from graphs.errors import UpstreamError, refuse_too_long
@@ -38,6 +45,7 @@ from graphs.model.fallback import first_answer
 from graphs.model.lone_call import accounted_alone
 from graphs.model.params import read_params
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
+from graphs.model.unobserved import nobody_observes
 from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 
@@ -151,6 +159,45 @@ class GatewayChatModel(BaseChatModel):
     ) -> ChatResult:
         raise NotImplementedError("graphgate's model is async: use ainvoke or astream.")
 
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = ensure_config(config)
+        if not nobody_observes(config, self):
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        messages = self._convert_input(input).to_messages()
+        reply = await self._whole_reply(messages, stop, kwargs, config)
+        reply.id = reply.id or f"{LC_ID_PREFIX}-{uuid.uuid4()}"
+        return reply
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """The reply's chunks; with no run at all around them when nobody observes it
+        (`graphs/model/unobserved.py`)."""
+        config = ensure_config(config)
+        if not nobody_observes(config, self):
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+            return
+        run_id = f"{LC_ID_PREFIX}-{uuid.uuid4()}"
+        async for chunk in self._reply(
+            self._convert_input(input).to_messages(), stop, kwargs, config
+        ):
+            if chunk.id is None:
+                chunk.id = run_id
+            yield chunk
+
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -158,13 +205,24 @@ class GatewayChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        reply = await self._whole_reply(messages, stop, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    async def _whole_reply(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        config: RunnableConfig | None = None,
+    ) -> AIMessage:
         # One merge here, not chunk by chunk in an executor thread as `agenerate_from_stream`
         # does: the thread hop and a generation object per token cost more than the merge.
-        chunks = [chunk async for chunk in self._reply(messages, stop, kwargs)]
+        chunks = [chunk async for chunk in self._reply(messages, stop, kwargs, config)]
         if not chunks:
             raise UpstreamError("The model's reply was empty.")
         reply = message_chunk_to_message(add_ai_message_chunks(*chunks))
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+        assert isinstance(reply, AIMessage)
+        return reply
 
     async def _astream(
         self,
@@ -177,14 +235,18 @@ class GatewayChatModel(BaseChatModel):
             yield ChatGenerationChunk(message=chunk)
 
     def _reply(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        config: RunnableConfig | None = None,
     ) -> AsyncIterator[AIMessageChunk]:
         """One answer's chunks, for the running turn, or as a turn of its own when none runs
-        (`graphs/model/lone_call.py`)."""
+        (`graphs/model/lone_call.py`), whose facts `config` (else the running one) carries."""
         turn = current_turn()
         if turn is not None:
             return self._answer(turn, messages, stop, kwargs)
-        config = ensure_config()
+        config = config or ensure_config()
         facts = facts_of(config)
         ceiling = self.services.settings.max_output_tokens
         params = facts.params or read_params(config.get("configurable", {}), ceiling)

@@ -33,9 +33,11 @@ from langgraph.types import StreamWriter
 from graphs.errors import InternalError, UpstreamError, UpstreamTimeout
 from graphs.limits.reservations import cover_prompt, record_finished, record_unfinished
 from graphs.memory.history import TokenBudget, fit_history, with_turn
+from graphs.model.gateway_model import GatewayChatModel
 from graphs.model.params import read_params
 from graphs.model.provider_calls import upstream_errors
 from graphs.model.turn import ToolRequest, Turn, running_turn
+from graphs.model.unobserved import nobody_observes, split_at_model
 from graphs.nodes.limit import caps_of
 from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
@@ -72,9 +74,13 @@ async def stream_chain(
     write: StreamWriter,
 ) -> AIMessageChunk:
     """The chain's whole reply; each chunk is written as it comes, unless the caller reads
-    only the reply."""
+    only the reply. A chain that ends in graphgate's model runs its model step alone on what
+    the steps before it made, when nobody observes the run (`graphs/model/unobserved.py`)."""
     if isinstance(chain, Pregel):
         return await stream_graph(chain, chain_input, config, write)
+    if (split := split_at_model(chain, GatewayChatModel)) and nobody_observes(config):
+        head, chain = split
+        chain_input = await head.ainvoke(chain_input, config)
     if facts_of(config).reply_only:
         return as_chunk(await chain.ainvoke(chain_input, config))
     chunks: list[AIMessageChunk] = []
