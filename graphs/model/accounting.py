@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk
-from langchain_core.messages.ai import add_ai_message_chunks
 
 from graphs.metrics import COST, FALLBACKS, PARTIAL_TOKENS, TOKENS
 from graphs.model.factory import ModelSpec
 from graphs.model.pricing import PriceTable
+from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.tokens import TokenCounter
 from graphs.model.turn import NO_USAGE, ModelCall
 
@@ -33,11 +33,11 @@ class ReplyInProgress:
 
     spec: ModelSpec | None = None
     fallback_used: bool = False
-    chunks: list[AIMessageChunk] = field(default_factory=list)
+    chunks: ReplyChunks = field(default_factory=ReplyChunks)
     answered: ModelCall | None = None
 
     def start(self, spec: ModelSpec, fallback_used: bool) -> None:
-        self.spec, self.fallback_used, self.chunks = spec, fallback_used, []
+        self.spec, self.fallback_used, self.chunks = spec, fallback_used, ReplyChunks()
 
 
 def priced_call(
@@ -80,7 +80,7 @@ def finished_call(
         return progress.answered
     if progress.spec is None or not progress.chunks:
         return None
-    reply = add_ai_message_chunks(*progress.chunks)
+    reply = progress.chunks.merged()
     streamed = reply.text + "".join(
         str(chunk.get("args") or "") for chunk in reply.tool_call_chunks
     )

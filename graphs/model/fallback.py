@@ -13,7 +13,6 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import add_ai_message_chunks
 
 from graphs.errors import InvalidInput, UpstreamError
 from graphs.metrics import RETRIES, TIME_TO_FIRST_TOKEN, UPSTREAM_ERRORS
@@ -28,6 +27,7 @@ from graphs.model.provider_calls import (
     refused_request,
     upstream_errors,
 )
+from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import ModelCall
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ async def stream_one(
     spec: ModelSpec,
     stream: AsyncIterator[AIMessageChunk],
     emit: Emit,
-    chunks: list[AIMessageChunk],
+    chunks: ReplyChunks,
 ) -> ModelOutcome:
     """One model's reply, each chunk emitted as it arrives and kept in `chunks` (the reply in
     progress); no reply when it failed before its first chunk (the next model may answer),
@@ -106,4 +106,4 @@ async def stream_one(
                 raise UpstreamError(f"{spec.label} failed mid-reply: {type(exc).__name__}") from exc
             logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
             return ModelOutcome(None, attempts.made)
-    return ModelOutcome(add_ai_message_chunks(*chunks) if chunks else None, attempts.made)
+    return ModelOutcome(chunks.merged() if chunks else None, attempts.made)

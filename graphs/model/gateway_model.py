@@ -30,7 +30,6 @@ from langchain_core.messages import (
     BaseMessage,
     message_chunk_to_message,
 )
-from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import var_child_runnable_config
@@ -44,6 +43,7 @@ from graphs.model.cached_replies import CachedReplies, replay
 from graphs.model.fallback import first_answer
 from graphs.model.lone_call import accounted_alone
 from graphs.model.params import read_params
+from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
 from graphs.model.unobserved import nobody_observes
 from graphs.route_services import RouteServices
@@ -217,10 +217,12 @@ class GatewayChatModel(BaseChatModel):
     ) -> AIMessage:
         # One merge here, not chunk by chunk in an executor thread as `agenerate_from_stream`
         # does: the thread hop and a generation object per token cost more than the merge.
-        chunks = [chunk async for chunk in self._reply(messages, stop, kwargs, config)]
+        chunks = ReplyChunks()
+        async for chunk in self._reply(messages, stop, kwargs, config):
+            chunks.append(chunk)
         if not chunks:
             raise UpstreamError("The model's reply was empty.")
-        reply = message_chunk_to_message(add_ai_message_chunks(*chunks))
+        reply = message_chunk_to_message(chunks.merged())
         assert isinstance(reply, AIMessage)
         return reply
 
@@ -271,13 +273,13 @@ class GatewayChatModel(BaseChatModel):
             turn.calls.append(ModelCall(str(cached["model"]), dict(NO_USAGE), 0.0, cache_hit=True))
             return
         answer = AnswerStream(self.services, messages, call_kwargs)
-        chunks: list[AIMessageChunk] = []
+        chunks = ReplyChunks()
         async for chunk in answer.chunks(turn, prompt_tokens):
             if lookup is not None:
                 chunks.append(chunk)
             yield chunk
         if lookup is not None and chunks and answer.call is not None:
-            await self._cache.store(lookup, add_ai_message_chunks(*chunks), answer.call.model)
+            await self._cache.store(lookup, chunks.merged(), answer.call.model)
 
     def _check_size(self, messages: Sequence[BaseMessage], tools: Any) -> int:
         """The prompt's tokens, its tools' definitions included, within `MAX_INPUT_TOKENS`."""

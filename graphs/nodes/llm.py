@@ -24,7 +24,7 @@ from langchain_core.messages import (
     HumanMessage,
     message_chunk_to_message,
 )
-from langchain_core.messages.ai import UsageMetadata, add_ai_message_chunks, subtract_usage
+from langchain_core.messages.ai import UsageMetadata, subtract_usage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.pregel import Pregel
@@ -36,6 +36,7 @@ from graphs.memory.history import TokenBudget, fit_history, with_turn
 from graphs.model.gateway_model import GatewayChatModel
 from graphs.model.params import read_params
 from graphs.model.provider_calls import upstream_errors
+from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import ToolRequest, Turn, running_turn
 from graphs.model.unobserved import nobody_observes, split_at_model
 from graphs.nodes.limit import caps_of
@@ -83,13 +84,12 @@ async def stream_chain(
         chain_input = await head.ainvoke(chain_input, config)
     if facts_of(config).reply_only:
         return as_chunk(await chain.ainvoke(chain_input, config))
-    chunks: list[AIMessageChunk] = []
+    chunks = ReplyChunks()
     async for output in chain.astream(chain_input, config):
         chunk = as_chunk(output)
         write(chunk)
         chunks.append(chunk)
-    # One merge at the end: adding chunk by chunk builds a new message per token.
-    return add_ai_message_chunks(*chunks) if chunks else AIMessageChunk(content="")
+    return chunks.merged() if chunks else AIMessageChunk(content="")
 
 
 async def stream_graph(
