@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     llm_fallback_model: str | None = None
     llm_max_retries: int = Field(default=2, ge=0)
     llm_attempt_timeout: float = Field(default=20.0, gt=0)
+    stream_upstream_on_invoke: bool = False
     request_timeout: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=10, ge=1)
     global_max_concurrency: int = Field(default=0, ge=0)

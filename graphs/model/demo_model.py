@@ -78,6 +78,19 @@ class DemoChatModel(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """The whole reply, after the time its stream would take."""
+        if self.tokens_per_second:
+            tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
+            await asyncio.sleep(len(tokens) / self.tokens_per_second)
+        return self._generate(messages, stop, **kwargs)
+
     def _stream(
         self,
         messages: list[BaseMessage],

@@ -24,6 +24,7 @@ from graphs.model.provider_calls import (
     provider_kwargs,
     provider_messages,
     provider_stream,
+    provider_whole,
     refused_request,
     upstream_errors,
 )
@@ -55,12 +56,15 @@ async def first_answer(
     kwargs: dict[str, Any],
     emit: Emit,
     progress: ReplyInProgress,
+    *,
+    whole: bool = False,
 ) -> ModelCall:
-    """The first model that answers; its retries (the SDK's HTTP attempts beyond one) and the
-    fallback are counted."""
+    """The first model that answers, streamed, or asked for its reply `whole`; its retries
+    (the SDK's HTTP attempts beyond one) and the fallback are counted."""
     retries: int | None = None
+    call = provider_whole if whole else provider_stream
     for index, (spec, model) in enumerate(models):
-        stream = provider_stream(
+        stream = call(
             model, provider_messages(spec, messages), provider_kwargs(spec, model, kwargs)
         )
         progress.start(spec, fallback_used=index > 0)

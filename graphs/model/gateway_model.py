@@ -62,9 +62,15 @@ class AnswerStream:
     (see the module's docstring); `call` is the call that answered, once the stream is over."""
 
     def __init__(
-        self, services: RouteServices, messages: list[BaseMessage], kwargs: dict[str, Any]
+        self,
+        services: RouteServices,
+        messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        *,
+        whole: bool,
     ) -> None:
         self.services, self.messages, self.kwargs = services, messages, kwargs
+        self.whole = whole  # the provider's reply asked for whole, not streamed
         self.call: ModelCall | None = None
 
     async def chunks(self, turn: Turn, prompt_tokens: int) -> AsyncIterator[AIMessageChunk]:
@@ -109,6 +115,7 @@ class AnswerStream:
                     self.kwargs,
                     queue.put_nowait,
                     progress,
+                    whole=self.whole,
                 )
             queue.put_nowait(Finished(call))
         except Exception as exc:  # noqa: BLE001 - not swallowed: the consumer re-raises it
@@ -217,8 +224,11 @@ class GatewayChatModel(BaseChatModel):
     ) -> AIMessage:
         # One merge here, not chunk by chunk in an executor thread as `agenerate_from_stream`
         # does: the thread hop and a generation object per token cost more than the merge.
+        # Nobody reads this reply's tokens: the provider is asked for it whole, unless
+        # `STREAM_UPSTREAM_ON_INVOKE` says otherwise.
+        whole = not self.services.settings.stream_upstream_on_invoke
         chunks = ReplyChunks()
-        async for chunk in self._reply(messages, stop, kwargs, config):
+        async for chunk in self._reply(messages, stop, kwargs, config, whole=whole):
             chunks.append(chunk)
         if not chunks:
             raise UpstreamError("The model's reply was empty.")
@@ -242,18 +252,22 @@ class GatewayChatModel(BaseChatModel):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         config: RunnableConfig | None = None,
+        *,
+        whole: bool = False,
     ) -> AsyncIterator[AIMessageChunk]:
-        """One answer's chunks, for the running turn, or as a turn of its own when none runs
-        (`graphs/model/lone_call.py`), whose facts `config` (else the running one) carries."""
+        """One answer's chunks (one, when the provider is asked for it `whole`), for the
+        running turn, or as a turn of its own when none runs (`graphs/model/lone_call.py`),
+        whose facts `config` (else the running one) carries."""
         turn = current_turn()
         if turn is not None:
-            return self._answer(turn, messages, stop, kwargs)
+            return self._answer(turn, messages, stop, kwargs, whole)
         config = config or ensure_config()
         facts = facts_of(config)
         ceiling = self.services.settings.max_output_tokens
         params = facts.params or read_params(config.get("configurable", {}), ceiling)
         alone = Turn(facts.principal, params)
-        return accounted_alone(self.services, alone, self._answer(alone, messages, stop, kwargs))
+        answer = self._answer(alone, messages, stop, kwargs, whole)
+        return accounted_alone(self.services, alone, answer)
 
     async def _answer(
         self,
@@ -261,6 +275,7 @@ class GatewayChatModel(BaseChatModel):
         messages: list[BaseMessage],
         stop: list[str] | None,
         kwargs: dict[str, Any],
+        whole: bool,
     ) -> AsyncIterator[AIMessageChunk]:
         """One answer's chunks: from the cache, or from the first model that answers."""
         call_kwargs = self._call_kwargs(turn, stop, kwargs)
@@ -272,7 +287,7 @@ class GatewayChatModel(BaseChatModel):
                 yield chunk
             turn.calls.append(ModelCall(str(cached["model"]), dict(NO_USAGE), 0.0, cache_hit=True))
             return
-        answer = AnswerStream(self.services, messages, call_kwargs)
+        answer = AnswerStream(self.services, messages, call_kwargs, whole=whole)
         chunks = ReplyChunks()
         async for chunk in answer.chunks(turn, prompt_tokens):
             if lookup is not None:

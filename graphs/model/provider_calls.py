@@ -14,7 +14,7 @@ import httpx
 import httpx2
 import openai  # noqa: F401  (loaded for `sdk_errors`: graphgate always has it)
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
 
 from graphs.errors import UnsupportedParameter
 from graphs.model.factory import ModelSpec
@@ -83,6 +83,40 @@ async def provider_stream(
         yield AIMessageChunk(
             content="" if isinstance(last.content, str) else [], chunk_position="last"
         )
+
+
+async def provider_whole(
+    model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]
+) -> AsyncIterator[AIMessageChunk]:
+    """The provider model's reply asked for whole (`_agenerate`, no stream): one response to
+    parse instead of one chunk per token, as one chunk marked last. Nothing reaches the caller
+    before the whole reply, so a failed call delivered nothing and is retried or falls back
+    whole; `LLM_ATTEMPT_TIMEOUT` bounds its wait for the response."""
+    result = await model._agenerate(messages, **kwargs)
+    generation = result.generations[0]
+    if not isinstance(generation.message, AIMessage):
+        return
+    chunk = chunk_of(generation.message)
+    # What `agenerate` adds for its callers: the call's output (the model's name) and the
+    # generation's info (the finish reason) in the message's metadata.
+    added = {**(result.llm_output or {}), **(generation.generation_info or {})}
+    chunk.response_metadata = {**added, **chunk.response_metadata}
+    chunk.chunk_position = "last"
+    yield chunk
+
+
+def chunk_of(message: AIMessage) -> AIMessageChunk:
+    """A whole AI message as one chunk of itself (its tool calls as their chunks)."""
+    return AIMessageChunk(
+        content=message.content,
+        id=message.id,
+        name=message.name,
+        tool_calls=message.tool_calls,
+        invalid_tool_calls=message.invalid_tool_calls,
+        usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata,
+        additional_kwargs=message.additional_kwargs,
+    )
 
 
 def anthropic_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:

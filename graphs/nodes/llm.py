@@ -35,7 +35,7 @@ from graphs.limits.reservations import cover_prompt, record_finished, record_unf
 from graphs.memory.history import TokenBudget, fit_history, with_turn
 from graphs.model.gateway_model import GatewayChatModel
 from graphs.model.params import read_params
-from graphs.model.provider_calls import upstream_errors
+from graphs.model.provider_calls import chunk_of, upstream_errors
 from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import ToolRequest, Turn, running_turn
 from graphs.model.unobserved import nobody_observes, split_at_model
@@ -53,16 +53,7 @@ def as_chunk(output: Any) -> AIMessageChunk:
     if isinstance(output, str):
         return AIMessageChunk(content=output)
     if isinstance(output, AIMessage):
-        return AIMessageChunk(
-            content=output.content,
-            id=output.id,
-            name=output.name,
-            tool_calls=output.tool_calls,
-            invalid_tool_calls=output.invalid_tool_calls,
-            usage_metadata=output.usage_metadata,
-            response_metadata=output.response_metadata,
-            additional_kwargs=output.additional_kwargs,
-        )
+        return chunk_of(output)
     raise InternalError(
         f"The route's chain produced a {type(output).__name__}; it must produce a message or text."
     )

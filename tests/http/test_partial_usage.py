@@ -30,6 +30,8 @@ def budget_server(graphgate_factory: StartGraphgate, tmp_path: Any) -> Graphgate
         LLM_FALLBACK_MODEL="",
         # A turn reserves max_tokens 20 at 100 USD per million: 0.002 USD.
         DAILY_BUDGET_USD="0.0025",
+        # Replies cut short mid-stream are this module's subject: invoke streams them too.
+        STREAM_UPSTREAM_ON_INVOKE="true",
     )
 
 

@@ -54,6 +54,31 @@ def test_a_failing_primary_falls_back_and_says_so(
     assert models == [PRIMARY_MODEL] * 3 + [FALLBACK_MODEL]
 
 
+def test_an_invoke_asks_for_the_whole_reply_and_a_stream_streams_it(
+    graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
+) -> None:
+    """Nobody reads an invoke's tokens: the provider is asked for its reply whole (one
+    response to parse), with the same reply and usage a stream ends with."""
+    upstream.behave(marker, model=PRIMARY_MODEL, tokens=12)
+    server = graphgate_factory()
+    chat: RemoteRunnable[Any, Any] = RemoteRunnable(
+        server.chat_url, headers={"X-User-Id": user}, timeout=30
+    )
+    invoked = chat.invoke({"question": f"whole {marker}"})
+    streamed = list(chat.stream({"question": f"streamed {marker}"}))
+    asked = {
+        body["messages"][-1]["content"].split()[0]: body.get("stream", False)
+        for body in upstream.stats(marker)["bodies"]
+    }
+    assert asked == {"whole": False, "streamed": True}
+    assert len(streamed) > 12  # token by token, then the closing chunk
+    whole = sum(streamed[1:], streamed[0])
+    assert invoked.content == whole.content
+    assert invoked.usage_metadata == whole.usage_metadata
+    assert invoked.response_metadata["model_name"] == PRIMARY_MODEL
+    assert invoked.response_metadata["finish_reason"] == "stop"
+
+
 def test_a_hanging_upstream_gets_504_on_invoke_within_the_deadline(
     deadline_server: Graphgate, upstream: Upstream, user: str, marker: str
 ) -> None:
@@ -110,8 +135,9 @@ def test_a_malformed_upstream_chunk_is_an_upstream_error_not_a_500(
     graphgate_factory: StartGraphgate, upstream: Upstream, user: str, marker: str
 ) -> None:
     upstream.behave(marker, model=PRIMARY_MODEL, tokens=6, malformed=True)
+    # Only a streamed reply has chunks to break: the invoke streams it when told to.
     response = httpx.post(
-        f"{graphgate_factory().url}/chat/invoke",
+        f"{graphgate_factory(STREAM_UPSTREAM_ON_INVOKE='true').url}/chat/invoke",
         json={"input": {"question": marker}},
         headers={"X-User-Id": user},
         timeout=30,
