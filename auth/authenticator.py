@@ -6,16 +6,18 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.datastructures import Headers
 
 from auth.api_keys import KeysFile, KeyStore, RedisKeyStore, key_hash
-from auth.jwt_tokens import JWTVerifier
 from graphs.errors import InvalidInput, Unauthenticated
 from graphs.identity import ANONYMOUS, PRINCIPAL_RULE, Principal, is_principal_name
 from graphs.settings import Settings
 from graphs.store.redis_client import RedisClient
+
+if TYPE_CHECKING:
+    from auth.jwt_tokens import JWTVerifier
 
 USER_HEADER = "x-user-id"
 API_KEY_HEADER = "x-api-key"
@@ -155,6 +157,9 @@ def build_authenticator(settings: Settings, redis: RedisClient | None) -> Authen
     if settings.auth_mode == "api_key":
         return ApiKeys(key_stores(settings, redis))
     if settings.auth_mode == "jwt":
+        # Imported only for JWTs: PyJWT and its cryptography cost about 10 MB and 25 ms.
+        from auth.jwt_tokens import JWTVerifier
+
         # Start-up checks (serving/startup_checks.py) have made sure both are set.
         return JWTBearer(
             JWTVerifier(

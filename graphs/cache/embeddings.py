@@ -4,7 +4,6 @@ all-MiniLM-L6-v2 model shipped as a Python package (the `local-embeddings` extra
 from __future__ import annotations
 
 from langchain_core.embeddings import Embeddings
-from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
 from graphs.settings import Settings
@@ -21,6 +20,9 @@ def build_embeddings(settings: Settings) -> Embeddings:
         raise ValueError(
             f"EMBEDDINGS_MODEL={settings.embeddings_model!r}: use openai:<model> or {LOCAL_MINILM}"
         )
+    # Imported only with a semantic cache (see graphs/model/factory.py).
+    from langchain_openai import OpenAIEmbeddings
+
     return OpenAIEmbeddings(
         model=name,
         openai_api_key=settings.openai_api_key or SecretStr("unused"),  # a local server needs none

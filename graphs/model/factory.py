@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_openai import ChatOpenAI
 
 from graphs.model.attempts import count_attempt
 from graphs.model.demo_model import DEMO_MODEL_NAME, DemoChatModel
@@ -59,6 +57,11 @@ def configured_specs(settings: Settings) -> list[ModelSpec]:
 def build_chat_model(spec: ModelSpec, settings: Settings) -> BaseChatModel:
     """A chat model for `spec` with the configured retries and per-attempt timeout."""
     if spec.provider == "openai":
+        # Imported only when a model is OpenAI's: langchain-openai costs about 24 MB of memory
+        # and 80 ms of start-up, which a server of the demo model or of Claude need not pay.
+        import openai
+        from langchain_openai import ChatOpenAI
+
         return ChatOpenAI(
             model=spec.name,
             api_key=settings.openai_api_key or "unused",  # a local server needs no key

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import httpx2
-import openai  # noqa: F401  (loaded for `sdk_errors`: graphgate always has it)
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
 
@@ -21,8 +20,9 @@ from graphs.model.factory import ModelSpec
 
 
 def sdk_errors(*names: str) -> tuple[type[Exception], ...]:
-    """The provider SDKs' exception classes of these names. Anthropic's SDK is imported only
-    when a model uses it (`graphs/model/factory.py`); until then it can raise nothing."""
+    """The provider SDKs' exception classes of these names. A provider's SDK is imported only
+    when a model uses it (`graphs/model/factory.py`; openai's also for `/v1`'s types): until
+    then it can raise nothing."""
     sdks = [sys.modules[sdk] for sdk in ("openai", "anthropic") if sdk in sys.modules]
     return tuple(getattr(sdk, name) for sdk in sdks for name in names)
 
