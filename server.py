@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
             app.state.authenticator = build_authenticator(settings, service.redis)
             try:
                 async with taking_over_runs(app):
-                    with frozen_startup_heap():
+                    with frozen_startup_heap(settings.gc_gen0_threshold):
                         yield
             finally:
                 await app.state.authenticator.aclose()

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     queue_timeout: float = Field(default=10.0, gt=0)
     graceful_timeout: int | None = Field(default=None, ge=1)
     demo_tokens_per_second: float = Field(default=30.0, ge=0)
+    gc_gen0_threshold: int = Field(default=50_000, ge=1)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     prompt_file: Path | None = None
     routes_file: Path | None = None
