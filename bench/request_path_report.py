@@ -157,6 +157,7 @@ def level_row(level: dict[str, Any]) -> str:
         "yes" if level["held"] else f"**no** ({level['failed']} failed)",
         ms(level["token_gap_p99_ms"]),
         ms(level["ttft_p99_ms"]),
+        "-" if (pace := level.get("tokens_per_second_per_stream")) is None else f"{pace:.1f}",
         "-" if cpu is None else f"{cpu:.0f}",
         f"{level['kb_per_stream']:.1f}",
         f"{level['tokens_per_stream']:.0f}",
@@ -181,8 +182,9 @@ def streams_tables(result: dict[str, Any]) -> list[str]:
             "",
             f"{NAMES.get(name, name)}: carries {server['paced']['capacity']:,} streams",
             "",
-            "| streams | held | gap p99 | TTFT p99 | CPU µs/token | KB/stream | tokens/stream |",
-            "|---|---|---|---|---|---|---|",
+            "| streams | held | gap p99 | TTFT p99 | delivered tokens/s | CPU µs/token | KB/stream"
+            " | tokens/stream |",
+            "|---|---|---|---|---|---|---|---|",
             *(level_row(level) for level in server["paced"]["levels"]),
         ]
     return lines

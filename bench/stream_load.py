@@ -199,6 +199,11 @@ def summary(tally: Tally, seconds: float) -> dict[str, Any]:
         "ttft_p50_ms": in_ms(percentile(tally.first_token, 50)),
         "ttft_p99_ms": in_ms(percentile(tally.first_token, 99)),
         "token_gap_p99_ms": in_ms(percentile(tally.gaps, 99)),
+        # The pace a stream was delivered at: below the model's, the server could not keep up
+        # (its gaps grew evenly), which the p99 alone does not show.
+        "tokens_per_second_per_stream": (
+            len(tally.gaps) / sum(tally.gaps) if sum(tally.gaps) > 0 else None
+        ),
     }
 
 
