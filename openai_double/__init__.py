@@ -8,7 +8,9 @@ model): `POST /control/behaviors` with
      "tokens": 20, "tokens_per_second": 20, "latency_ms": 0, "hang": false,
      "drop_after": null, "malformed": false, "reply": null}
 
-`statuses` are answered one per matching request, then 200. `GET /control/stats?match=marker`
+`statuses` are answered one per matching request, then 200. `drop_after` cuts the connection
+(a stream after that many tokens, a whole reply half-way through its body); `malformed` sends a
+chunk that is not JSON mid-stream, or half a whole reply's body. `GET /control/stats?match=marker`
 reports the requests whose prompt contains the marker: `requests`, `in_flight`,
 `peak_in_flight`, `completed`, `cancelled`, their `bodies` and the `usage` each was answered
 with. `GET /control/wait?match=marker&counter=cancelled&value=1&timeout=2` long-polls until a

@@ -152,13 +152,39 @@ async def chat_completions(request: Request) -> Response:
             stream_reply(ledger, record, behavior, tokens), media_type="text/event-stream"
         )
     pace = behavior.tokens_per_second if behavior else 0
-    if pace and await client_left_within(request, len(tokens) / pace):
+    generated = (
+        len(tokens) if behavior is None or behavior.drop_after is None else behavior.drop_after
+    )
+    if pace and await client_left_within(request, generated / pace):
         ledger.finish(record, cancelled=True)
         return Response(status_code=499)
     calls = tool_calls(behavior, body)
     record.usage = usage(body, len(tokens) + TOKENS_PER_CALL * len(calls))
+    whole = completion(body, tokens, record.usage, behavior)
+    if behavior and (behavior.malformed or behavior.drop_after is not None):
+        return broken_completion(ledger, record, behavior, json.dumps(whole).encode())
     ledger.finish(record)
-    return JSONResponse(completion(body, tokens, record.usage, behavior))
+    return JSONResponse(whole)
+
+
+def broken_completion(
+    ledger: Ledger, record: RequestRecord, behavior: Behavior, whole: bytes
+) -> Response:
+    """A whole reply's faults: a body that is not JSON (`malformed`), or the connection cut
+    half-way through the body (`drop_after`, after the time its tokens took)."""
+    if behavior.malformed:
+        ledger.finish(record)
+        return Response(whole[: len(whole) // 2], media_type="application/json")
+
+    async def half_then_cut() -> AsyncIterator[bytes]:
+        try:
+            yield whole[: len(whole) // 2]
+            raise DroppedConnection
+        finally:
+            ledger.finish(record, cancelled=True)
+
+    headers = {"content-length": str(len(whole))}
+    return StreamingResponse(half_then_cut(), media_type="application/json", headers=headers)
 
 
 def completion(

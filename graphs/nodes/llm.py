@@ -213,6 +213,11 @@ def closed_reply(reply: AIMessageChunk, metadata: dict[str, Any], write: StreamW
     stream's last chunk carries them, with the usage the chain's output does not show (a
     chain's earlier model calls), so a streamed reply adds up to the invoked message."""
     reply.id = reply.id or f"run-{uuid.uuid4()}"
+    # graphgate's keys win over a provider's of the same name (Anthropic's whole reply has a
+    # `model`): merging would join the two strings.
+    reply.response_metadata = {
+        key: value for key, value in reply.response_metadata.items() if key not in metadata
+    }
     usage = metadata["usage"]
     billed = UsageMetadata(
         input_tokens=usage["input_tokens"],

@@ -24,13 +24,18 @@ CLIENTS, ROUNDS = 50, 2
 DEADLINE = 6.0  # REQUEST_TIMEOUT
 # Every client's call gets a slot at once: the outcome of each depends on its fault alone.
 GLOBAL_LIMIT = CLIENTS
-# Each fault of the primary, and what a client must see: the fallback's answer, or the error.
-FAULTS: dict[str, tuple[dict[str, Any], int]] = {
-    "errors": ({"statuses": [500] * 1000}, 200),
-    "storm": ({"statuses": [429] * 1000, "retry_after": 1}, 200),
-    "reset": ({"tokens": 20, "tokens_per_second": 40, "drop_after": 5}, 502),
-    "malformed": ({"tokens": 20, "malformed": True}, 502),
-    "hang": ({"hang": True}, 504),
+# Each fault of the primary, and what a client must see on invoke and on a stream: the
+# fallback's answer, or the error. An invoke asks for the whole reply, so a reply broken
+# half-way has delivered nothing and falls back; a stream's words are already out.
+FAULTS: dict[str, tuple[dict[str, Any], dict[str, int]]] = {
+    "errors": ({"statuses": [500] * 1000}, {"invoke": 200, "stream": 200}),
+    "storm": ({"statuses": [429] * 1000, "retry_after": 1}, {"invoke": 200, "stream": 200}),
+    "reset": (
+        {"tokens": 20, "tokens_per_second": 40, "drop_after": 5},
+        {"invoke": 200, "stream": 502},
+    ),
+    "malformed": ({"tokens": 20, "malformed": True}, {"invoke": 200, "stream": 502}),
+    "hang": ({"hang": True}, {"invoke": 504, "stream": 504}),
 }
 
 
@@ -47,14 +52,14 @@ async def one_request(
     started = time.monotonic()
     if endpoint == "invoke":
         response = await client.post("/chat/invoke", json=body, headers=headers)
-        return kind, response.status_code, time.monotonic() - started
+        return f"{kind} {endpoint}", response.status_code, time.monotonic() - started
     status = 0
     async with aconnect_sse(client, "POST", "/chat/stream", json=body, headers=headers) as source:
         status = source.response.status_code
         async for event in source.aiter_sse():
             if event.event == "error":
                 status = int(event.json()["status_code"])
-    return kind, status, time.monotonic() - started
+    return f"{kind} {endpoint}", status, time.monotonic() - started
 
 
 async def client_run(client: httpx.AsyncClient, index: int, marker: str) -> list[Any]:
@@ -108,7 +113,11 @@ async def test_every_request_ends_right_and_everything_is_released_under_an_outa
 
     outcomes = Counter(f"{kind} {status}" for kind, status, _ in results)
     expected = Counter(
-        {f"{kind} {status}": CLIENTS * ROUNDS for kind, (_, status) in FAULTS.items()}
+        {
+            f"{kind} {endpoint} {status}": CLIENTS * ROUNDS // 2
+            for kind, (_, statuses) in FAULTS.items()
+            for endpoint, status in statuses.items()
+        }
     )
     slowest = max(seconds for _, _, seconds in results)
     store = aioredis.Redis.from_url(redis_url)
