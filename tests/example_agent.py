@@ -3,6 +3,7 @@ model calls `search_docs` once, then answers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from scripts.processes import ROOT
@@ -10,6 +11,14 @@ from tests.upstream import Upstream
 
 EXAMPLE_ROUTES = str(ROOT / "examples" / "routes.toml")  # the example app, agents included
 ANSWER = "Retry-After tells you when to come back"
+
+
+def agent_routes(folder: Path) -> str:
+    """A route file in `folder` that serves the example agent alone, as the graph route
+    `agent`: its path, for `ROUTES_FILE`."""
+    path = folder / "routes.toml"
+    path.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
+    return str(path)
 
 
 def agent_behaves(upstream: Upstream, marker: str, **answer: Any) -> None:

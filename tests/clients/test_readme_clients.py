@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, sync_playwright
 from scripts.processes import ROOT, child_env
 from tests.clients.test_playground import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import ApiKey, create_key
+from tests.example_agent import agent_routes
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
@@ -54,11 +55,8 @@ def readme_server(
     graphgate_factory: StartGraphgate, keys_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Graphgate:
     """With the example agent as a graph route, as `examples/routes.toml` serves it."""
-    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
-    routes.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
-    return graphgate_factory(
-        AUTH_MODE="api_key", API_KEYS_FILE=str(keys_file), ROUTES_FILE=str(routes)
-    )
+    routes = agent_routes(tmp_path_factory.mktemp("routes"))
+    return graphgate_factory(AUTH_MODE="api_key", API_KEYS_FILE=str(keys_file), ROUTES_FILE=routes)
 
 
 @pytest.fixture(scope="module")

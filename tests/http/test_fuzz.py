@@ -23,6 +23,7 @@ import pytest
 
 from scripts.processes import ROOT, child_env
 from tests.conftest import ApiKey, create_key
+from tests.example_agent import agent_routes
 from tests.http.test_openapi import LANGGRAPH_OPERATIONS
 from tests.live_servers import Graphgate, StartGraphgate
 
@@ -39,14 +40,13 @@ def fuzzed_server(
     graphgate_factory: StartGraphgate, tmp_path_factory: pytest.TempPathFactory
 ) -> Graphgate:
     """With a graph route, so the LangGraph API's runs reach a graph."""
-    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
-    routes.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
+    routes = agent_routes(tmp_path_factory.mktemp("routes"))
     return graphgate_factory(
         "redis",
         AUTH_MODE="api_key",
         REQUEST_TIMEOUT=str(REQUEST_TIMEOUT),
         CACHE_MODE="exact",
-        ROUTES_FILE=str(routes),
+        ROUTES_FILE=routes,
     )
 
 

@@ -19,11 +19,10 @@ from langgraph_sdk import get_client
 
 from tests.auth.test_api_keys import worker_of
 from tests.conftest import REDIS_FLAVOURS
-from tests.example_agent import ANSWER, agent_behaves, ask
+from tests.example_agent import ANSWER, agent_behaves, agent_routes, ask
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
-AGENT = '[routes.agent]\ngraph = "examples.agent:make_graph"\n'
 RUNS = 4
 
 
@@ -34,9 +33,7 @@ def agent_run(marker: str, **options: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def routes(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("routes") / "routes.toml"
-    path.write_text(AGENT)
-    return str(path)
+    return agent_routes(tmp_path_factory.mktemp("routes"))
 
 
 async def clients_by_worker(

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.example_agent import agent_behaves, ask
+from tests.example_agent import agent_behaves, agent_routes, ask
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.upstream import Upstream
 
@@ -20,10 +20,9 @@ def guarded(
     graphgate_factory: StartGraphgate, tmp_path_factory: pytest.TempPathFactory
 ) -> Graphgate:
     """With the example agent as a graph route, for the LangGraph API's runs."""
-    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
-    routes.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
+    routes = agent_routes(tmp_path_factory.mktemp("routes"))
     return graphgate_factory(
-        CORS_ORIGINS=ORIGIN, METRICS_TOKEN="metrics-token-for-tests", ROUTES_FILE=str(routes)
+        CORS_ORIGINS=ORIGIN, METRICS_TOKEN="metrics-token-for-tests", ROUTES_FILE=routes
     )
 
 

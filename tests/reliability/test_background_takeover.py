@@ -17,12 +17,11 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
-from tests.example_agent import ANSWER, agent_behaves, ask
+from tests.example_agent import ANSWER, agent_behaves, agent_routes, ask
 from tests.live_servers import Graphgate, StartGraphgate
 from tests.reliability.drill import report
 from tests.upstream import Upstream
 
-AGENT = '[routes.agent]\ngraph = "examples.agent:make_graph"\n'
 RUN_LEASE, SESSION_LOCK_LEASE = 1.0, 2.0
 
 
@@ -68,12 +67,11 @@ def drill_server(
 ) -> Graphgate:
     """Two workers serving the agent, with the leases given, and keys of their own: the other
     tests' servers share the Redis, and any worker of a service may take over its runs."""
-    routes = tmp_path / "routes.toml"
-    routes.write_text(AGENT)
+    routes = agent_routes(tmp_path)
     return graphgate_factory(
         "redis",
         workers=2,
-        ROUTES_FILE=str(routes),
+        ROUTES_FILE=routes,
         REDIS_PREFIX=f"drill-{uuid.uuid4().hex[:8]}:",
         RUN_LEASE=str(lease),
         SESSION_LOCK_LEASE=str(lock_lease),
