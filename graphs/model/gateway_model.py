@@ -6,18 +6,14 @@ to the next model when one fails before its first token, and the usage, cost, re
 metrics of the call added to the running turn (`graphs/model/turn.py`). A chain may call it
 any number of times; the llm node puts the turn's deadline around the whole chain.
 
-This module is the LangChain adapter and the task an answer streams from; the cache is
-`graphs/model/cached_replies.py`, the fallback with retries `graphs/model/fallback.py` and a
-call's accounting `graphs/model/accounting.py`. The provider stream runs in a task of its own
-that feeds this model's stream: the attempt counter and the concurrency slot then live in one
-task's context from start to end, whenever and wherever the consumer stops reading, and the task
-puts its call in the turn however it ends (answered, or cut short and counted as partial).
+This module is the LangChain adapter; the task an answer streams from is
+`graphs/model/answer_stream.py`, the cache `graphs/model/cached_replies.py`, the fallback with
+retries `graphs/model/fallback.py`, a call's accounting `graphs/model/accounting.py`, and a call
+that nobody observes, which skips LangChain's run, `graphs/model/unobserved.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -32,100 +28,20 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
-from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, PrivateAttr
 
 from graphs.errors import UpstreamError, refuse_too_long
-from graphs.model.accounting import ReplyInProgress, finished_call
+from graphs.model.answer_stream import AnswerStream
 from graphs.model.cached_replies import CachedReplies, replay
-from graphs.model.fallback import first_answer
 from graphs.model.lone_call import accounted_alone
 from graphs.model.params import read_params
 from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import NO_USAGE, ModelCall, Turn, current_turn
-from graphs.model.unobserved import nobody_observes
+from graphs.model.unobserved import nobody_observes, provider_bound
 from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
-
-
-class Finished:
-    """The producer's last word: the call that answered, after its final chunk."""
-
-    def __init__(self, call: ModelCall) -> None:
-        self.call = call
-
-
-class AnswerStream:
-    """One answer from the first model that answers, streamed from a producer task of its own
-    (see the module's docstring); `call` is the call that answered, once the stream is over."""
-
-    def __init__(
-        self,
-        services: RouteServices,
-        messages: list[BaseMessage],
-        kwargs: dict[str, Any],
-        *,
-        whole: bool,
-    ) -> None:
-        self.services, self.messages, self.kwargs = services, messages, kwargs
-        self.whole = whole  # the provider's reply asked for whole, not streamed
-        self.call: ModelCall | None = None
-
-    async def chunks(self, turn: Turn, prompt_tokens: int) -> AsyncIterator[AIMessageChunk]:
-        """The provider's chunks as they arrive. `prompt_tokens`: for the producer to count a
-        reply cut short."""
-        queue: asyncio.Queue[AIMessageChunk | Finished | BaseException] = asyncio.Queue()
-        # The provider call is this model's own run, not a child chat-model run whose tokens
-        # `astream_events` would report a second time: it runs outside the chain's run config.
-        context = contextvars.copy_context()
-        context.run(var_child_runnable_config.set, None)
-        producer = asyncio.create_task(self._produce(queue, turn, prompt_tokens), context=context)
-        turn.producing(producer)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, Finished):
-                    self.call = item.call
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            if not producer.done():
-                # Wait for it to stop, so a reply it leaves unfinished is in the turn's calls
-                # before whoever cancelled us counts them.
-                producer.cancel()
-                await asyncio.wait([producer])
-
-    async def _produce(
-        self,
-        queue: asyncio.Queue[AIMessageChunk | Finished | BaseException],
-        turn: Turn,
-        prompt_tokens: int,
-    ) -> None:
-        services, progress = self.services, ReplyInProgress()
-        try:
-            async with services.slots.hold():
-                call = await first_answer(
-                    services.models,
-                    services.prices,
-                    self.messages,
-                    self.kwargs,
-                    queue.put_nowait,
-                    progress,
-                    whole=self.whole,
-                )
-            queue.put_nowait(Finished(call))
-        except Exception as exc:  # noqa: BLE001 - not swallowed: the consumer re-raises it
-            queue.put_nowait(exc)
-        finally:
-            # The producer itself puts the call in the turn, however it ended: its consumer may
-            # be gone before reading the end.
-            kept = finished_call(progress, prompt_tokens, services.counter, services.prices)
-            if kept is not None:
-                turn.calls.append(kept)
 
 
 class GatewayChatModel(BaseChatModel):
@@ -178,7 +94,7 @@ class GatewayChatModel(BaseChatModel):
         if not nobody_observes(config, self):
             return await super().ainvoke(input, config, stop=stop, **kwargs)
         messages = self._convert_input(input).to_messages()
-        reply = await self._whole_reply(messages, stop, kwargs, config)
+        reply = await self._whole_reply(messages, stop, provider_bound(kwargs), config)
         reply.id = reply.id or f"{LC_ID_PREFIX}-{uuid.uuid4()}"
         return reply
 
@@ -198,9 +114,8 @@ class GatewayChatModel(BaseChatModel):
                 yield chunk
             return
         run_id = f"{LC_ID_PREFIX}-{uuid.uuid4()}"
-        async for chunk in self._reply(
-            self._convert_input(input).to_messages(), stop, kwargs, config
-        ):
+        messages = self._convert_input(input).to_messages()
+        async for chunk in self._reply(messages, stop, provider_bound(kwargs), config):
             if chunk.id is None:
                 chunk.id = run_id
             yield chunk

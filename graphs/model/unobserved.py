@@ -46,3 +46,13 @@ def split_at_model(
         return None
     steps = chain.steps[:-1]
     return (steps[0] if len(steps) == 1 else RunnableSequence(*steps)), model
+
+
+# What `with_structured_output` binds for LangChain's tracing, which `BaseChatModel` takes out
+# before it calls the provider: a call with no run around it must take them out too.
+TRACING_ONLY = ("ls_structured_output_format", "structured_output_format")
+
+
+def provider_bound(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The bound keyword arguments a provider takes: those for LangChain's tracing left out."""
+    return {key: value for key, value in kwargs.items() if key not in TRACING_ONLY}
