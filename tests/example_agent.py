@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.processes import ROOT
+from tests.live_servers import route_file
 from tests.upstream import Upstream
 
 EXAMPLE_ROUTES = str(ROOT / "examples" / "routes.toml")  # the example app, agents included
@@ -16,9 +17,7 @@ ANSWER = "Retry-After tells you when to come back"
 def agent_routes(folder: Path) -> str:
     """A route file in `folder` that serves the example agent alone, as the graph route
     `agent`: its path, for `ROUTES_FILE`."""
-    path = folder / "routes.toml"
-    path.write_text('[routes.agent]\ngraph = "examples.agent:make_graph"\n')
-    return str(path)
+    return route_file(folder, '[routes.agent]\ngraph = "examples.agent:make_graph"\n')
 
 
 def agent_behaves(upstream: Upstream, marker: str, **answer: Any) -> None:

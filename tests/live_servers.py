@@ -10,6 +10,13 @@ from pathlib import Path
 from scripts.processes import ManagedProcess, stop_all
 
 
+def route_file(folder: Path, toml: str) -> str:
+    """A route file in `folder` holding `toml`: its path, for a server's `ROUTES_FILE`."""
+    path = folder / "routes.toml"
+    path.write_text(toml)
+    return str(path)
+
+
 @dataclass
 class Graphgate:
     url: str

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langserve import RemoteRunnable
 
 from tests.clients.test_openai_compat import sdk
-from tests.live_servers import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate, route_file
 from tests.upstream import Upstream
 
 STEPS, PARALLEL = 30, 5
@@ -33,11 +33,11 @@ TOOLS: Any = [
 def agent_server(
     graphgate_factory: StartGraphgate, mode: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Graphgate:
-    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
-    routes.write_text(
-        '[routes.agent]\npath = "/agent"\nchain = "tests.chains.tool_agent:make_chain"\n'
+    routes = route_file(
+        tmp_path_factory.mktemp("routes"),
+        '[routes.agent]\npath = "/agent"\nchain = "tests.chains.tool_agent:make_chain"\n',
     )
-    return graphgate_factory(mode, ROUTES_FILE=str(routes))
+    return graphgate_factory(mode, ROUTES_FILE=routes)
 
 
 def assert_valid_conversation(messages: list[dict[str, Any]]) -> None:

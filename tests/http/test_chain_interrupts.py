@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langserve import RemoteRunnable
 
-from tests.live_servers import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate, route_file
 
 ASKED = {"question": "May I answer?"}
 
@@ -22,11 +22,11 @@ ASKED = {"question": "May I answer?"}
 def asking_server(
     graphgate_factory: StartGraphgate, mode: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Graphgate:
-    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
-    routes.write_text(
-        '[routes.asking]\npath = "/asking"\nchain = "tests.chains.asking_graph:make_graph"\n'
+    routes = route_file(
+        tmp_path_factory.mktemp("routes"),
+        '[routes.asking]\npath = "/asking"\nchain = "tests.chains.asking_graph:make_graph"\n',
     )
-    return graphgate_factory(mode, ROUTES_FILE=str(routes))
+    return graphgate_factory(mode, ROUTES_FILE=routes)
 
 
 def session() -> Any:

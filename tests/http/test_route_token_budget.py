@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.live_servers import Graphgate, StartGraphgate
+from tests.live_servers import Graphgate, StartGraphgate, route_file
 from tests.upstream import Upstream
 
 ROUTE_TOKENS = 400
@@ -18,12 +18,12 @@ ROUTE_TOKENS = 400
 def routed(
     graphgate_factory: StartGraphgate, mode: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Graphgate:
-    routes = tmp_path_factory.mktemp("routes") / "routes.toml"
-    routes.write_text(
+    routes = route_file(
+        tmp_path_factory.mktemp("routes"),
         '[routes.capped]\npath = "/capped"\n'
-        f"[routes.capped.limits]\ntokens_per_minute = {ROUTE_TOKENS}\n"
+        f"[routes.capped.limits]\ntokens_per_minute = {ROUTE_TOKENS}\n",
     )
-    return graphgate_factory(mode, ROUTES_FILE=str(routes))
+    return graphgate_factory(mode, ROUTES_FILE=routes)
 
 
 def away_from_the_minute_end() -> None:
