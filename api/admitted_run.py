@@ -24,6 +24,8 @@ from graphs.identity import thread_id
 from graphs.memory.session_lock import HeldLock, kept
 from graphs.route_services import RouteServices
 from graphs.run_facts import FACTS_KEY, facts_of, with_facts
+from graphs.store.redis_client import REDIS_FAILURES
+from graphs.store.round_trip import RoundTrip
 from middleware.request_context import ClientGone, RunRecord, current_request
 
 
@@ -95,12 +97,19 @@ async def admitted_lock(services: RouteServices, thread: str) -> HeldLock:
 
 @contextlib.asynccontextmanager
 async def session_turn(
-    config: RunnableConfig, services: RouteServices, saver: object, held: HeldLock | None = None
+    config: RunnableConfig,
+    services: RouteServices,
+    saver: object,
+    held: HeldLock | None = None,
+    *,
+    one_end_trip: bool = False,
 ) -> AsyncIterator[RunnableConfig]:
     """Hold the session's lock while the run reads and writes its history: `held` (a run that
     outlives its request was handed its lock), else the lock admission took for it, else (a run
     that did not come through HTTP) one taken now. The config to run with carries it in its
-    facts, where the checkpointer confirms it before writing."""
+    facts, where the checkpointer confirms it before writing. With `one_end_trip` (a turn that
+    checkpoints once, when it ends), its checkpoint, usage and settlement wait in its facts'
+    `ending` trip, which goes to Redis with the lock's release."""
     thread = config["configurable"].get("thread_id")
     if thread is None:
         yield config
@@ -115,5 +124,28 @@ async def session_turn(
         config["configurable"][CONFIG_KEY_CHECKPOINTER] = deferred.saver(saver)
         yield config
         return
-    async with kept(held):
-        yield config
+    if not one_end_trip:
+        async with kept(held):
+            yield config
+        return
+    ending = services.round_trip()
+    async with ended_in_one_trip(held, ending):
+        yield with_facts(config, ending=ending)
+
+
+@contextlib.asynccontextmanager
+async def ended_in_one_trip(held: HeldLock, ending: RoundTrip) -> AsyncIterator[None]:
+    """Send `ending`, the lock's release last, however the block ends, shielded from the
+    cancellation that may be ending it (what the turn used was paid for). A run that failed
+    keeps its own error; one that succeeded fails if a write did (its lock lost: the turn was
+    not stored)."""
+    try:
+        yield
+    except BaseException:
+        held.let_go_in(ending)
+        with contextlib.suppress(*REDIS_FAILURES):
+            await asyncio.shield(ending.send())
+        raise
+    held.let_go_in(ending)
+    await asyncio.shield(ending.send())
+    ending.check()

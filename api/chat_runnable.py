@@ -94,7 +94,7 @@ class ChatRunnable(Runnable[dict[str, Any], AIMessage]):
 
     def _session_turn(self, config: RunnableConfig) -> AbstractAsyncContextManager[RunnableConfig]:
         route = self._route()
-        return session_turn(config, route.services, route.graph.checkpointer)
+        return session_turn(config, route.services, route.graph.checkpointer, one_end_trip=True)
 
     def _graph(self, config: RunnableConfig) -> ChatGraph:
         route = self._route()

@@ -1,7 +1,8 @@
-"""The admission decision for a request's turns, in one call: the thread of each turn's
-session, the input guard (each turn's tokens counted once), the budgets and the rate limit,
-and the facts each admitted run carries (`graphs/run_facts.py`). The serving layer calls it
-(`api/admission.py`) and keeps what it returns; nothing of HTTP is here.
+"""The admission decision for a request's turns: the thread of each turn's session, the input
+guard (each turn's tokens counted once), the budgets and the rate limit, and the facts each
+admitted run carries (`graphs/run_facts.py`). The budgets and the rate window are queued in a
+round trip (`queue_decision`) that the serving layer (`api/admission.py`) sends with the
+session locks and the checkpoint read in it, then reads (`decided`); nothing of HTTP is here.
 """
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ from graphs.limits.reservations import budget_caps, input_to_reserve
 from graphs.model.params import ModelParams
 from graphs.model.turn import ToolRequest
 from graphs.nodes.guard import guard_turn
-from graphs.nodes.limit import Admission, admit, rate_limit, refusal
+from graphs.nodes.limit import (
+    Admission,
+    QueuedAdmission,
+    admitted,
+    queue_admit,
+    rate_limit,
+    refusal,
+)
 from graphs.route_services import RouteServices
 from graphs.run_facts import AdmittedTurn, RunFacts
+from graphs.store.round_trip import RoundTrip
 
 
 @dataclass(frozen=True)
@@ -119,32 +128,54 @@ def guarded_tokens(services: RouteServices, asked: AskedTurn) -> int:
     return asked.counted
 
 
-async def decide(services: RouteServices, principal: Principal, ask: Ask) -> Decision:
-    """Admit `ask`'s turns for `principal`: threads, guard, then each turn's worst case
-    reserved against the budgets and the turns counted in the rate window (a session's history
-    is reserved once the run has fitted it, `cover_prompt`). Invalid input raises; a refusal by
-    the rate window comes back as the decision's `refused`, with the window's answer."""
+@dataclass(frozen=True)
+class QueuedDecision:
+    """What `queue_decision` read and queued: each turn's thread and tokens, and the budgets
+    and rate window's part in the round trip."""
+
+    principal: Principal
+    ask: Ask
+    threads: list[str | None]
+    tokens: list[int]
+    limits: QueuedAdmission
+
+
+def queue_decision(
+    services: RouteServices, trip: RoundTrip, principal: Principal, ask: Ask
+) -> QueuedDecision:
+    """Admit `ask`'s turns for `principal`, up to the round trip: threads and guard (invalid
+    input raises here), then each turn's worst case queued against the budgets and the turns
+    in the rate window (a session's history is reserved once the run has fitted it,
+    `cover_prompt`)."""
     threads = session_threads(principal.name, ask, services)
     tokens = guard(services, ask)
     tools_tokens = services.counter.count_tools(ask.tools.tools)
-    caps = budget_caps(services, principal.quota)
+    caps_on = budget_caps(services, principal.quota).on
     asks = [
         (
-            input_to_reserve(services, turn_tokens + tools_tokens) if caps.on else 0,
+            input_to_reserve(services, turn_tokens + tools_tokens) if caps_on else 0,
             asked.params.max_tokens,
         )
         for asked, turn_tokens in zip(ask.turns, tokens, strict=True)
     ]
-    rate, reservations = await admit(services, principal.name, asks, principal.quota)
+    limits = queue_admit(services, trip, principal.name, asks, principal.quota)
+    return QueuedDecision(principal, ask, threads, tokens, limits)
+
+
+async def decided(services: RouteServices, queued: QueuedDecision) -> Decision:
+    """The decision, once the trip is sent: a refusal by the budgets raises, one by the rate
+    window comes back as the decision's `refused`, with the window's answer."""
+    rate, reservations = await admitted(services, queued.limits)
     if not rate.allowed:
         return Decision(rate, refused=refusal(rate, services.settings.rate_limit_window))
-    admission = Admission(principal.name, caps)
+    ask = queued.ask
+    admission = Admission(queued.principal.name, queued.limits.caps)
     admission.took(rate, len(ask.turns), reservations)
     turns = [
         AdmittedTurn(
             thread,
             RunFacts(
-                principal.name,
+                queued.principal.name,
                 admission=admission,
                 params=asked.params,
                 turn_tokens=turn_tokens,
@@ -152,6 +183,6 @@ async def decide(services: RouteServices, principal: Principal, ask: Ask) -> Dec
                 end_user=ask.end_user,
             ),
         )
-        for asked, thread, turn_tokens in zip(ask.turns, threads, tokens, strict=True)
+        for asked, thread, turn_tokens in zip(ask.turns, queued.threads, queued.tokens, strict=True)
     ]
     return Decision(rate, admission, turns)

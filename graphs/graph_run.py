@@ -92,3 +92,5 @@ async def stream_graph_run(
             await record_unfinished(services, turn, held)
             raise
     await record_finished(services, turn, turn.metadata(), held)
+    if admission is not None:
+        admission.settled(held)

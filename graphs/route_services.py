@@ -38,6 +38,7 @@ from graphs.routes import BUILT_IN_CHAT, RouteSpec
 from graphs.settings import Settings
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
+from graphs.store.round_trip import RoundTrip
 
 
 @dataclass
@@ -58,6 +59,11 @@ class RouteServices:
     prompt: ChatPromptTemplate | None = None
     route: RouteSpec = BUILT_IN_CHAT
     clock: Clock = SYSTEM_CLOCK
+    redis: RedisClient | None = None  # None in embedded mode
+
+    def round_trip(self) -> RoundTrip:
+        """Where the stores queue the commands of one step of a turn, sent together."""
+        return RoundTrip(self.redis)
 
     @functools.cached_property
     def question_only(self) -> bool:
@@ -132,6 +138,7 @@ def build_services(
         session_locks=build_session_locks(settings, redis),
         prompt=chat_prompt(settings),
         clock=clock,
+        redis=redis,
     )
 
 

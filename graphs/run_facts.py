@@ -22,11 +22,13 @@ from graphs.identity import ANONYMOUS
 if TYPE_CHECKING:
     from langchain_core.messages import AIMessageChunk
 
+    from graphs.memory.checkpoint_read import Prefetched
     from graphs.memory.deferred_saver import DeferredWrites
     from graphs.memory.session_lock import HeldLock
     from graphs.model.params import ModelParams
     from graphs.model.turn import ToolRequest
     from graphs.nodes.limit import Admission
+    from graphs.store.round_trip import RoundTrip
 
 FACTS_KEY = "graphgate"
 
@@ -39,6 +41,10 @@ class RunFacts:
     params: ModelParams | None = None  # the generation parameters admission read
     turn_tokens: int | None = None  # the turn's tokens, counted once, by admission
     session_lock: HeldLock | None = None  # the session's, which the checkpointer confirms
+    checkpoint: Prefetched | None = None  # the thread's hash, read in admission's round trip
+    # The turn's last round trip (its checkpoint, usage, settlement and lock release), which
+    # the serving layer sends when the run ends; None: each is written at once.
+    ending: RoundTrip | None = None
     deferred: DeferredWrites | None = None  # a batch's turn: its writes wait for the batch
     tools: ToolRequest | None = None  # `/v1`'s tools and response format
     end_user: str | None = None  # `/v1`'s `user`: the caller's own end user

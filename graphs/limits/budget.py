@@ -20,6 +20,7 @@ from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.limits.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
+from graphs.store.round_trip import Reply, RoundTrip
 
 NANO_USD = 1_000_000_000  # reservations count spend in integer nano-dollars: no float drift
 Cap = Literal["tokens", "route_tokens", "spend"]
@@ -112,6 +113,18 @@ class BudgetStore(Protocol):
     async def release(self, principal: str, reservations: Sequence[Reservation]) -> None:
         """Drop the reservations still held (settled ones are gone already)."""
 
+    def reserve_in(
+        self, trip: RoundTrip, wanted: Reservation, caps: BudgetCaps, ttl: float
+    ) -> Reply[Shortfall | None]:
+        """`reserve`, queued in `trip` (a turn's admission)."""
+
+    def settle_in(self, trip: RoundTrip, reservation: Reservation, total_tokens: int) -> None:
+        """`settle`, queued in `trip` (a turn's end)."""
+
+    def release_in(
+        self, trip: RoundTrip, principal: str, reservations: Sequence[Reservation]
+    ) -> None: ...
+
 
 class InMemoryBudget:
     """The embedded twin: reservations per principal in a dict, on the ledger's counters."""
@@ -167,6 +180,19 @@ class InMemoryBudget:
             held.pop(reservation.id, None)
         if not held:
             self._held.pop(principal, None)
+
+    def reserve_in(
+        self, trip: RoundTrip, wanted: Reservation, caps: BudgetCaps, ttl: float
+    ) -> Reply[Shortfall | None]:
+        return trip.local(lambda: self.reserve(wanted, caps, ttl))
+
+    def settle_in(self, trip: RoundTrip, reservation: Reservation, total_tokens: int) -> None:
+        trip.local(lambda: self.settle(reservation, total_tokens))
+
+    def release_in(
+        self, trip: RoundTrip, principal: str, reservations: Sequence[Reservation]
+    ) -> None:
+        trip.local(lambda: self.release(principal, reservations))
 
 
 # `shortfall` on the principal's keys, then the reservation added: one atomic round trip.
@@ -240,6 +266,24 @@ class RedisBudget:
         return self._keys.route(route).tokens_minute(principal, self._ledger.clock.minute())
 
     async def reserve(self, wanted: Reservation, caps: BudgetCaps, ttl: float) -> Shortfall | None:
+        trip = RoundTrip(self._redis)
+        short = self.reserve_in(trip, wanted, caps, ttl)
+        await trip.send()
+        return short.value
+
+    async def settle(self, reservation: Reservation, total_tokens: int) -> None:
+        trip = RoundTrip(self._redis)
+        self.settle_in(trip, reservation, total_tokens)
+        await trip.send()
+
+    async def release(self, principal: str, reservations: Sequence[Reservation]) -> None:
+        trip = RoundTrip(self._redis)
+        self.release_in(trip, principal, reservations)
+        await trip.send()
+
+    def reserve_in(
+        self, trip: RoundTrip, wanted: Reservation, caps: BudgetCaps, ttl: float
+    ) -> Reply[Shortfall | None]:
         principal = wanted.principal
         keys = [
             self._held_key(principal),
@@ -258,17 +302,25 @@ class RedisBudget:
             int(ttl * 1000),
             COST_FIELD,
         ]
-        refused, alone = await self._reserve(keys=keys, args=args)
-        return None if not int(refused) else Shortfall(CAPS[int(refused) - 1], bool(int(alone)))
+        return trip.script(self._reserve, keys, args, shortfall_of)
 
-    async def settle(self, reservation: Reservation, total_tokens: int) -> None:
+    def settle_in(self, trip: RoundTrip, reservation: Reservation, total_tokens: int) -> None:
         tokens = total_tokens if reservation.route else 0
         keys = [
             self._held_key(reservation.principal),
             self._route_minute_key(reservation.route, reservation.principal),
         ]
-        await self._settle(keys=keys, args=[reservation.member, tokens, MINUTE_KEY_TTL])
+        trip.script(self._settle, keys, [reservation.member, tokens, MINUTE_KEY_TTL])
 
-    async def release(self, principal: str, reservations: Sequence[Reservation]) -> None:
+    def release_in(
+        self, trip: RoundTrip, principal: str, reservations: Sequence[Reservation]
+    ) -> None:
         if reservations:
-            await self._redis.zrem(self._held_key(principal), *(r.member for r in reservations))
+            trip.command("ZREM", self._held_key(principal), *(r.member for r in reservations))
+
+
+def shortfall_of(reply: list[int]) -> Shortfall | None:
+    """The reservation script's answer: 0, or which cap refused and whether settled use alone
+    is over it."""
+    refused, alone = reply
+    return None if not int(refused) else Shortfall(CAPS[int(refused) - 1], bool(int(alone)))

@@ -18,6 +18,7 @@ from typing import Protocol
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
+from graphs.store.round_trip import Reply, RoundTrip
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class RateLimiter(Protocol):
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None
     ) -> RateLimitDecision: ...
+
+    def hit_in(
+        self, trip: RoundTrip, principal: str, cost: int = 1, limit: int | None = None
+    ) -> Reply[RateLimitDecision]:
+        """`hit`, queued in `trip` (a turn's admission)."""
 
     async def refund(self, principal: str, hit: str, units: range) -> None:
         """Give back units `units` (1-based) of the request counted as `hit`."""
@@ -76,6 +82,11 @@ class InMemoryRateLimiter:
         if not seen:
             del self._seen[principal]
         return decision
+
+    def hit_in(
+        self, trip: RoundTrip, principal: str, cost: int = 1, limit: int | None = None
+    ) -> Reply[RateLimitDecision]:
+        return trip.local(lambda: self.hit(principal, cost, limit))
 
     async def refund(self, principal: str, hit: str, units: range) -> None:
         # The units of one hit share its time: any of them is as good as another.
@@ -130,14 +141,25 @@ class RedisRateLimiter:
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None
     ) -> RateLimitDecision:
+        trip = RoundTrip(self._redis)
+        decision = self.hit_in(trip, principal, cost, limit)
+        await trip.send()
+        return decision.value
+
+    def hit_in(
+        self, trip: RoundTrip, principal: str, cost: int = 1, limit: int | None = None
+    ) -> Reply[RateLimitDecision]:
         limit = limit or self.limit
         hit = uuid.uuid4().hex
-        allowed, remaining, retry_ms = await self._script(
-            keys=[self._key(principal)], args=[limit, self.window_ms, cost, hit]
-        )
-        return RateLimitDecision(
-            bool(allowed), limit, int(remaining), int(retry_ms) / 1000, hit if allowed else None
-        )
+
+        def decision(reply: list[int]) -> RateLimitDecision:
+            allowed, remaining, retry_ms = reply
+            return RateLimitDecision(
+                bool(allowed), limit, int(remaining), int(retry_ms) / 1000, hit if allowed else None
+            )
+
+        args = [limit, self.window_ms, cost, hit]
+        return trip.script(self._script, [self._key(principal)], args, decision)
 
     async def refund(self, principal: str, hit: str, units: range) -> None:
         if units:

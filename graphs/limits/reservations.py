@@ -19,6 +19,7 @@ from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.turn import Turn
 from graphs.route_services import RouteServices
 from graphs.store.redis_client import REDIS_FAILURES
+from graphs.store.round_trip import RoundTrip
 
 logger = logging.getLogger(__name__)
 
@@ -113,30 +114,6 @@ def exhausted(services: RouteServices, short: Shortfall, caps: BudgetCaps) -> Bu
     )
 
 
-async def reserve_turns(
-    services: RouteServices,
-    principal: str,
-    quota: Quota,
-    turns: Sequence[tuple[int, int | None]],
-) -> list[Reservation]:
-    """Reserve each turn's worst case (`(input tokens, max_tokens)`), all or none."""
-    caps = budget_caps(services, quota)
-    if not caps.on:
-        return []
-    held: list[Reservation] = []
-    try:
-        for input_tokens, max_tokens in turns:
-            wanted = worst_case(services, principal, caps, input_tokens, max_tokens)
-            short = await services.budget.reserve(wanted, caps, services.settings.reservation_ttl)
-            if short is not None:
-                raise exhausted(services, short, caps)
-            held.append(wanted)
-    except BaseException:
-        await release_all(services, held)
-        raise
-    return held
-
-
 async def release_all(services: RouteServices, reservations: Sequence[Reservation]) -> None:
     """One principal's reservations, in one round trip."""
     if reservations:
@@ -179,6 +156,24 @@ async def cover_prompt(
     return [*held, extra.as_state()]
 
 
+def settle_turn_in(
+    services: RouteServices,
+    trip: RoundTrip,
+    turn: Turn,
+    model: str,
+    usage: LedgerEntry | None,
+    reservations: Sequence[dict[str, Any]],
+) -> None:
+    """What the turn used goes to the ledger, then replaces its reservations (if it had any):
+    in that order, so that the use is never counted less than it was; queued in `trip`."""
+    if usage is not None:
+        services.usage.record_in(trip, turn.principal, model, usage, turn.end_user)
+    held = [r for r in map(Reservation.from_state, reservations) if r is not None]
+    if held:
+        services.budget.settle_in(trip, held[0], usage.total_tokens if usage else 0)
+        services.budget.release_in(trip, held[0].principal, held[1:])
+
+
 async def settle_turn(
     services: RouteServices,
     turn: Turn,
@@ -186,14 +181,11 @@ async def settle_turn(
     usage: LedgerEntry | None,
     reservations: Sequence[dict[str, Any]],
 ) -> None:
-    """What the turn used goes to the ledger, then replaces its reservations (if it had any):
-    in that order, so that the use is never counted less than it was."""
-    if usage is not None:
-        await services.usage.record(turn.principal, model, usage, turn.end_user)
-    held = [r for r in map(Reservation.from_state, reservations) if r is not None]
-    if held:
-        await services.budget.settle(held[0], usage.total_tokens if usage else 0)
-        await release_all(services, held[1:])
+    """`settle_turn_in`, in a round trip of its own."""
+    trip = services.round_trip()
+    settle_turn_in(services, trip, turn, model, usage, reservations)
+    await trip.send()
+    trip.check()
 
 
 async def record_finished(
@@ -201,11 +193,17 @@ async def record_finished(
     turn: Turn,
     metadata: dict[str, Any],
     reservations: Sequence[dict[str, Any]],
+    ending: RoundTrip | None = None,
 ) -> None:
-    """A turn the model has answered goes to the ledger and replaces its reservations, shielded
-    from a cancellation (the client leaving) that would otherwise unrecord what was paid for."""
+    """A turn the model has answered goes to the ledger and replaces its reservations: queued
+    in the run's `ending` trip where it has one (`api/admitted_run.py` sends it, shielded, however
+    the run ends), else now, shielded from a cancellation (the client leaving) that would
+    otherwise unrecord what was paid for."""
     usage = ledger_entry(metadata)
     model = str(metadata.get("model", "unknown"))
+    if ending is not None:
+        settle_turn_in(services, ending, turn, model, usage, reservations)
+        return
     await asyncio.shield(settle_turn(services, turn, model, usage, reservations))
 
 

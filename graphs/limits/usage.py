@@ -12,6 +12,7 @@ from typing import Protocol
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
+from graphs.store.round_trip import RoundTrip
 
 SECONDS_PER_DAY = 86_400
 TOTAL = "total"
@@ -54,6 +55,16 @@ class UsageLedger(Protocol):
         self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None: ...
 
+    def record_in(
+        self,
+        trip: RoundTrip,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+    ) -> None:
+        """`record`, queued in `trip` (a turn's end)."""
+
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]: ...
 
     async def end_user_days(
@@ -94,6 +105,16 @@ class InMemoryUsageLedger:
         self._minutes[(principal, minute)] += usage.total_tokens
         for key in [k for k in self._minutes if k[1] < minute - 1]:
             del self._minutes[key]
+
+    def record_in(
+        self,
+        trip: RoundTrip,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+    ) -> None:
+        trip.local(lambda: self.record(principal, model, usage, end_user))
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         return {
@@ -190,11 +211,23 @@ class RedisUsageLedger:
     async def record(
         self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None:
+        trip = RoundTrip(self._redis)
+        self.record_in(trip, principal, model, usage, end_user)
+        await trip.send()
+
+    def record_in(
+        self,
+        trip: RoundTrip,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+    ) -> None:
         keys = [self.day_key(principal), self.minute_key(principal), self.end_users_key(principal)]
         by_model = increments([model, TOTAL], usage)
         by_end_user = increments([end_user], usage) if end_user is not None else []
         args = [self._retention, MINUTE_KEY_TTL, usage.total_tokens, len(by_model)]
-        await self._record(keys=keys, args=[*args, *by_model, *by_end_user])
+        trip.script(self._record, keys, [*args, *by_model, *by_end_user])
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         async with self._redis.pipeline(transaction=False) as pipe:

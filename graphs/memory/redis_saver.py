@@ -7,9 +7,10 @@ per thread,
 `<prefix>checkpoint:{<thread>}` (the thread's hash slot, shared with its session lock), holds
 for each checkpoint namespace the checkpoint with its metadata and parent, each channel's
 value (written only when its version moves) and the pending writes of the latest checkpoint.
-A turn reads it in one round trip (`HGETALL`, and the idle TTL renewed in the same pipeline)
-and writes it in one script that first checks that the turn still holds its session's lock,
-so the check and the write are one step. It needs no module (the stock saver of
+A turn reads it in one round trip (`HGETALL`, and the idle TTL renewed in the same pipeline,
+`checkpoint_read.py`; an admitted turn's read rides on its admission's round trip) and writes
+it in one script that first checks that the turn still holds its session's lock, so the check
+and the write are one step. It needs no module (the stock saver of
 langgraph-checkpoint-redis needs the Query Engine and JSON, and spent about 4 of the 13 ms of
 CPU a turn cost in `make bench`), and deleting a thread deletes one key.
 
@@ -34,6 +35,7 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
     writes_sort_key,
 )
+from redis.commands.core import AsyncScript
 
 from graphs.memory.checkpoint_hash import (
     PUT_HISTORY_LUA,
@@ -43,11 +45,19 @@ from graphs.memory.checkpoint_hash import (
     decoded,
     field,
 )
+from graphs.memory.checkpoint_read import read_in
 from graphs.memory.session_lock import lease_lost
 from graphs.run_facts import facts_of
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
+from graphs.store.round_trip import RoundTrip
+
+
+def fenced(written: int) -> None:
+    """A fenced write's answer: 0 when the turn no longer held its session's lock."""
+    if not written:
+        raise lease_lost()
 
 
 class BoundedRedisSaver(BaseCheckpointSaver[int]):
@@ -95,12 +105,14 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         namespace = configurable.get("checkpoint_ns", "")
-        key = self.key(thread_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(key)
-            pipe.pexpire(key, self._ttl_ms)
-            stored, _ = await pipe.execute()
-        return self._tuple(thread_id, namespace, decoded(stored), get_checkpoint_id(config))
+        prefetched = facts_of(config).checkpoint
+        fields = prefetched.take(thread_id) if prefetched is not None else None
+        if fields is None:
+            trip = RoundTrip(self._redis)
+            stored = read_in(trip, self.key(thread_id), self._ttl_ms)
+            await trip.send()
+            fields = stored.value
+        return self._tuple(thread_id, namespace, fields, get_checkpoint_id(config))
 
     def _tuple(
         self, thread_id: str, namespace: str, fields: dict[str, bytes], wanted: str | None
@@ -237,8 +249,7 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
             versions = checkpoint["channel_versions"].items()
             args += [self.keep, SEP.join(f"{c}{SEP}{v}" for c, v in versions)]
         args += [len(live), *live, *changed]
-        if not await run_replicated(self._redis, self._put, keys, args, self._replication):
-            raise lease_lost()
+        await self._write(config, self._put, keys, args, self._replication)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -270,7 +281,24 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
             ]
         key = self.key(str(configurable["thread_id"]))
         keys, holder = self._fence(config, key)
-        if not await self._put_writes(keys=keys, args=[holder, self._ttl_ms, *triples]):
+        await self._write(config, self._put_writes, keys, [holder, self._ttl_ms, *triples], NO_WAIT)
+
+    async def _write(
+        self,
+        config: RunnableConfig,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[Any],
+        replication: Replication,
+    ) -> None:
+        """Run a fenced write: queued in the turn's `ending` trip where it has one (its lost
+        lock then fails the turn when the trip is sent), else now, acknowledged by
+        `replication`'s replicas (a replicated write goes alone: WAIT counts its connection's
+        writes)."""
+        ending = facts_of(config).ending
+        if ending is not None and not replication.replicas:
+            ending.script(script, keys, args, fenced)
+        elif not await run_replicated(self._redis, script, keys, args, replication):
             raise lease_lost()
 
     async def adelete_thread(self, thread_id: str) -> None:

@@ -29,6 +29,7 @@ from typing import Protocol
 from graphs.errors import RETRY_BUSY_SECONDS, SessionBusy, SessionLeaseLost, SessionWaitExpired
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
+from graphs.store.round_trip import Reply, RoundTrip
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,19 @@ class SessionLease(Protocol):
 
     async def release(self) -> None: ...
 
+    def release_in(self, trip: RoundTrip) -> None:
+        """`release`, queued in `trip` (the turn's end)."""
+
+
+class LockAttempt(Protocol):
+    """One try for a session's lock, queued in a round trip."""
+
+    def lease(self) -> SessionLease | None:
+        """Once the trip is sent: the lock, or None if another turn holds it."""
+
+    async def abandon(self) -> None:
+        """The trip failed or was cancelled: let the lock go if it may have been taken."""
+
 
 class SessionLocks(Protocol):
     async def is_held(self, thread_id: str) -> bool:
@@ -97,6 +111,9 @@ class SessionLocks(Protocol):
 
     async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
         """The session's lock, waiting up to `wait` seconds; None if it stayed busy."""
+
+    def attempt_in(self, trip: RoundTrip, thread_id: str) -> LockAttempt:
+        """One try for the session's lock, queued in `trip` (a turn's admission)."""
 
 
 class HeldLock:
@@ -127,6 +144,12 @@ class HeldLock:
         self._renewer.cancel()
         with contextlib.suppress(*REDIS_FAILURES):
             await asyncio.shield(self._lease.release())
+
+    def let_go_in(self, trip: RoundTrip) -> None:
+        """Release the lock in `trip`, after what the turn queued there; whoever sends the trip
+        sends it shielded, and a failure is healed by the lease."""
+        self._renewer.cancel()
+        self._lease.release_in(trip)
 
 
 @contextlib.asynccontextmanager
@@ -160,7 +183,12 @@ class RedisSessionLease:
             raise lease_lost()
 
     async def release(self) -> None:
-        await self._locks.release_script(keys=[self._key], args=[self._holder])
+        trip = RoundTrip(self._locks.redis)
+        self.release_in(trip)
+        await trip.send()
+
+    def release_in(self, trip: RoundTrip) -> None:
+        trip.script(self._locks.release_script, [self._key], [self._holder])
 
 
 class RedisSessionLocks:
@@ -170,7 +198,7 @@ class RedisSessionLocks:
     def __init__(
         self, redis: RedisClient, prefix: str, lease_seconds: float, fence_ttl: float
     ) -> None:
-        self._redis = redis
+        self.redis = redis
         self._keys = RedisKeys(prefix)
         self.lease_ms = int(lease_seconds * 1000)
         self._fence_ttl_ms = int(fence_ttl * 1000)
@@ -183,31 +211,53 @@ class RedisSessionLocks:
         return self._keys.session_lock(thread_id)
 
     async def is_held(self, thread_id: str) -> bool:
-        return bool(await self._redis.exists(self.lock_key(thread_id)))
+        return bool(await self.redis.exists(self.lock_key(thread_id)))
+
+    def attempt_in(self, trip: RoundTrip, thread_id: str) -> RedisLockAttempt:
+        key = self.lock_key(thread_id)
+        holder = f"{self._owner}:{uuid.uuid4().hex}"
+        keys = [key, self._keys.session_fence(thread_id)]
+        args: list[str | int] = [holder, self.lease_ms, self._fence_ttl_ms]
+        return RedisLockAttempt(self, key, ":" + holder, trip.script(self._acquire, keys, args))
 
     async def acquire(self, thread_id: str, wait: float) -> SessionLease | None:
-        key = self.lock_key(thread_id)
-        fence = self._keys.session_fence(thread_id)
-        holder = f"{self._owner}:{uuid.uuid4().hex}"
-        args: list[str | int] = [holder, self.lease_ms, self._fence_ttl_ms]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         pause = POLL_FIRST
         while True:
+            trip = RoundTrip(self.redis)
+            attempt = self.attempt_in(trip, thread_id)
             try:
-                token = await self._acquire(keys=[key, fence], args=args)
+                await trip.send()
             except BaseException:
-                # Cancelled (or failed) with the script maybe applied: never strand the lock.
-                with contextlib.suppress(*REDIS_FAILURES):
-                    await asyncio.shield(self.release_script(keys=[key], args=[":" + holder]))
+                await attempt.abandon()
                 raise
-            if token:
-                return RedisSessionLease(self, key, token, ":" + holder)
+            lease = attempt.lease()
+            if lease is not None:
+                return lease
             left = deadline - loop.time()
             if left <= 0:
                 return None
             await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.5)))
             pause = min(POLL_MAX, pause * 1.5)
+
+
+class RedisLockAttempt:
+    def __init__(self, locks: RedisSessionLocks, key: str, holder: str, token: Reply[int]) -> None:
+        self._locks = locks
+        self._key = key
+        self._holder = holder
+        self._token = token
+
+    def lease(self) -> SessionLease | None:
+        token = self._token.value
+        return RedisSessionLease(self._locks, self._key, token, self._holder) if token else None
+
+    async def abandon(self) -> None:
+        # Cancelled (or failed) with the script maybe applied: never strand the lock.
+        with contextlib.suppress(*REDIS_FAILURES):
+            release = self._locks.release_script(keys=[self._key], args=[self._holder])
+            await asyncio.shield(release)
 
 
 class LocalSessionLease:
@@ -226,6 +276,9 @@ class LocalSessionLease:
         if not self._released:
             self._released = True
             self._locks.release(self._thread_id)
+
+    def release_in(self, trip: RoundTrip) -> None:
+        trip.local(self.release)
 
 
 class LocalSessionLocks:
@@ -256,6 +309,9 @@ class LocalSessionLocks:
         lock = self._locks.get(thread_id)
         return lock is not None and lock.locked()
 
+    def attempt_in(self, trip: RoundTrip, thread_id: str) -> LocalLockAttempt:
+        return LocalLockAttempt(trip.local(lambda: self.acquire(thread_id, 0.0)))
+
     def release(self, thread_id: str) -> None:
         self._locks[thread_id].release()
         self._forget(thread_id)
@@ -265,6 +321,18 @@ class LocalSessionLocks:
         if not self._users[thread_id]:
             del self._users[thread_id]
             del self._locks[thread_id]
+
+
+class LocalLockAttempt:
+    def __init__(self, lease: Reply[SessionLease | None]) -> None:
+        self._lease = lease
+
+    def lease(self) -> SessionLease | None:
+        return self._lease.value
+
+    async def abandon(self) -> None:
+        if self._lease.sent and (lease := self._lease.value) is not None:
+            await lease.release()
 
 
 async def take_session_lock(

@@ -1,5 +1,6 @@
 """limit: per-principal admission: each turn reserves its worst case against the token and spend
-budgets (`graphs/limits/reservations.py`), then the request is counted in the sliding-window rate.
+budgets (`graphs/limits/reservations.py`) and the request is counted in the sliding-window rate,
+in one round trip (the serving layer adds the session lock to it, `api/admission.py`).
 A turn's reservations are settled (`settle_turn`) when it ends, however it ends."""
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from langchain_core.runnables import RunnableConfig
 
 from graphs.errors import RateLimited
 from graphs.identity import Quota
-from graphs.limits.budget import BudgetCaps, Reservation
+from graphs.limits.budget import BudgetCaps, Reservation, Shortfall
 from graphs.limits.ratelimit import RateLimitDecision
-from graphs.limits.reservations import budget_caps, input_to_reserve, release_all, reserve_turns
+from graphs.limits.reservations import (
+    budget_caps,
+    exhausted,
+    input_to_reserve,
+    release_all,
+    worst_case,
+)
 from graphs.model.params import read_params
 from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 from graphs.state import ChatState
+from graphs.store.round_trip import Reply, RoundTrip
 
 
 @dataclass
@@ -33,12 +41,22 @@ class Admission:
     units: int = 0
     started: int = 0
     _unclaimed: list[Reservation] = field(default_factory=list)
+    _settled: set[str] = field(default_factory=set)
 
     def took(
         self, decision: RateLimitDecision, units: int, reservations: list[Reservation]
     ) -> None:
         self.rate_hit, self.units = decision.hit, units
         self.reservations, self._unclaimed = reservations, list(reservations)
+
+    def settled(self, held: Sequence[dict[str, Any]]) -> None:
+        """A run has settled (or queued the settlement of) these reservations (in its state's
+        form): the request's end need not release them again."""
+        self._settled.update(r.member for r in map(Reservation.from_state, held) if r)
+
+    @property
+    def unsettled(self) -> list[Reservation]:
+        return [r for r in self.reservations if r.member not in self._settled]
 
     @property
     def several_unclaimed(self) -> bool:
@@ -74,31 +92,79 @@ def rate_limit(services: RouteServices, quota: Quota) -> int:
     return limit
 
 
+@dataclass(frozen=True)
+class QueuedAdmission:
+    """What `queue_admit` queued: each turn's reservation and the request's rate-window hit."""
+
+    principal: str
+    caps: BudgetCaps
+    wanted: list[Reservation]
+    shortfalls: list[Reply[Shortfall | None]]
+    rate: Reply[RateLimitDecision]
+    units: int
+
+
+def queue_admit(
+    services: RouteServices,
+    trip: RoundTrip,
+    principal: str,
+    turns: Sequence[tuple[int, int | None]],
+    quota: Quota | None = None,
+) -> QueuedAdmission:
+    """Queue in `trip` each turn's worst-case reservation (`(input tokens, max_tokens)`), in
+    order, and the turns' units in the rate window; `InvalidInput` before anything is queued
+    when a turn alone is over a whole cap."""
+    quota = quota or Quota()
+    caps = budget_caps(services, quota)
+    wanted = (
+        [worst_case(services, principal, caps, tokens, most) for tokens, most in turns]
+        if caps.on
+        else []
+    )
+    ttl = services.settings.reservation_ttl
+    shortfalls = [services.budget.reserve_in(trip, one, caps, ttl) for one in wanted]
+    rate = services.limiter.hit_in(trip, principal, len(turns), rate_limit(services, quota))
+    return QueuedAdmission(principal, caps, wanted, shortfalls, rate, len(turns))
+
+
+async def admitted(
+    services: RouteServices, queued: QueuedAdmission
+) -> tuple[RateLimitDecision, list[Reservation]]:
+    """Once the trip is sent: the rate window's answer and the reservations, all or none. A
+    turn the budgets refused (checked first: its 429 says which cap) raises `BudgetExceeded`;
+    a rate refusal comes back as the decision. Either way what was taken goes back first."""
+    decision = queued.rate.value
+    answers = [reply.value for reply in queued.shortfalls]
+    held = [wanted for wanted, short in zip(queued.wanted, answers, strict=True) if short is None]
+    short = next((answer for answer in answers if answer is not None), None)
+    if short is None and decision.allowed:
+        return decision, held
+    await release_all(services, held)
+    if short is not None:
+        if decision.hit is not None:
+            units = range(1, queued.units + 1)
+            await services.limiter.refund(queued.principal, decision.hit, units)
+        raise exhausted(services, short, queued.caps)
+    return decision, []
+
+
 async def admit(
     services: RouteServices,
     principal: str,
     turns: Sequence[tuple[int, int | None]],
     quota: Quota | None = None,
 ) -> tuple[RateLimitDecision, list[Reservation]]:
-    """Reserve the turns' budgets, then count them in the rate window; a rate refusal (the
-    decision says so) gives the reservations back at once."""
-    quota = quota or Quota()
-    reservations = await reserve_turns(services, principal, quota, turns)
-    try:
-        decision = await services.limiter.hit(principal, len(turns), rate_limit(services, quota))
-    except BaseException:
-        await release_all(services, reservations)
-        raise
-    if not decision.allowed:
-        await release_all(services, reservations)
-        return decision, []
-    return decision, reservations
+    """`queue_admit` and `admitted` in a round trip of their own."""
+    trip = services.round_trip()
+    queued = queue_admit(services, trip, principal, turns, quota)
+    await trip.send()
+    return await admitted(services, queued)
 
 
 async def give_back(services: RouteServices, admission: Admission) -> None:
-    """At the end of a request: release its reservations (those already settled are gone)
-    and refund the rate units of turns that never started."""
-    await release_all(services, admission.reservations)
+    """At the end of a request: release the reservations no run settled and refund the rate
+    units of turns that never started."""
+    await release_all(services, admission.unsettled)
     if admission.rate_hit is not None and admission.started < admission.units:
         units = range(admission.started + 1, admission.units + 1)
         await services.limiter.refund(admission.principal, admission.rate_hit, units)

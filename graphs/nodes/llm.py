@@ -178,7 +178,10 @@ def make_llm(services: RouteServices, chain: Runnable[dict[str, Any], Any]) -> A
                 await record_unfinished(services, turn, held)
                 raise
         metadata = turn.metadata()
-        await record_finished(services, turn, metadata, held)
+        facts = facts_of(config)
+        await record_finished(services, turn, metadata, held, facts.ending)
+        if facts.admission is not None:
+            facts.admission.settled(held)
         return {"reply": closed_reply(reply, metadata, write), "reservations": []}
 
     return llm

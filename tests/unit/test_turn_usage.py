@@ -14,6 +14,7 @@ from graphs.chat import build_chat_graph
 from graphs.limits.usage import DayUsage, InMemoryUsageLedger, LedgerEntry, Spending
 from graphs.route_services import RouteServices, build_services
 from graphs.settings import Settings
+from graphs.store.round_trip import RoundTrip
 
 
 class GatedLedger:
@@ -34,6 +35,16 @@ class GatedLedger:
         await self.release.wait()
         await self.ledger.record(principal, model, usage, end_user)
         self.recorded.set()
+
+    def record_in(
+        self,
+        trip: RoundTrip,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+    ) -> None:
+        trip.local(lambda: self.record(principal, model, usage, end_user))
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         return await self.ledger.days(principal, days)
