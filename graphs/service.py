@@ -166,8 +166,13 @@ async def open_graphs(
                 settings.redis_wait_replicas, int(settings.redis_wait_timeout * 1000)
             )
             prefix, ttl = settings.redis_prefix, settings.session_ttl
+            compact = settings.checkpoint_compact_messages
             checkpointer = await build_checkpointer(
-                redis, prefix=prefix, ttl_seconds=ttl, replication=replication
+                redis,
+                prefix=prefix,
+                ttl_seconds=ttl,
+                replication=replication,
+                compact_messages=compact,
             )
             # The LangGraph API's threads keep older checkpoints too (regenerate, branch).
             thread_checkpointer = await build_checkpointer(
@@ -176,6 +181,7 @@ async def open_graphs(
                 ttl_seconds=ttl,
                 replication=replication,
                 keep=settings.checkpoint_history,
+                compact_messages=compact,
             )
         specs = await asyncio.to_thread(load_route_specs, settings)
         routes, graph_routes = await asyncio.to_thread(

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     run_events_ttl: int = Field(default=3600, ge=10)
     run_lease: float = Field(default=10.0, gt=0, le=600)
     checkpoint_history: int = Field(default=10, ge=1, le=1000)
+    checkpoint_compact_messages: bool = True
     background_runs_max: int = Field(default=10, ge=1)
     rate_limit_max: int = Field(default=20, ge=1)
     rate_limit_window: float = Field(default=60.0, gt=0)

@@ -65,12 +65,13 @@ class RedisFlavours:
             self._cluster.start()
         return self._cluster
 
-    def client(self, flavour: str) -> redis.Redis | redis.RedisCluster:
-        """A synchronous client of that flavour, to look at the keys graphgate left (as text)."""
+    def client(self, flavour: str, *, text: bool = True) -> redis.Redis | redis.RedisCluster:
+        """A synchronous client of that flavour, to look at the keys graphgate left (as text,
+        unless `text` is off)."""
         settings = self.settings(flavour)
         if "REDIS_CLUSTER" in settings:
-            return redis.RedisCluster.from_url(settings["REDIS_URL"], decode_responses=True)
-        return redis.Redis.from_url(settings["REDIS_URL"], decode_responses=True)
+            return redis.RedisCluster.from_url(settings["REDIS_URL"], decode_responses=text)
+        return redis.Redis.from_url(settings["REDIS_URL"], decode_responses=text)
 
     def async_client(self, flavour: str) -> RedisClient:
         """graphgate's own asyncio client for that flavour, as a server builds it."""

@@ -110,9 +110,10 @@ async def build_checkpointer(
     ttl_seconds: float,
     replication: Replication = NO_WAIT,
     keep: int = 1,
+    compact_messages: bool = True,
 ) -> BaseCheckpointSaver[Any]:
     """The Redis saver of the last `keep` checkpoints when Redis is configured, else its memory
     twin."""
     if redis is None:
         return BoundedMemorySaver(ttl_seconds, keep)
-    return BoundedRedisSaver(redis, prefix, ttl_seconds, replication, keep)
+    return BoundedRedisSaver(redis, prefix, ttl_seconds, replication, keep, compact_messages)

@@ -46,6 +46,7 @@ from graphs.memory.checkpoint_hash import (
     field,
 )
 from graphs.memory.checkpoint_read import read_in
+from graphs.memory.checkpoint_values import CheckpointValues
 from graphs.memory.session_lock import lease_lost
 from graphs.run_facts import facts_of
 from graphs.store.keys import RedisKeys
@@ -72,8 +73,10 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         ttl_seconds: float,
         replication: Replication = NO_WAIT,
         keep: int = 1,
+        compact_messages: bool = True,
     ) -> None:
         super().__init__()
+        self._codec = CheckpointValues(self.serde, compact_messages)
         self._redis = redis
         self._replication = replication
         self._keys = RedisKeys(prefix)
@@ -84,14 +87,6 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
 
     def key(self, thread_id: str) -> str:
         return self._keys.checkpoint(thread_id)
-
-    def _dump(self, value: Any) -> bytes:
-        kind, data = self.serde.dumps_typed(value)
-        return kind.encode() + SEP.encode() + data
-
-    def _load(self, stored: bytes) -> Any:
-        kind, _, data = stored.partition(SEP.encode())
-        return self.serde.loads_typed((kind.decode(), data))
 
     def _fence(self, config: RunnableConfig, key: str) -> tuple[list[str], str]:
         """The script's KEYS and lock value: the turn's session lock, if it holds one."""
@@ -120,12 +115,12 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         record = fields.get(field("c", namespace))
         if record is None:
             return None
-        checkpoint, metadata, parent_id = self._load(record)
+        checkpoint, metadata, parent_id = self._codec.load(record)
         if wanted is not None and wanted != checkpoint["id"]:
             older = fields.get(field("h", namespace, wanted))
             if older is None:
                 return None  # not kept
-            checkpoint, metadata, parent_id = self._load(older)
+            checkpoint, metadata, parent_id = self._codec.load(older)
         checkpoint["channel_values"] = self._values(fields, namespace, checkpoint)
         configurable = {"thread_id": thread_id, "checkpoint_ns": namespace}
         return CheckpointTuple(
@@ -149,13 +144,13 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         for channel, version in checkpoint["channel_versions"].items():
             stored = fields.get(field("v", namespace, channel))
             if stored is not None:
-                latest_version, value = self._load(stored)
+                latest_version, value = self._codec.load(stored)
                 if latest_version == version:
                     found[channel] = value
                     continue
             kept = fields.get(field("o", namespace, channel, str(version)))
             if kept is not None:
-                found[channel] = self._load(kept)[1]
+                found[channel] = self._codec.load(kept)[1]
         return found
 
     def _kept(
@@ -171,7 +166,7 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
     def _pending(self, fields: dict[str, bytes], prefix: str) -> list[PendingWrite]:
         """The checkpoint's pending writes, in the order the run applies them."""
         writes = [
-            (task_id, *self._load(value), int(index))
+            (task_id, *self._codec.load(value), int(index))
             for name, value in fields.items()
             if name.startswith(prefix)
             for task_id, index in [name[len(prefix) :].split(SEP)]
@@ -241,10 +236,13 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         changed: list[str | bytes] = []
         for channel, version in new_versions.items():
             if channel in values:
-                changed += [field("v", namespace, channel), self._dump((version, values[channel]))]
+                changed += [
+                    field("v", namespace, channel),
+                    self._codec.dump_channel(version, values[channel]),
+                ]
         key = self.key(thread_id)
         keys, holder = self._fence(config, key)
-        args = [holder, self._ttl_ms, namespace, checkpoint["id"], self._dump(record)]
+        args = [holder, self._ttl_ms, namespace, checkpoint["id"], self._codec.dump(record)]
         if self.keep > 1:
             versions = checkpoint["channel_versions"].items()
             args += [self.keep, SEP.join(f"{c}{SEP}{v}" for c, v in versions)]
@@ -277,7 +275,7 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
             triples += [
                 int(channel in WRITES_IDX_MAP),
                 name,
-                self._dump((channel, value, task_path)),
+                self._codec.dump((channel, value, task_path)),
             ]
         key = self.key(str(configurable["thread_id"]))
         keys, holder = self._fence(config, key)

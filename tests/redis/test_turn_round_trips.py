@@ -9,18 +9,14 @@ everything those trips carry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
-from graphs.settings import Settings
 from graphs.store import redis_connection
 from graphs.store.keys import RedisKeys
-from server import create_app
 from tests.conftest import REDIS_FLAVOURS
+from tests.redis.app_in_process import app_over
 from tests.redis_servers import RedisFlavours
 
 PREFIX = "test-trips:"
@@ -34,29 +30,6 @@ class CountingConnection(redis_connection.TcpConnection):
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         CountingConnection.writes += 1
         await super().send_packed_command(command, check_health)
-
-
-@asynccontextmanager
-async def app_over(
-    redis_settings: dict[str, str], budget: float
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        app_env="test",
-        openai_base_url=None,
-        openai_api_key=None,
-        llm_fallback_model=None,
-        demo_tokens_per_second=0,
-        redis_url=redis_settings["REDIS_URL"],
-        redis_cluster="REDIS_CLUSTER" in redis_settings,
-        redis_prefix=PREFIX,
-        daily_budget_usd=budget,
-        session_lock_lease=30,  # no renewal within the turn
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gg.test") as client:
-            yield client
 
 
 def nodes_apart(cluster: Any, principal: str) -> int:
@@ -84,7 +57,11 @@ async def test_a_session_turn_is_two_round_trips_admission_and_end(
     def turn(question: str) -> dict[str, Any]:
         return {"input": {"question": question}, "config": {"configurable": {"session_id": "s"}}}
 
-    async with app_over(redis_flavours.settings(flavour), budget) as client:
+    settings = redis_flavours.settings(flavour)
+    # A lease long enough that the lock is not renewed within the turn.
+    async with app_over(
+        settings, redis_prefix=PREFIX, daily_budget_usd=budget, session_lock_lease=30
+    ) as client:
         first = await client.post("/chat/invoke", json=turn("first"), headers=headers)
         assert first.status_code == 200, first.text
         before = CountingConnection.writes
