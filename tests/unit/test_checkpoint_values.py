@@ -57,8 +57,8 @@ class Note(HumanMessage):
 @pytest.mark.parametrize(
     "value",
     [
-        [AIMessageChunk("partial")],
-        [Note("mine")],
+        [AIMessageChunk(content="partial")],
+        [Note(content="mine")],
         [ToolMessage("x", tool_call_id="c", artifact={"a set", "msgpack cannot hold"})],
         [],
         "not a list",
