@@ -21,21 +21,16 @@ back when the request ends (`RequestContext.end`), or at once when admission ref
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import Request
 
 from graphs.admission import Ask, QueuedDecision, decided, queue_decision, refuse_oversized_batch
 from graphs.identity import Principal
-from graphs.memory.checkpoint_read import Prefetched, read_in
-from graphs.memory.session_lock import HeldLock, LockAttempt
+from graphs.memory.session_lock import HeldLock
 from graphs.nodes.limit import give_back
 from graphs.route_services import RouteServices
 from graphs.run_facts import AdmittedTurn
-from graphs.store.keys import RedisKeys
-from graphs.store.round_trip import RoundTrip
 from middleware.request_context import RequestContext, request_context
 
 
@@ -62,55 +57,23 @@ async def hold_sessions(
         raise
 
 
-@dataclass(frozen=True)
-class SessionStart:
-    """A session's lock tried, and its checkpoint read, in admission's round trip."""
-
-    thread: str
-    attempt: LockAttempt
-    checkpoint: Prefetched | None
-
-
-def one_session_start(
-    services: RouteServices, trip: RoundTrip, queued: QueuedDecision
-) -> SessionStart | None:
-    """For a request that continues one session and makes way for no other run: one try for
-    its lock queued in admission's trip and, after it, the read of its checkpoint (the run's
-    first read, `graphs/memory/checkpoint_read.py`). A request of several sessions takes its
-    locks in order (`hold_sessions`): taken at once, two batches could each hold what the other
-    waits for."""
-    threads = [thread for thread in queued.threads if thread]
-    if len(threads) != 1 or queued.ask.make_way is not None:
-        return None
-    thread = threads[0]
-    attempt = services.session_locks.attempt_in(trip, thread)
-    if services.redis is None:
-        return SessionStart(thread, attempt, None)
-    settings = services.settings
-    key = RedisKeys(settings.redis_prefix).checkpoint(thread)
-    fields = read_in(trip, key, int(settings.session_ttl * 1000))
-    return SessionStart(thread, attempt, Prefetched(thread, fields))
-
-
 async def admission_trip(
     context: RequestContext, services: RouteServices, principal: Principal, ask: Ask
-) -> tuple[QueuedDecision, Prefetched | None]:
-    """Queue the decision and (one session) the session's start, send them in one round trip,
-    and keep the session's lock if it was free: the decision to read, and the checkpoint the
-    run may read."""
+) -> QueuedDecision:
+    """Queue the decision (with a single session's start), send it in one round trip, and
+    keep the session's lock if it was free."""
     trip = services.round_trip()
     queued = queue_decision(services, trip, principal, ask)
-    start = one_session_start(services, trip, queued)
+    start = queued.start
     try:
         await trip.send()
     except BaseException:
         if start is not None:
             await start.attempt.abandon()
         raise
-    if start is None or (lease := start.attempt.lease()) is None:
-        return queued, None
-    context.session_locks_held[start.thread] = HeldLock(lease)
-    return queued, start.checkpoint
+    if start is not None and (lease := start.lease()) is not None:
+        context.session_locks_held[start.thread] = HeldLock(lease)
+    return queued
 
 
 async def admit(
@@ -125,7 +88,7 @@ async def admit(
     ask = read()
     if services.settings.log_prompts:
         context.run.prompt = " | ".join(asked.question for asked in ask.turns)
-    queued, prefetched = await admission_trip(context, services, principal, ask)
+    queued = await admission_trip(context, services, principal, ask)
     try:
         decision = await decided(services, queued)
     except BaseException:
@@ -138,16 +101,10 @@ async def admit(
     admission = decision.admission
     if admission is not None:
         context.on_end.append(lambda: give_back(services, admission))
-    context.admitted = [with_checkpoint(turn, prefetched) for turn in decision.turns]
+    context.admitted = decision.turns
     context.run.end_user = ask.end_user
     context.run.session = next((a.session for a in reversed(ask.turns) if a.session), None)
     held = context.session_locks_held
     waiting = [t.thread for t in decision.turns if t.thread and t.thread not in held]
     await hold_sessions(context, services, waiting, ask)
     return context.admitted
-
-
-def with_checkpoint(turn: AdmittedTurn, prefetched: Prefetched | None) -> AdmittedTurn:
-    if prefetched is None or turn.thread != prefetched.thread_id:
-        return turn
-    return dataclasses.replace(turn, facts=dataclasses.replace(turn.facts, checkpoint=prefetched))

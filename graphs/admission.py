@@ -1,8 +1,9 @@
 """The admission decision for a request's turns: the thread of each turn's session, the input
 guard (each turn's tokens counted once), the budgets and the rate limit, and the facts each
-admitted run carries (`graphs/run_facts.py`). The budgets and the rate window are queued in a
-round trip (`queue_decision`) that the serving layer (`api/admission.py`) sends with the
-session locks and the checkpoint read in it, then reads (`decided`); nothing of HTTP is here.
+admitted run carries (`graphs/run_facts.py`). The budgets, the rate window and a single
+session's lock, with its checkpoint read after it, are queued in one round trip
+(`queue_decision`) that the serving layer (`api/admission.py`) sends and keeps the lock of, then
+reads (`decided`); nothing of HTTP is here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from graphs.errors import (
 from graphs.identity import Principal, thread_id
 from graphs.limits.ratelimit import RateLimitDecision
 from graphs.limits.reservations import budget_caps, input_to_reserve
+from graphs.memory.checkpoint_read import Prefetched, read_in
+from graphs.memory.session_lock import LockAttempt, SessionLease
 from graphs.model.params import ModelParams
 from graphs.model.turn import ToolRequest
 from graphs.nodes.guard import guard_turn
@@ -35,6 +38,7 @@ from graphs.nodes.limit import (
 )
 from graphs.route_services import RouteServices
 from graphs.run_facts import AdmittedTurn, RunFacts
+from graphs.store.keys import RedisKeys
 from graphs.store.round_trip import RoundTrip
 
 
@@ -128,16 +132,33 @@ def guarded_tokens(services: RouteServices, asked: AskedTurn) -> int:
     return asked.counted
 
 
+@dataclass
+class SessionStart:
+    """A session's lock tried, and then its checkpoint read, in admission's round trip."""
+
+    thread: str
+    attempt: LockAttempt
+    checkpoint: Prefetched | None
+    taken: bool = False
+
+    def lease(self) -> SessionLease | None:
+        """Once the trip is sent: the lock, if it was free (its checkpoint then read under it)."""
+        lease = self.attempt.lease()
+        self.taken = lease is not None
+        return lease
+
+
 @dataclass(frozen=True)
 class QueuedDecision:
-    """What `queue_decision` read and queued: each turn's thread and tokens, and the budgets
-    and rate window's part in the round trip."""
+    """What `queue_decision` read and queued: each turn's thread and tokens, the budgets and
+    rate window's part in the round trip, and a single session's start."""
 
     principal: Principal
     ask: Ask
     threads: list[str | None]
     tokens: list[int]
     limits: QueuedAdmission
+    start: SessionStart | None
 
 
 def queue_decision(
@@ -159,7 +180,29 @@ def queue_decision(
         for asked, turn_tokens in zip(ask.turns, tokens, strict=True)
     ]
     limits = queue_admit(services, trip, principal.name, asks, principal.quota)
-    return QueuedDecision(principal, ask, threads, tokens, limits)
+    start = one_session_start(services, trip, threads, ask)
+    return QueuedDecision(principal, ask, threads, tokens, limits, start)
+
+
+def one_session_start(
+    services: RouteServices, trip: RoundTrip, threads: list[str | None], ask: Ask
+) -> SessionStart | None:
+    """For a request that continues one session and makes way for no other run: one try for
+    its lock queued in admission's trip and, after it, the read of its checkpoint (the run's
+    first read, `graphs/memory/checkpoint_read.py`). A request of several sessions takes its
+    locks in order, one at a time (`api/admission.py`): taken at once, two batches could each
+    hold what the other waits for."""
+    sessions = [thread for thread in threads if thread]
+    if len(sessions) != 1 or ask.make_way is not None:
+        return None
+    thread = sessions[0]
+    attempt = services.session_locks.attempt_in(trip, thread)
+    if services.redis is None:
+        return SessionStart(thread, attempt, None)
+    settings = services.settings
+    key = RedisKeys(settings.redis_prefix).checkpoint(thread)
+    fields = read_in(trip, key, int(settings.session_ttl * 1000))
+    return SessionStart(thread, attempt, Prefetched(thread, fields))
 
 
 async def decided(services: RouteServices, queued: QueuedDecision) -> Decision:
@@ -169,6 +212,8 @@ async def decided(services: RouteServices, queued: QueuedDecision) -> Decision:
     if not rate.allowed:
         return Decision(rate, refused=refusal(rate, services.settings.rate_limit_window))
     ask = queued.ask
+    start = queued.start
+    prefetched = start.checkpoint if start is not None and start.taken else None
     admission = Admission(queued.principal.name, queued.limits.caps)
     admission.took(rate, len(ask.turns), reservations)
     turns = [
@@ -181,6 +226,7 @@ async def decided(services: RouteServices, queued: QueuedDecision) -> Decision:
                 turn_tokens=turn_tokens,
                 tools=ask.tools,
                 end_user=ask.end_user,
+                checkpoint=prefetched if prefetched and prefetched.thread_id == thread else None,
             ),
         )
         for asked, thread, turn_tokens in zip(ask.turns, queued.threads, queued.tokens, strict=True)
