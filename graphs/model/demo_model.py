@@ -8,7 +8,9 @@ remember; it honours `max_tokens` and `stop` as a real model would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+import itertools
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -21,6 +23,7 @@ DEMO_MODEL_NAME = "demo"
 
 
 QUOTED_TURNS, QUOTE_CHARS = 3, 80
+WORD = re.compile(r"\S+")
 
 
 def demo_text(messages: Sequence[BaseMessage]) -> str:
@@ -34,16 +37,25 @@ def demo_text(messages: Sequence[BaseMessage]) -> str:
     return f"{text} You said: {last}"
 
 
-def demo_reply(
+def demo_tokens(
     messages: Sequence[BaseMessage], stop: list[str] | None = None, max_tokens: int | None = None
-) -> list[str]:
-    """The reply's tokens, word by word: cut before the first stop sequence, then to
-    `max_tokens` words."""
+) -> Iterator[str]:
+    """The reply's tokens, word by word, each made as it is streamed (a provider's stream holds
+    no list of the tokens to come: a list of 200 held 12 KB per open stream): cut before the
+    first stop sequence, then to `max_tokens` words."""
     text = demo_text(messages)
     for sequence in stop or []:
         text = text.split(sequence, 1)[0]
-    words = text.split()[:max_tokens]
-    return [word if i == 0 else f" {word}" for i, word in enumerate(words)]
+    words = (match.group() for match in WORD.finditer(text))
+    for index, word in enumerate(itertools.islice(words, max_tokens)):
+        yield word if index == 0 else f" {word}"
+
+
+def demo_reply(
+    messages: Sequence[BaseMessage], stop: list[str] | None = None, max_tokens: int | None = None
+) -> list[str]:
+    """The whole reply's tokens (`demo_tokens`)."""
+    return list(demo_tokens(messages, stop, max_tokens))
 
 
 class DemoChatModel(BaseChatModel):
@@ -55,13 +67,9 @@ class DemoChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return DEMO_MODEL_NAME
 
-    def _usage(self, messages: list[BaseMessage], tokens: list[str]) -> UsageMetadata:
+    def _usage(self, messages: list[BaseMessage], output: int) -> UsageMetadata:
         prompt = sum(len(m.text.split()) + 3 for m in messages)
-        return {
-            "input_tokens": prompt,
-            "output_tokens": len(tokens),
-            "total_tokens": prompt + len(tokens),
-        }
+        return {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output}
 
     def _generate(
         self,
@@ -73,7 +81,7 @@ class DemoChatModel(BaseChatModel):
         tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
         message = AIMessage(
             content="".join(tokens),
-            usage_metadata=self._usage(messages, tokens),
+            usage_metadata=self._usage(messages, len(tokens)),
             response_metadata={"model_name": DEMO_MODEL_NAME},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -98,7 +106,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from self._chunks(demo_reply(messages, stop, kwargs.get("max_tokens")), messages)
+        yield from self._chunks(demo_tokens(messages, stop, kwargs.get("max_tokens")), messages)
 
     async def _astream(
         self,
@@ -107,7 +115,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
+        tokens = demo_tokens(messages, stop, kwargs.get("max_tokens"))
         for chunk in self._chunks(tokens, messages):
             if self.tokens_per_second and chunk.message.content:
                 await asyncio.sleep(1 / self.tokens_per_second)
@@ -116,13 +124,15 @@ class DemoChatModel(BaseChatModel):
             yield chunk
 
     def _chunks(
-        self, tokens: list[str], messages: list[BaseMessage]
+        self, tokens: Iterable[str], messages: list[BaseMessage]
     ) -> Iterator[ChatGenerationChunk]:
+        sent = 0
         for token in tokens:
+            sent += 1
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
         final = AIMessageChunk(
             content="",
-            usage_metadata=self._usage(messages, tokens),
+            usage_metadata=self._usage(messages, sent),
             response_metadata={"model_name": DEMO_MODEL_NAME},
             chunk_position="last",
         )

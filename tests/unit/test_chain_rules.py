@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from graphs.errors import InvalidInput
-from graphs.model.demo_model import demo_reply
+from graphs.model.demo_model import DemoChatModel, demo_reply
 from graphs.model.factory import ModelSpec
 from graphs.model.params import read_params
 from graphs.model.provider_calls import anthropic_tool_choice, provider_messages
@@ -114,6 +114,20 @@ def test_the_demo_reply_honours_stop_and_max_tokens() -> None:
     messages = [HumanMessage("one two three")]
     assert "".join(demo_reply(messages, stop=["said"])) == "(demo model) Turn 1. You"
     assert demo_reply(messages, max_tokens=2) == ["(demo", " model)"]
+
+
+async def test_the_demo_stream_sends_the_whole_reply_token_by_token_and_counts_them() -> None:
+    model = DemoChatModel(tokens_per_second=0)
+    messages = [HumanMessage("spaced  out\n words\tand tabs " * 3)]
+    for options in ({}, {"stop": ["and"]}, {"max_tokens": 4}):
+        whole = await model.ainvoke(messages, **options)
+        chunks = [chunk async for chunk in model.astream(messages, **options)]
+        streamed = [str(chunk.content) for chunk in chunks if chunk.content]
+        assert "".join(streamed) == whole.content
+        assert streamed == demo_reply(messages, **options)
+        assert chunks[-1].usage_metadata == whole.usage_metadata
+        assert whole.usage_metadata is not None
+        assert whole.usage_metadata["output_tokens"] == len(streamed)
 
 
 def test_a_turns_metadata_sums_every_model_call() -> None:
