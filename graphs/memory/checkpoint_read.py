@@ -26,14 +26,14 @@ def read_in(trip: RoundTrip, key: str, ttl_ms: int) -> Reply[dict[str, bytes]]:
 @dataclass
 class Prefetched:
     """A thread's hash as the turn's admission read it, for the run's first read only: a
-    later read (after the run has written) goes to Redis."""
+    later read (after the run has written) goes to Redis. Taken, it is let go: a stream's run
+    would otherwise hold the stored session for as long as it streams."""
 
     thread_id: str
-    fields: Reply[dict[str, bytes]]
-    taken: bool = False
+    fields: Reply[dict[str, bytes]] | None
 
     def take(self, thread_id: str) -> dict[str, bytes] | None:
-        if self.taken or thread_id != self.thread_id:
+        if self.fields is None or thread_id != self.thread_id:
             return None
-        self.taken = True
-        return self.fields.value
+        fields, self.fields = self.fields, None
+        return fields.value
