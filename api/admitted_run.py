@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,11 @@ from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from graphs.store.redis_client import REDIS_FAILURES
 from graphs.store.round_trip import RoundTrip
 from middleware.request_context import ClientGone, RunRecord, current_request
+
+logger = logging.getLogger(__name__)
+
+# What sending a failed turn's ending trip may meet: Redis failing, or its lock lost too.
+ENDING_FAILURES: tuple[type[Exception], ...] = (*REDIS_FAILURES, SessionLeaseLost)
 
 
 def graph_config(
@@ -143,9 +149,10 @@ async def ended_in_one_trip(held: HeldLock, ending: RoundTrip) -> AsyncIterator[
         yield
     except BaseException:
         held.let_go_in(ending)
-        with contextlib.suppress(*REDIS_FAILURES):
-            await asyncio.shield(ending.send())
+        try:
+            await asyncio.shield(ending.send_checked())
+        except ENDING_FAILURES as exc:  # the run's own error is what its client hears
+            logger.warning("ending a failed turn's round trip failed: %s", type(exc).__name__)
         raise
     held.let_go_in(ending)
-    await asyncio.shield(ending.send())
-    ending.check()
+    await asyncio.shield(ending.send_checked())

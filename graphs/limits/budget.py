@@ -274,12 +274,12 @@ class RedisBudget:
     async def settle(self, reservation: Reservation, total_tokens: int) -> None:
         trip = RoundTrip(self._redis)
         self.settle_in(trip, reservation, total_tokens)
-        await trip.send()
+        await trip.send_checked()
 
     async def release(self, principal: str, reservations: Sequence[Reservation]) -> None:
         trip = RoundTrip(self._redis)
         self.release_in(trip, principal, reservations)
-        await trip.send()
+        await trip.send_checked()
 
     def reserve_in(
         self, trip: RoundTrip, wanted: Reservation, caps: BudgetCaps, ttl: float

@@ -184,8 +184,7 @@ async def settle_turn(
     """`settle_turn_in`, in a round trip of its own."""
     trip = services.round_trip()
     settle_turn_in(services, trip, turn, model, usage, reservations)
-    await trip.send()
-    trip.check()
+    await trip.send_checked()
 
 
 async def record_finished(

@@ -213,7 +213,7 @@ class RedisUsageLedger:
     ) -> None:
         trip = RoundTrip(self._redis)
         self.record_in(trip, principal, model, usage, end_user)
-        await trip.send()
+        await trip.send_checked()
 
     def record_in(
         self,

@@ -185,7 +185,7 @@ class RedisSessionLease:
     async def release(self) -> None:
         trip = RoundTrip(self._locks.redis)
         self.release_in(trip)
-        await trip.send()
+        await trip.send_checked()
 
     def release_in(self, trip: RoundTrip) -> None:
         trip.script(self._locks.release_script, [self._key], [self._holder])

@@ -67,9 +67,6 @@ class RoundTrip:
         self._locals: list[tuple[Callable[[], Awaitable[Any]], Reply[Any]]] = []
         self._sent: list[Reply[Any]] = []
 
-    def __bool__(self) -> bool:
-        return bool(self._commands or self._locals)
-
     def command(self, *args: Any, decode: Callable[[Any], T] = _same) -> Reply[T]:
         reply: Reply[T] = Reply(decode)
         self._commands.append((args, reply))
@@ -106,6 +103,11 @@ class RoundTrip:
         for call, reply in calls:
             reply.answered(await call())
             self._sent.append(reply)
+
+    async def send_checked(self) -> None:
+        """`send`, then `check`: a trip whose replies nobody else reads (a write)."""
+        await self.send()
+        self.check()
 
     def check(self) -> None:
         """Read every reply of what was sent: the first refusal (or a decoder's verdict, a

@@ -12,9 +12,14 @@ import uuid
 from typing import Any
 
 import pytest
+from redis.exceptions import ResponseError
 
+from graphs.clock import SYSTEM_CLOCK
+from graphs.limits.budget import RedisBudget, Reservation
+from graphs.limits.usage import LedgerEntry, RedisUsageLedger
 from graphs.store import redis_connection
 from graphs.store.keys import RedisKeys
+from graphs.store.redis_client import RedisClient
 from tests.conftest import REDIS_FLAVOURS
 from tests.redis.app_in_process import app_over
 from tests.redis_servers import RedisFlavours
@@ -80,3 +85,38 @@ async def test_a_session_turn_is_two_round_trips_admission_and_end(
     assert store.zcard(keys.reserved(principal)) == 0  # settled, none left held
     assert not store.exists(keys.session_lock(f"{principal}:s"))
     assert store.zcard(keys.rate_limit(principal)) == 2
+
+
+async def test_a_usage_write_that_redis_refuses_fails_the_turn_instead_of_going_unrecorded(
+    redis_flavours: RedisFlavours,
+) -> None:
+    """The end trip's replies are read: a refused write is not lost silently inside the
+    pipeline (here the principal's usage hash is, wrongly, a string)."""
+    principal = f"refused-{uuid.uuid4().hex[:8]}"
+    headers = {"X-User-Id": principal}
+    turn = {"input": {"question": "hi"}, "config": {"configurable": {"session_id": "s"}}}
+    store = redis_flavours.client("redis")
+    async with app_over(redis_flavours.settings("redis"), redis_prefix=PREFIX) as client:
+        store.set(RedisKeys(PREFIX).usage_day(principal, SYSTEM_CLOCK.today()), "x")
+        refused = await client.post("/chat/invoke", json=turn, headers=headers)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "unavailable"
+    assert not store.exists(RedisKeys(PREFIX).session_lock(f"{principal}:s"))
+
+
+async def test_a_store_write_sent_alone_raises_what_redis_refused(redis: RedisClient) -> None:
+    """A store's own one-command trip (a settlement, a release, the ledger's record) reads
+    its reply: Redis's refusal raises instead of vanishing in the pipeline."""
+    principal = f"alone-{uuid.uuid4().hex[:8]}"
+    keys = RedisKeys(PREFIX)
+    ledger = RedisUsageLedger(redis, PREFIX, retention_days=90)
+    budget = RedisBudget(redis, ledger, PREFIX)
+    await redis.set(keys.usage_day(principal, SYSTEM_CLOCK.today()), "not a hash")
+    await redis.set(keys.reserved(principal), "not a sorted set")
+    held = Reservation(principal, tokens=10, nano_usd=0)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await ledger.record(principal, "demo:demo", LedgerEntry(total_tokens=10))
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await budget.release(principal, [held])
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await budget.settle(held, 10)
