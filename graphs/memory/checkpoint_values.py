@@ -35,6 +35,17 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from graphs.memory.checkpoint_hash import SEP
 
 FORMAT = "messages/1"
+# Without these, msgpack would write a datetime, UUID, enum or dataclass as a string or a
+# dict, and it would come back as such: with them it refuses, and the value goes to LangGraph's
+# serializer, which keeps the type. (Tuples come back as lists either way.)
+EXACT_TYPES_ONLY = (
+    ormsgpack.OPT_PASSTHROUGH_DATETIME
+    | ormsgpack.OPT_PASSTHROUGH_UUID
+    | ormsgpack.OPT_PASSTHROUGH_ENUM
+    | ormsgpack.OPT_PASSTHROUGH_DATACLASS
+    | ormsgpack.OPT_PASSTHROUGH_SUBCLASS
+    | ormsgpack.OPT_PASSTHROUGH_BIG_INT
+)
 _SEP = SEP.encode()
 
 BY_TYPE: dict[str, type[BaseMessage]] = {
@@ -45,16 +56,17 @@ BY_TYPE: dict[str, type[BaseMessage]] = {
 
 def packed(version: Any, value: Any) -> bytes | None:
     """A channel's `(version, value)` in this format, or None when `value` is not a list of
-    plain messages that msgpack can hold."""
+    plain messages whose every field msgpack holds as itself (a datetime, UUID, enum or
+    dataclass inside one goes to LangGraph's serializer, which keeps its type)."""
     if not isinstance(value, list) or not value:
         return None
     rows = []
     for message in value:
         if BY_TYPE.get(getattr(message, "type", None) or "") is not type(message):
             return None
-        rows.append((message.type, message.model_dump(exclude_defaults=True)))
+        rows.append([message.type, message.model_dump(exclude_defaults=True)])
     try:
-        return ormsgpack.packb((version, rows))
+        return ormsgpack.packb([version, rows], option=EXACT_TYPES_ONLY)
     except ormsgpack.MsgpackEncodeError:
         return None
 

@@ -1,8 +1,12 @@
 """The compact form of a channel's message list (`messages/1`) gives back equal messages, every
-field kept; a list it cannot hold is stored as LangGraph stores it, and either is read."""
+field and its type kept; a list it cannot hold exactly is stored as LangGraph stores it, and
+either is read."""
 
 from __future__ import annotations
 
+import enum
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -50,6 +54,10 @@ def test_a_history_comes_back_equal_with_every_field() -> None:
     assert [type(m) for m in messages] == [type(m) for m in RICH]
 
 
+class Finish(enum.Enum):
+    STOP = "stop"
+
+
 class Note(HumanMessage):
     """A team's own message class: only LangGraph's serializer knows how to build it back."""
 
@@ -60,6 +68,9 @@ class Note(HumanMessage):
         [AIMessageChunk(content="partial")],
         [Note(content="mine")],
         [ToolMessage("x", tool_call_id="c", artifact={"a set", "msgpack cannot hold"})],
+        [ToolMessage("x", tool_call_id="c", artifact={"at": datetime(2026, 1, 2, tzinfo=UTC)})],
+        [AIMessage("x", additional_kwargs={"request": uuid.UUID(int=7)})],
+        [AIMessage("x", response_metadata={"finish": Finish.STOP})],
         [],
         "not a list",
         [{"role": "user", "content": "a dict"}],
