@@ -15,7 +15,8 @@ The graph applies guard and limit itself (under `langgraph dev` nothing else doe
 facts carry the request's `Admission`, so the limit node does not count the request twice and
 claims its turn's budget reservation from it. What admission took and no run used (the
 reservations, the rate units of a request refused after counting, the session locks) is given
-back when the request ends (`RequestContext.end`), or at once when admission refuses it.
+back when the request ends (`RequestContext.end`), or at once when admission refuses it or
+its round trip is cut short.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from fastapi import Request
 from graphs.admission import Ask, QueuedDecision, decided, queue_decision, refuse_oversized_batch
 from graphs.identity import Principal
 from graphs.memory.session_lock import HeldLock
-from graphs.nodes.limit import give_back
+from graphs.nodes.limit import forget, give_back
 from graphs.route_services import RouteServices
 from graphs.run_facts import AdmittedTurn
 from middleware.request_context import RequestContext, request_context
@@ -37,10 +38,10 @@ from middleware.request_context import RequestContext, request_context
 async def hold_sessions(
     context: RequestContext, services: RouteServices, threads: list[str], ask: Ask
 ) -> None:
-    """Take the lock of every session the request continues, before any response starts (a
-    busy session's 409 or 503 is the response's status), in one order (two batches that share
-    sessions cannot each wait for the other), first making way if `ask` says how; the request
-    context keeps them for the runs."""
+    """Take the lock of every session the request continues that admission's round trip did
+    not already take, before any response starts (a busy session's 409 or 503 is the
+    response's status), in one order (two batches that share sessions cannot each wait for the
+    other), first making way if `ask` says how; the request context keeps them for the runs."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.queue_timeout
     try:
@@ -68,8 +69,10 @@ async def admission_trip(
     try:
         await trip.send()
     except BaseException:
+        # Cut short (the client left, Redis failed) with the scripts maybe applied.
         if start is not None:
             await start.attempt.abandon()
+        await forget(services, queued.limits)
         raise
     if start is not None and (lease := start.lease()) is not None:
         context.session_locks_held[start.thread] = HeldLock(lease)

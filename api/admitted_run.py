@@ -143,8 +143,10 @@ async def session_turn(
 async def ended_in_one_trip(held: HeldLock, ending: RoundTrip) -> AsyncIterator[None]:
     """Send `ending`, the lock's release last, however the block ends, shielded from the
     cancellation that may be ending it (what the turn used was paid for). A run that failed
-    keeps its own error; one that succeeded fails if a write did (its lock lost: the turn was
-    not stored)."""
+    keeps its own error. One that succeeded fails only if its checkpoint write did (its lock
+    lost, or Redis refused it: the turn was not stored); a usage or settlement write that
+    failed beside a stored turn is logged, since failing the turn would have its client send
+    it, and pay for it, again."""
     try:
         yield
     except BaseException:
@@ -155,4 +157,5 @@ async def ended_in_one_trip(held: HeldLock, ending: RoundTrip) -> AsyncIterator[
             logger.warning("ending a failed turn's round trip failed: %s", type(exc).__name__)
         raise
     held.let_go_in(ending)
-    await asyncio.shield(ending.send_checked())
+    await asyncio.shield(ending.send())
+    ending.check_vital()

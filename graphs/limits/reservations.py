@@ -200,7 +200,7 @@ async def record_finished(
     otherwise unrecord what was paid for."""
     usage = ledger_entry(metadata)
     model = str(metadata.get("model", "unknown"))
-    if ending is not None:
+    if ending is not None and not ending.closed:
         settle_turn_in(services, ending, turn, model, usage, reservations)
         return
     await asyncio.shield(settle_turn(services, turn, model, usage, reservations))

@@ -3,7 +3,8 @@ that write it, each after checking the turn's session lock in the same step.
 
 Field names join their parts with NUL, which neither a namespace nor a channel holds:
 `c|ns` the checkpoint, `v|ns|channel` a channel's value, `w|ns|checkpoint id|task|index` a
-write. Values are LangGraph's typed serialisation (`<type>NUL<bytes>`).
+write. Values are `<format>NUL<bytes>`: LangGraph's typed serialisation, or a message list's
+compact form (`graphs/memory/checkpoint_values.py`).
 
 A saver that keeps older checkpoints too (`CHECKPOINT_HISTORY` above 1) adds, in the same hash:
 `l|ns` the latest checkpoint's id, `k|ns|id` each kept checkpoint's channel versions (plain

@@ -289,13 +289,14 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         args: list[Any],
         replication: Replication,
     ) -> None:
-        """Run a fenced write: queued in the turn's `ending` trip where it has one (its lost
-        lock then fails the turn when the trip is sent), else now, acknowledged by
+        """Run a fenced write: queued in the turn's `ending` trip where it has one that is not
+        sent yet (its lost lock then fails the turn when the trip is sent), else now (a write
+        that comes after its turn has ended meets its released lock), acknowledged by
         `replication`'s replicas (a replicated write goes alone: WAIT counts its connection's
         writes)."""
         ending = facts_of(config).ending
-        if ending is not None and not replication.replicas:
-            ending.script(script, keys, args, fenced)
+        if ending is not None and not ending.closed and not replication.replicas:
+            ending.script(script, keys, args, fenced, vital=True)
         elif not await run_replicated(self._redis, script, keys, args, replication):
             raise lease_lost()
 

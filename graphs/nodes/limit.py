@@ -5,6 +5,8 @@ A turn's reservations are settled (`settle_turn`) when it ends, however it ends.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from graphs.model.params import read_params
 from graphs.route_services import RouteServices
 from graphs.run_facts import facts_of
 from graphs.state import ChatState
+from graphs.store.redis_client import REDIS_FAILURES
 from graphs.store.round_trip import Reply, RoundTrip
 
 
@@ -132,9 +135,14 @@ async def admitted(
 ) -> tuple[RateLimitDecision, list[Reservation]]:
     """Once the trip is sent: the rate window's answer and the reservations, all or none. A
     turn the budgets refused (checked first: its 429 says which cap) raises `BudgetExceeded`;
-    a rate refusal comes back as the decision. Either way what was taken goes back first."""
-    decision = queued.rate.value
-    answers = [reply.value for reply in queued.shortfalls]
+    a rate refusal comes back as the decision. Either way what was taken goes back first; so
+    does every reservation when a reply was a Redis error."""
+    try:
+        decision = queued.rate.value
+        answers = [reply.value for reply in queued.shortfalls]
+    except BaseException:
+        await forget(services, queued)
+        raise
     held = [wanted for wanted, short in zip(queued.wanted, answers, strict=True) if short is None]
     short = next((answer for answer in answers if answer is not None), None)
     if short is None and decision.allowed:
@@ -148,6 +156,14 @@ async def admitted(
     return decision, []
 
 
+async def forget(services: RouteServices, queued: QueuedAdmission) -> None:
+    """Release every reservation `queued` asked for, whether or not Redis applied it (a trip
+    cut short, a reply lost): releasing one never taken does nothing. Shielded, and a failure
+    is healed by the reservations' TTL; the rate units of a lost reply stay counted."""
+    with contextlib.suppress(*REDIS_FAILURES):
+        await asyncio.shield(release_all(services, queued.wanted))
+
+
 async def admit(
     services: RouteServices,
     principal: str,
@@ -157,7 +173,11 @@ async def admit(
     """`queue_admit` and `admitted` in a round trip of their own."""
     trip = services.round_trip()
     queued = queue_admit(services, trip, principal, turns, quota)
-    await trip.send()
+    try:
+        await trip.send()
+    except BaseException:
+        await forget(services, queued)
+        raise
     return await admitted(services, queued)
 
 

@@ -18,6 +18,7 @@ The in-memory twins queue their calls with `local`; they run in order when the t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +27,8 @@ from redis.commands.core import AsyncScript
 from graphs.store.redis_client import RedisClient
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _UNSENT = object()
 
@@ -38,9 +41,10 @@ class Reply(Generic[T]):
     """One command's answer, once its trip has been sent: `value` (decoded), or the error
     Redis answered it with, raised."""
 
-    def __init__(self, decode: Callable[[Any], T]) -> None:
+    def __init__(self, decode: Callable[[Any], T], vital: bool = False) -> None:
         self._decode = decode
         self._raw: Any = _UNSENT
+        self.vital = vital
 
     def answered(self, raw: Any) -> None:
         self._raw = raw
@@ -66,9 +70,18 @@ class RoundTrip:
         self._commands: list[tuple[tuple[Any, ...], Reply[Any]]] = []
         self._locals: list[tuple[Callable[[], Awaitable[Any]], Reply[Any]]] = []
         self._sent: list[Reply[Any]] = []
+        self.closed = False  # sent: what is queued now would never go
 
-    def command(self, *args: Any, decode: Callable[[Any], T] = _same) -> Reply[T]:
-        reply: Reply[T] = Reply(decode)
+    def _queued(self) -> None:
+        if self.closed:
+            raise RuntimeError("queued in a round trip already sent")
+
+    def command(
+        self, *args: Any, decode: Callable[[Any], T] = _same, vital: bool = False
+    ) -> Reply[T]:
+        """`args` queued; `vital`: the trip's purpose fails if this does (`check_vital`)."""
+        self._queued()
+        reply: Reply[T] = Reply(decode, vital)
         self._commands.append((args, reply))
         return reply
 
@@ -78,17 +91,22 @@ class RoundTrip:
         keys: list[str],
         args: list[Any],
         decode: Callable[[Any], T] = _same,
+        vital: bool = False,
     ) -> Reply[T]:
-        return self.command("EVAL", script.script, len(keys), *keys, *args, decode=decode)
+        args = ["EVAL", script.script, len(keys), *keys, *args]
+        return self.command(*args, decode=decode, vital=vital)
 
     def local(self, call: Callable[[], Awaitable[T]]) -> Reply[T]:
+        self._queued()
         reply: Reply[T] = Reply(_same)
         self._locals.append((call, reply))
         return reply
 
     async def send(self) -> None:
-        """Send what was queued; a Redis that cannot answer (or a local call that fails)
-        raises here, a command that Redis refused raises when its reply is read."""
+        """Send what was queued, once; a Redis that cannot answer raises here, and a command
+        that Redis refused (or a local call that failed) raises when its reply is read. Every
+        local call runs, whichever failed before it (a lock's release comes last)."""
+        self.closed = True
         commands, self._commands = self._commands, []
         if commands:
             assert self._redis is not None, "a Redis command queued without Redis"
@@ -101,7 +119,10 @@ class RoundTrip:
             self._sent += [reply for _, reply in commands]
         calls, self._locals = self._locals, []
         for call, reply in calls:
-            reply.answered(await call())
+            try:
+                reply.answered(await call())
+            except Exception as exc:  # noqa: BLE001  # raised when its reply is read, as Redis's
+                reply.answered(exc)
             self._sent.append(reply)
 
     async def send_checked(self) -> None:
@@ -114,3 +135,14 @@ class RoundTrip:
         checkpoint write that found its lock lost) raises."""
         for reply in self._sent:
             _ = reply.value
+
+    def check_vital(self) -> None:
+        """Read every reply: the first vital one refused raises; the others' refusals are
+        logged (the trip's purpose was served, what failed beside it is said)."""
+        for reply in self._sent:
+            try:
+                _ = reply.value
+            except Exception as exc:
+                if reply.vital:
+                    raise
+                logger.error("a write beside a turn's own failed: %s", type(exc).__name__)

@@ -8,6 +8,7 @@ everything those trips carry."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -87,21 +88,31 @@ async def test_a_session_turn_is_two_round_trips_admission_and_end(
     assert store.zcard(keys.rate_limit(principal)) == 2
 
 
-async def test_a_usage_write_that_redis_refuses_fails_the_turn_instead_of_going_unrecorded(
-    redis_flavours: RedisFlavours,
+async def test_a_usage_write_refused_beside_a_stored_turn_is_logged_and_the_turn_answered(
+    redis_flavours: RedisFlavours, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The end trip's replies are read: a refused write is not lost silently inside the
-    pipeline (here the principal's usage hash is, wrongly, a string)."""
+    """The end trip's replies are read: a usage write that Redis refused is logged, not lost
+    silently in the pipeline; the turn it sat beside was stored, so the client gets its reply
+    (a 503 would have it sent, and paid for, again). Here the principal's usage hash is,
+    wrongly, a string."""
     principal = f"refused-{uuid.uuid4().hex[:8]}"
     headers = {"X-User-Id": principal}
     turn = {"input": {"question": "hi"}, "config": {"configurable": {"session_id": "s"}}}
     store = redis_flavours.client("redis")
+    store.set(RedisKeys(PREFIX).usage_day(principal, SYSTEM_CLOCK.today()), "x")
     async with app_over(redis_flavours.settings("redis"), redis_prefix=PREFIX) as client:
-        store.set(RedisKeys(PREFIX).usage_day(principal, SYSTEM_CLOCK.today()), "x")
-        refused = await client.post("/chat/invoke", json=turn, headers=headers)
-    assert refused.status_code == 503, refused.text
-    assert refused.json()["error"]["code"] == "unavailable"
+        answered = await client.post("/chat/invoke", json=turn, headers=headers)
+        session = (await client.get("/chat/sessions/s", headers=headers)).json()
+    assert answered.status_code == 200, answered.text
+    assert [m["content"] for m in session["messages"] if m["type"] == "human"] == ["hi"]
     assert not store.exists(RedisKeys(PREFIX).session_lock(f"{principal}:s"))
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
+    assert {
+        "level": "error",
+        "message": "a write beside a turn's own failed: ResponseError",
+    }.items() <= next(
+        line for line in logged if line.get("logger") == "graphs.store.round_trip"
+    ).items()
 
 
 async def test_a_store_write_sent_alone_raises_what_redis_refused(redis: RedisClient) -> None:
@@ -120,3 +131,23 @@ async def test_a_store_write_sent_alone_raises_what_redis_refused(redis: RedisCl
         await budget.release(principal, [held])
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         await budget.settle(held, 10)
+
+
+@pytest.mark.parametrize("flavour", REDIS_FLAVOURS)
+async def test_an_admission_whose_rate_reply_is_an_error_gives_its_reservation_back(
+    redis_flavours: RedisFlavours, flavour: str
+) -> None:
+    """The budget reservation applied in the same trip as a rate window that Redis refused
+    (here its key is, wrongly, a string): the turn gets 503 and holds nothing afterwards."""
+    principal = f"cut-{uuid.uuid4().hex[:8]}"
+    keys = RedisKeys(PREFIX)
+    store = redis_flavours.client(flavour)
+    store.set(keys.rate_limit(principal), "not a sorted set")
+    turn = {"input": {"question": "hi"}, "config": {"configurable": {"session_id": "s"}}}
+    async with app_over(
+        redis_flavours.settings(flavour), redis_prefix=PREFIX, daily_budget_usd=5
+    ) as client:
+        refused = await client.post("/chat/invoke", json=turn, headers={"X-User-Id": principal})
+    assert refused.status_code == 503, refused.text
+    assert store.zcard(keys.reserved(principal)) == 0
+    assert not store.exists(keys.session_lock(f"{principal}:s"))
