@@ -6,7 +6,11 @@ A store queues its commands with `script` or `command` and gets a `Reply`, read 
 is sent. It is a pipeline without a transaction: each command still runs as it would alone
 (a script stays atomic), in the order queued. On Redis Cluster, redis-py's cluster pipeline
 sends one batch per master, in order within each batch: keys of one hash slot (a session's
-lock and checkpoint) keep their order, so one code path serves both.
+lock and checkpoint) keep their order, so one code path serves both. One window stays open: while
+an operator migrates a session's slot between masters, redis-py re-sends a redirected command
+(ASK, TRYAGAIN) after the rest of the batch, so a lock's release can then run before the
+checkpoint write queued ahead of it; the write then finds its lock gone, and the turn fails as
+not stored (the client is told, `session_busy`), never silently.
 
 Scripts go as `EVAL` with their text, not `EVALSHA`: a master that has not seen a script
 (after a restart or a failover) would refuse it with NOSCRIPT while running the commands queued
