@@ -20,7 +20,7 @@ from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.limits.usage import COST_FIELD, MINUTE_KEY_TTL, InMemoryUsageLedger, RedisUsageLedger
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
-from graphs.store.round_trip import Reply, RoundTrip
+from graphs.store.round_trip import Reply, RoundTrip, alone
 
 NANO_USD = 1_000_000_000  # reservations count spend in integer nano-dollars: no float drift
 Cap = Literal["tokens", "route_tokens", "spend"]
@@ -266,20 +266,15 @@ class RedisBudget:
         return self._keys.route(route).tokens_minute(principal, self._ledger.clock.minute())
 
     async def reserve(self, wanted: Reservation, caps: BudgetCaps, ttl: float) -> Shortfall | None:
-        trip = RoundTrip(self._redis)
-        short = self.reserve_in(trip, wanted, caps, ttl)
-        await trip.send()
-        return short.value
+        return (
+            await alone(self._redis, lambda trip: self.reserve_in(trip, wanted, caps, ttl))
+        ).value
 
     async def settle(self, reservation: Reservation, total_tokens: int) -> None:
-        trip = RoundTrip(self._redis)
-        self.settle_in(trip, reservation, total_tokens)
-        await trip.send_checked()
+        await alone(self._redis, lambda trip: self.settle_in(trip, reservation, total_tokens))
 
     async def release(self, principal: str, reservations: Sequence[Reservation]) -> None:
-        trip = RoundTrip(self._redis)
-        self.release_in(trip, principal, reservations)
-        await trip.send_checked()
+        await alone(self._redis, lambda trip: self.release_in(trip, principal, reservations))
 
     def reserve_in(
         self, trip: RoundTrip, wanted: Reservation, caps: BudgetCaps, ttl: float

@@ -18,7 +18,7 @@ from typing import Protocol
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
-from graphs.store.round_trip import Reply, RoundTrip
+from graphs.store.round_trip import Reply, RoundTrip, alone
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,9 @@ class RedisRateLimiter:
     async def hit(
         self, principal: str, cost: int = 1, limit: int | None = None
     ) -> RateLimitDecision:
-        trip = RoundTrip(self._redis)
-        decision = self.hit_in(trip, principal, cost, limit)
-        await trip.send()
-        return decision.value
+        return (
+            await alone(self._redis, lambda trip: self.hit_in(trip, principal, cost, limit))
+        ).value
 
     def hit_in(
         self, trip: RoundTrip, principal: str, cost: int = 1, limit: int | None = None

@@ -19,7 +19,7 @@ from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.turn import Turn
 from graphs.route_services import RouteServices
 from graphs.store.redis_client import REDIS_FAILURES
-from graphs.store.round_trip import RoundTrip
+from graphs.store.round_trip import RoundTrip, alone
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +182,10 @@ async def settle_turn(
     reservations: Sequence[dict[str, Any]],
 ) -> None:
     """`settle_turn_in`, in a round trip of its own."""
-    trip = services.round_trip()
-    settle_turn_in(services, trip, turn, model, usage, reservations)
-    await trip.send_checked()
+    await alone(
+        services.redis,
+        lambda trip: settle_turn_in(services, trip, turn, model, usage, reservations),
+    )
 
 
 async def record_finished(

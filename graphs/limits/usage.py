@@ -12,7 +12,7 @@ from typing import Protocol
 from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
-from graphs.store.round_trip import RoundTrip
+from graphs.store.round_trip import RoundTrip, alone
 
 SECONDS_PER_DAY = 86_400
 TOTAL = "total"
@@ -211,9 +211,9 @@ class RedisUsageLedger:
     async def record(
         self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
     ) -> None:
-        trip = RoundTrip(self._redis)
-        self.record_in(trip, principal, model, usage, end_user)
-        await trip.send_checked()
+        await alone(
+            self._redis, lambda trip: self.record_in(trip, principal, model, usage, end_user)
+        )
 
     def record_in(
         self,

@@ -52,7 +52,7 @@ from graphs.run_facts import facts_of
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
-from graphs.store.round_trip import RoundTrip
+from graphs.store.round_trip import alone
 
 
 def fenced(written: int) -> None:
@@ -103,10 +103,8 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         prefetched = facts_of(config).checkpoint
         fields = prefetched.take(thread_id) if prefetched is not None else None
         if fields is None:
-            trip = RoundTrip(self._redis)
-            stored = read_in(trip, self.key(thread_id), self._ttl_ms)
-            await trip.send()
-            fields = stored.value
+            key = self.key(thread_id)
+            fields = (await alone(self._redis, lambda trip: read_in(trip, key, self._ttl_ms))).value
         return self._tuple(thread_id, namespace, fields, get_checkpoint_id(config))
 
     def _tuple(

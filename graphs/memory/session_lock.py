@@ -29,7 +29,7 @@ from typing import Protocol
 from graphs.errors import RETRY_BUSY_SECONDS, SessionBusy, SessionLeaseLost, SessionWaitExpired
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient
-from graphs.store.round_trip import Reply, RoundTrip
+from graphs.store.round_trip import Reply, RoundTrip, alone
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +183,7 @@ class RedisSessionLease:
             raise lease_lost()
 
     async def release(self) -> None:
-        trip = RoundTrip(self._locks.redis)
-        self.release_in(trip)
-        await trip.send_checked()
+        await alone(self._locks.redis, self.release_in)
 
     def release_in(self, trip: RoundTrip) -> None:
         trip.script(self._locks.release_script, [self._key], [self._holder])

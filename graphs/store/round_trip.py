@@ -66,6 +66,15 @@ class Reply(Generic[T]):
         return self._decode(self._raw)
 
 
+async def alone(redis: RedisClient | None, queue: Callable[[RoundTrip], T]) -> T:
+    """What `queue` queues, sent as a round trip of its own with every reply read (a refusal
+    raises): one store's call made alone. Returns what `queue` returned (its `Reply`)."""
+    trip = RoundTrip(redis)
+    queued = queue(trip)
+    await trip.send_checked()
+    return queued
+
+
 class RoundTrip:
     """The commands of one step of a turn (its admission, its end), sent as one pipeline."""
 
