@@ -78,13 +78,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
-        message = AIMessage(
-            content="".join(tokens),
-            usage_metadata=self._usage(messages, len(tokens)),
-            response_metadata={"model_name": DEMO_MODEL_NAME},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return self._whole(messages, demo_reply(messages, stop, kwargs.get("max_tokens")))
 
     async def _agenerate(
         self,
@@ -94,10 +88,18 @@ class DemoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         """The whole reply, after the time its stream would take."""
+        tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
         if self.tokens_per_second:
-            tokens = demo_reply(messages, stop, kwargs.get("max_tokens"))
             await asyncio.sleep(len(tokens) / self.tokens_per_second)
-        return self._generate(messages, stop, **kwargs)
+        return self._whole(messages, tokens)
+
+    def _whole(self, messages: list[BaseMessage], tokens: list[str]) -> ChatResult:
+        message = AIMessage(
+            content="".join(tokens),
+            usage_metadata=self._usage(messages, len(tokens)),
+            response_metadata={"model_name": DEMO_MODEL_NAME},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
         self,
