@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from api import health, metrics_endpoint, openai_compat, usage
+from api import admin, console, health, metrics_endpoint, openai_compat, usage
+from api.admin.live_board import live_reporter, reporting
 from api.chat_routes import mount_routes
 from api.exception_handlers import install_error_handlers
 from api.langgraph import install_langgraph_api
@@ -19,6 +20,7 @@ from graphs.clock import SYSTEM_CLOCK, Clock
 from graphs.routes import load_route_specs
 from graphs.service import open_graphs
 from graphs.settings import Settings
+from graphs.store.keys import RedisKeys
 from middleware.access_log import AccessLogMiddleware
 from middleware.auth import AuthMiddleware, open_paths
 from middleware.body_limit import BodyLimitMiddleware
@@ -60,8 +62,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         async with open_graphs(settings, clock=clock) as service:
             app.state.graphs = service
             app.state.authenticator = build_authenticator(settings, service.redis)
+            slots = service.chat.services.slots
+            app.state.live = live_reporter(
+                service.redis,
+                RedisKeys(settings.redis_prefix),
+                settings.admin_error_minutes,
+                lambda: slots.held,
+            )
             try:
-                async with taking_over_runs(app):
+                async with (
+                    taking_over_runs(app),
+                    reporting(app.state.live, settings.live_report_seconds),
+                ):
                     with frozen_startup_heap(settings.gc_gen0_threshold):
                         yield
             finally:
@@ -78,6 +90,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(usage.router)
+    app.include_router(admin.router)
+    app.include_router(console.router)
     app.include_router(metrics_endpoint.metrics_router(settings))
     app.include_router(openai_compat.router)
     install_langgraph_api(app)

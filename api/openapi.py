@@ -58,14 +58,21 @@ ERRORS = {
 }
 # Probes are never authenticated and take no body; they can still fail inside.
 OPEN_ERRORS = ("431", "500", "503")
+ADMIN_PREFIX = "/admin/"
+ADMIN_ERRORS = {
+    **ERRORS,
+    "403": "forbidden (the caller does not hold the admin role)",
+    "409": "key_not_managed (a keys file's key, or no Redis to keep keys in)",
+}
 
 
 def error_responses(path: str) -> dict[str, Any]:
     schema_name = "OpenAIError" if path.startswith("/v1/") else "Error"
-    codes = OPEN_ERRORS if path.startswith("/health/") else tuple(ERRORS)
+    errors = ADMIN_ERRORS if path.startswith(ADMIN_PREFIX) else ERRORS
+    codes = OPEN_ERRORS if path.startswith("/health/") else tuple(errors)
     return {
         code: {
-            "description": ERRORS[code],
+            "description": errors[code],
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
             },

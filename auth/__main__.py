@@ -1,12 +1,14 @@
 """`python -m auth`: create, list and revoke API keys.
 
     python -m auth create --principal NAME [--rate-limit N] [--tokens-per-minute N]
-                          [--daily-budget-usd X] [--expires 30d|2027-01-31] [--file PATH]
+                          [--daily-budget-usd X] [--expires 30d|2027-01-31] [--admin]
+                          [--file PATH]
     python -m auth list [--file PATH]
     python -m auth revoke KEY_ID [--file PATH]
 
 Keys go to Redis (`REDIS_URL`, `REDIS_PREFIX`) unless `--file` names a keys file
-(`API_KEYS_FILE`). `create` prints the new key once: only its SHA-256 hash is stored.
+(`API_KEYS_FILE`). `create` prints the new key once: only its SHA-256 hash is stored. A key made
+with `--admin` also opens the operator console (`/console`) and `/admin/`.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from pathlib import Path
 
 from auth.api_keys import (
     KeyRecord,
-    RedisKeyStore,
     key_hash,
     key_line,
     new_key,
     parse_key_line,
     read_keys_file,
 )
+from auth.redis_key_store import RedisKeyStore
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
 from graphs.settings import Settings
 from graphs.store.redis_client import build_redis
@@ -74,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
         "--daily-budget-usd", type=positive(float), help="overrides DAILY_BUDGET_USD (0: off)"
     )
     create.add_argument("--expires", help="30d, 12h or an ISO date")
+    create.add_argument("--admin", action="store_true", help="the key opens the console")
     revoke = commands.add_parser("revoke", help="stop a key from working")
     revoke.add_argument("key_id")
     listing = commands.add_parser("list", help="the keys (ids, principals, limits; no secrets)")
@@ -85,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
 def describe(record: KeyRecord) -> str:
     expires = "never" if record.expires is None else datetime.fromtimestamp(record.expires, UTC)
     limits = ", ".join(f"{k}={v}" for k, v in vars(record.quota).items() if v is not None)
-    return f"{record.key_id}  {record.principal}  expires {expires}  {limits or 'server limits'}"
+    who = f"{record.principal}  admin" if record.admin else record.principal
+    return f"{record.key_id}  {who}  expires {expires}  {limits or 'server limits'}"
 
 
 @asynccontextmanager
@@ -104,7 +108,10 @@ def create(args: argparse.Namespace) -> tuple[str, KeyRecord]:
         raise SystemExit(f"--principal must be {PRINCIPAL_RULE}.")
     key = new_key()
     quota = Quota(args.rate_limit, args.tokens_per_minute, args.daily_budget_usd)
-    return key, KeyRecord(args.principal, key_hash(key), quota, time.time(), expiry(args.expires))
+    record = KeyRecord(
+        args.principal, key_hash(key), quota, time.time(), expiry(args.expires), args.admin
+    )
+    return key, record
 
 
 def key_id_of(line: str) -> str | None:

@@ -3,8 +3,8 @@
 A presented key is hashed and looked up by its hash: a stolen store or log holds no usable key.
 (A slow password hash buys nothing for 256-bit random keys, and SHA-256 keeps the lookup a
 dictionary or Redis read.) Two stores: a keys file for small deployments and embedded mode,
-re-read when it changes, and Redis for everything else, where a revoked key is gone for every
-worker and pod at its next request.
+re-read when it changes (here), and Redis for everything else (`auth/redis_key_store.py`),
+where a revoked key is gone for every worker and pod at its next request.
 """
 
 from __future__ import annotations
@@ -12,18 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from redis.typing import EncodableT, FieldT
-
 from graphs.identity import PRINCIPAL_RULE, Quota, is_principal_name
-from graphs.store.keys import RedisKeys
-from graphs.store.redis_client import REDIS_FAILURES, RedisClient, store_unavailable
 
 KEY_PREFIX = "gg_"
+ADMIN_ROLE = "admin"  # a key's role option (`role=admin`): it opens the operator console
 SHA256_HEX = frozenset("0123456789abcdef")
 QUOTA_FIELDS = {"rate_limit_max": int, "tokens_per_minute": int, "daily_budget_usd": float}
 
@@ -52,6 +48,8 @@ class KeyRecord:
     quota: Quota = field(default_factory=Quota)
     created: float = 0.0
     expires: float | None = None
+    admin: bool = False  # the key opens the operator console and `/admin/`
+    last_used: float | None = None  # to `KEY_LAST_USED_RESOLUTION`; Redis keys only
 
     @property
     def key_id(self) -> str:
@@ -64,6 +62,9 @@ class KeyRecord:
 
 class KeyStore(Protocol):
     async def find(self, hash: str) -> KeyRecord | None: ...
+
+    async def used(self, record: KeyRecord, now: float) -> None:
+        """Note that `record`'s key authenticated a request at `now`."""
 
 
 def quota_from(fields: dict[str, str]) -> Quota:
@@ -91,17 +92,22 @@ def parse_key_line(line: str) -> KeyRecord | None:
             f"expected '<principal> <sha256-hex>' with a principal of {PRINCIPAL_RULE}"
         )
     options = dict(word.partition("=")[::2] for word in words[2:])
-    unknown = set(options) - set(QUOTA_FIELDS) - {"expires"}
+    unknown = set(options) - set(QUOTA_FIELDS) - {"expires", "role"}
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)}")
+    if options.get("role", ADMIN_ROLE) != ADMIN_ROLE:
+        raise ValueError(f"role may only be {ADMIN_ROLE!r}")
     expires = float(options["expires"]) if options.get("expires") else None
-    return KeyRecord(words[0], words[1].lower(), quota_from(options), expires=expires)
+    admin = "role" in options
+    return KeyRecord(words[0], words[1].lower(), quota_from(options), expires=expires, admin=admin)
 
 
 def key_line(record: KeyRecord) -> str:
     options = quota_fields(record.quota)
     if record.expires is not None:
         options["expires"] = f"{record.expires:.0f}"
+    if record.admin:
+        options["role"] = ADMIN_ROLE
     return " ".join([record.principal, record.hash, *(f"{k}={v}" for k, v in options.items())])
 
 
@@ -164,75 +170,5 @@ class KeysFile:
         self._refresh()
         return self._records.get(hash)
 
-
-def text_of(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class RedisKeyStore:
-    """A hash per key (`<prefix>apikey:<sha256>`) that expires with the key, and an index of key
-    ids (`<prefix>apikeys`) for listing and revoking. Single-key commands only, so the layout
-    holds on Redis Cluster."""
-
-    def __init__(self, redis: RedisClient, prefix: str) -> None:
-        self._redis = redis
-        self._keys = RedisKeys(prefix)
-
-    def _key(self, hash: str) -> str:
-        return self._keys.api_key(hash)
-
-    @property
-    def _index(self) -> str:
-        return self._keys.api_key_index()
-
-    async def find(self, hash: str) -> KeyRecord | None:
-        try:
-            fields = await self._redis.hgetall(self._key(hash))
-        except REDIS_FAILURES as exc:
-            # Authentication runs before the routes' Redis error handler: say 503 here.
-            raise store_unavailable(exc, "The key store") from None
-        if not fields:
-            return None
-        text = {text_of(name): text_of(value) for name, value in fields.items()}
-        try:
-            if not is_principal_name(text.get("principal", "")):
-                raise ValueError("no valid principal")
-            expires = float(text["expires"]) if text.get("expires") else None
-            created = float(text.get("created") or 0)
-            return KeyRecord(text["principal"], hash, quota_from(text), created, expires)
-        except ValueError as exc:
-            logger.error("API key record %s is corrupt (%s); refusing it", hash[:12], exc)
-            return None
-
-    async def add(self, record: KeyRecord) -> None:
-        fields: dict[FieldT, EncodableT] = {
-            "principal": record.principal,
-            "created": f"{record.created:.0f}",
-        }
-        fields.update(quota_fields(record.quota))
-        if record.expires is not None:
-            fields["expires"] = f"{record.expires:.0f}"
-        await self._redis.hset(self._key(record.hash), mapping=fields)
-        if record.expires is not None:
-            await self._redis.expireat(self._key(record.hash), int(record.expires) + 1)
-        await self._redis.hset(self._index, record.key_id, record.hash)
-
-    async def records(self) -> list[KeyRecord]:
-        """Every live key; index entries of keys that expired are dropped on the way."""
-        found = []
-        for key_id, hash in (await self._redis.hgetall(self._index)).items():
-            record = await self.find(text_of(hash))
-            if record is None or not record.usable(time.time()):
-                await self._redis.hdel(self._index, key_id)
-            else:
-                found.append(record)
-        return found
-
-    async def revoke(self, key_id: str) -> bool:
-        hash = await self._redis.hget(self._index, key_id)
-        if hash is None:
-            return False
-        # The key record first: from this command on the key no longer authenticates.
-        await self._redis.delete(self._key(text_of(hash)))
-        await self._redis.hdel(self._index, key_id)
-        return True
+    async def used(self, record: KeyRecord, now: float) -> None:
+        """A keys file is not written by the server: its keys' last use is not kept."""

@@ -1,16 +1,22 @@
 """The principal of a request, by `AUTH_MODE`: an API key, a JWT, a header set by an
-authenticating gateway, or nobody (`anonymous`, development)."""
+authenticating gateway, or nobody (`anonymous`, development). Each also says whether the
+principal is an admin (the operator console, `/admin/`): a key made with `--admin`, a token
+whose `JWT_ROLES_CLAIM` holds `ADMIN_ROLE`, a gateway's `AUTH_ROLES_HEADER` that names it, or,
+with no authentication, a client on this machine's loopback.
+"""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.datastructures import Headers
 
-from auth.api_keys import KeysFile, KeyStore, RedisKeyStore, key_hash
+from auth.api_keys import KeysFile, KeyStore, key_hash
+from auth.redis_key_store import RedisKeyStore
 from graphs.errors import InvalidInput, Unauthenticated
 from graphs.identity import ANONYMOUS, PRINCIPAL_RULE, Principal, is_principal_name
 from graphs.settings import Settings
@@ -25,7 +31,9 @@ INVALID_TOKEN = 'Bearer realm="graphgate", error="invalid_token"'
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, headers: Headers) -> Principal: ...
+    async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
+        """The principal of a request with `headers` from the `client` address."""
+        ...
 
     async def problem(self) -> str | None:
         """Why no credential can be checked now (for readiness), if so."""
@@ -39,6 +47,21 @@ def bearer_token(headers: Headers) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def holds_role(value: Any, role: str) -> bool:
+    """Whether a roles claim or header names `role`: a list of names, or one string of names
+    separated by spaces or commas (as OAuth's `scope` and most gateways write them)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return isinstance(value, list) and role in value
+
+
+def is_loopback(client: str | None) -> bool:
+    try:
+        return client is not None and ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        return False
+
+
 def bears_token(headers: Headers, expected: str) -> bool:
     """Whether the request's bearer token is `expected` (never when that is empty), compared in
     constant time."""
@@ -48,18 +71,20 @@ def bears_token(headers: Headers, expected: str) -> bool:
 
 class Anonymous:
     """`AUTH_MODE=none`: everyone is `anonymous`; in development `X-User-Id` names the
-    principal, so that local users and tests keep separate sessions and limits."""
+    principal, so that local users and tests keep separate sessions and limits. Outside
+    production a client on the loopback (`make run`'s user) is an admin; nobody else is."""
 
     def __init__(self, *, trust_user_header: bool) -> None:
         self.trust_user_header = trust_user_header
 
-    async def authenticate(self, headers: Headers) -> Principal:
+    async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
+        admin = self.trust_user_header and is_loopback(client)
         user = headers.get(USER_HEADER) if self.trust_user_header else None
         if user is None:
-            return Principal(ANONYMOUS)
+            return Principal(ANONYMOUS, admin=admin)
         if not is_principal_name(user):
             raise InvalidInput(f"X-User-Id must be {PRINCIPAL_RULE}.")
-        return Principal(user)
+        return Principal(user, admin=admin)
 
     async def problem(self) -> str | None:
         return None
@@ -75,17 +100,18 @@ class ApiKeys:
     def __init__(self, stores: Sequence[KeyStore]) -> None:
         self.stores = stores
 
-    async def authenticate(self, headers: Headers) -> Principal:
+    async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
         key = bearer_token(headers) or headers.get(API_KEY_HEADER)
         if not key:
             raise Unauthenticated(
                 "An API key is required: send `Authorization: Bearer <key>` or `X-API-Key`."
             )
-        hash = key_hash(key)
+        hash, now = key_hash(key), time.time()
         for store in self.stores:
             record = await store.find(hash)
-            if record is not None and record.usable(time.time()):
-                return Principal(record.principal, record.quota, record.key_id)
+            if record is not None and record.usable(now):
+                await store.used(record, now)
+                return Principal(record.principal, record.quota, record.key_id, record.admin)
         raise Unauthenticated("The API key is not valid.", challenge=INVALID_TOKEN)
 
     async def problem(self) -> str | None:
@@ -96,21 +122,24 @@ class ApiKeys:
 
 
 class JWTBearer:
-    """`AUTH_MODE=jwt`: a JWT verified against the identity provider's JWKS."""
+    """`AUTH_MODE=jwt`: a JWT verified against the identity provider's JWKS; an admin when its
+    `roles_claim` names `admin_role`."""
 
-    def __init__(self, verifier: JWTVerifier) -> None:
+    def __init__(self, verifier: JWTVerifier, roles_claim: str, admin_role: str) -> None:
         self.verifier = verifier
+        self.roles_claim, self.admin_role = roles_claim, admin_role
 
-    async def authenticate(self, headers: Headers) -> Principal:
+    async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
         token = bearer_token(headers)
         if token is None:
             raise Unauthenticated("A bearer token is required: send `Authorization: Bearer <JWT>`.")
-        name = await self.verifier.principal(token)
+        claims = await self.verifier.claims(token)
+        name = self.verifier.principal_of(claims)
         if not is_principal_name(name):
             raise Unauthenticated(
                 f"The token's principal claim is not {PRINCIPAL_RULE}.", challenge=INVALID_TOKEN
             )
-        return Principal(name)
+        return Principal(name, admin=holds_role(claims.get(self.roles_claim), self.admin_role))
 
     async def problem(self) -> str | None:
         return await self.verifier.key_problem()
@@ -121,12 +150,14 @@ class JWTBearer:
 
 class TrustedHeader:
     """`AUTH_MODE=trusted_header`: the gateway in front authenticated the caller and names it in
-    `AUTH_HEADER` (which it must strip from what clients send)."""
+    `AUTH_HEADER`, and its roles in `AUTH_ROLES_HEADER` (both of which it must strip from what
+    clients send)."""
 
-    def __init__(self, header: str) -> None:
+    def __init__(self, header: str, roles_header: str, admin_role: str) -> None:
         self.header = header.lower()
+        self.roles_header, self.admin_role = roles_header.lower(), admin_role
 
-    async def authenticate(self, headers: Headers) -> Principal:
+    async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
         # Exactly one: a gateway that appends its header instead of replacing the client's
         # would otherwise let the client's copy, which comes first, win.
         values = headers.getlist(self.header)
@@ -135,7 +166,10 @@ class TrustedHeader:
         name = values[0]
         if not is_principal_name(name):
             raise Unauthenticated(f"The gateway's principal is not {PRINCIPAL_RULE}.")
-        return Principal(name)
+        # Every copy must name the role: a client's own copy cannot make it an admin.
+        roles = headers.getlist(self.roles_header)
+        admin = bool(roles) and all(holds_role(value, self.admin_role) for value in roles)
+        return Principal(name, admin=admin)
 
     async def problem(self) -> str | None:
         return None
@@ -149,7 +183,9 @@ def key_stores(settings: Settings, redis: RedisClient | None) -> list[KeyStore]:
     if settings.api_keys_file is not None:
         stores.append(KeysFile(settings.api_keys_file))
     if redis is not None:
-        stores.append(RedisKeyStore(redis, settings.redis_prefix))
+        stores.append(
+            RedisKeyStore(redis, settings.redis_prefix, settings.key_last_used_resolution)
+        )
     return stores
 
 
@@ -172,8 +208,10 @@ def build_authenticator(settings: Settings, redis: RedisClient | None) -> Authen
                 leeway=settings.jwt_leeway,
                 cache_seconds=settings.jwt_jwks_cache_seconds,
                 max_stale_seconds=settings.jwt_jwks_max_stale_seconds,
-            )
+            ),
+            settings.jwt_roles_claim,
+            settings.admin_role,
         )
     if settings.auth_mode == "trusted_header":
-        return TrustedHeader(settings.auth_header)
+        return TrustedHeader(settings.auth_header, settings.auth_roles_header, settings.admin_role)
     return Anonymous(trust_user_header=settings.trusts_user_header)

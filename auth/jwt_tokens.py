@@ -159,6 +159,17 @@ class JWTVerifier:
 
     async def principal(self, token: str) -> str:
         """The principal claim of a valid token; raises Unauthenticated otherwise."""
+        return self.principal_of(await self.claims(token))
+
+    def principal_of(self, claims: dict[str, Any]) -> str:
+        """The principal claim of a verified token's claims; Unauthenticated if it has none."""
+        principal = claims.get(self._principal_claim)
+        if not isinstance(principal, str) or not principal.strip():
+            raise _rejected(f"The token has no usable {self._principal_claim!r} claim.")
+        return principal
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a valid token; raises Unauthenticated otherwise."""
         alg, kid = self._header(token)
         key = await self._key(kid, alg)
         try:
@@ -174,10 +185,7 @@ class JWTVerifier:
         except jwt.PyJWTError as error:
             reason = next((text for kind, text in _REASONS if isinstance(error, kind)), None)
             raise _rejected(reason or "The token is not valid.") from None
-        principal = claims.get(self._principal_claim)
-        if not isinstance(principal, str) or not principal.strip():
-            raise _rejected(f"The token has no usable {self._principal_claim!r} claim.")
-        return principal
+        return claims
 
     async def key_problem(self) -> str | None:
         """Why no token can be verified now (no keys, or keys too old), for readiness. A due

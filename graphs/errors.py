@@ -75,6 +75,20 @@ class Unauthenticated(GraphgateError):
         super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
+class Forbidden(GraphgateError):
+    """Authenticated, but not allowed this (the console and `/admin/` without the admin role)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class KeyNotManaged(GraphgateError):
+    """A change to a key that graphgate does not store (no Redis, or a keys file's key)."""
+
+    status = 409
+    code = "key_not_managed"
+
+
 class NotFound(GraphgateError):
     status = 404
     code = "not_found"

@@ -35,11 +35,13 @@ class Quota:
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. `key_id` names the API key used (never the key itself)."""
+    """An authenticated caller. `key_id` names the API key used (never the key itself);
+    `admin`: it may use the operator console and `/admin/`."""
 
     name: str
     quota: Quota = field(default_factory=Quota)
     key_id: str | None = None
+    admin: bool = False
 
 
 def is_principal_name(name: str) -> bool:

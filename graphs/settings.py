@@ -33,12 +33,19 @@ class Settings(BaseSettings):
     allow_anonymous: bool = False
     api_keys_file: Path | None = None
     auth_header: str = "X-Authenticated-User"
+    auth_roles_header: str = "X-Authenticated-Roles"
+    admin_role: str = Field(default="admin", min_length=1)
+    key_last_used_resolution: float = Field(default=60.0, ge=0)
+    admin_near_limit_ratio: float = Field(default=0.8, gt=0, le=1)
+    admin_error_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    live_report_seconds: float = Field(default=5.0, gt=0)
     jwt_jwks_url: str | None = None
     jwt_jwks_file: Path | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_algorithms: str = "RS256,ES256,EdDSA"
     jwt_principal_claim: str = "sub"
+    jwt_roles_claim: str = "roles"
     jwt_leeway: float = Field(default=30.0, ge=0, le=300)
     jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
     jwt_jwks_max_stale_seconds: float = Field(default=3600.0, ge=0)

@@ -2,9 +2,9 @@
 names goes into the request context for admission, the sessions and the access line.
 
 Open: health probes (a load balancer has no key), `/metrics` (its own `METRICS_TOKEN`), CORS
-preflights (browsers send them without credentials) and, when enabled, the API docs and the
-playground's static page. The authenticator is built in the app's lifespan, where the Redis
-client opens; until then nothing is served.
+preflights (browsers send them without credentials), the console's static page and, when
+enabled, the API docs and the playground's static page. The authenticator is built in the
+app's lifespan, where the Redis client opens; until then nothing is served.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from middleware.request_context import request_context
 
 METRICS_PATH = "/metrics"
 HEALTH_PATHS = ("/health/",)
+# The console's page and its script: they hold no data; every call they make to `/admin/`
+# authenticates, and only an admin's succeeds.
+CONSOLE_PATHS = ("/console",)
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
@@ -27,8 +30,9 @@ def open_paths(*, docs: bool, route_paths: tuple[str, ...]) -> tuple[str, ...]:
     each route's playground page when they are enabled (the playground's own calls to the
     route still authenticate)."""
     if not docs:
-        return HEALTH_PATHS
-    return HEALTH_PATHS + DOCS_PATHS + tuple(f"{path}/playground" for path in route_paths)
+        return HEALTH_PATHS + CONSOLE_PATHS
+    playgrounds = tuple(f"{path}/playground" for path in route_paths)
+    return HEALTH_PATHS + CONSOLE_PATHS + DOCS_PATHS + playgrounds
 
 
 def is_open(path: str, open_paths: tuple[str, ...]) -> bool:
@@ -59,7 +63,10 @@ class AuthMiddleware:
                 self._check_metrics_token(headers)
             elif not is_open(path, self.open_paths):
                 authenticator: Authenticator = scope["app"].state.authenticator
-                request_context(scope).principal = await authenticator.authenticate(headers)
+                client = scope.get("client")
+                request_context(scope).principal = await authenticator.authenticate(
+                    headers, client[0] if client else None
+                )
         except GraphgateError as exc:
             await send_error(scope, receive, send, exc)
             return

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class LeasePool(Protocol):
 
     async def renew(self, lease: Lease) -> None: ...
 
+    async def in_use(self) -> int:
+        """How many leases are held now, by every holder."""
+
     renew_every: float
 
 
@@ -86,6 +90,7 @@ class LocalLeasePool:
 
     def __init__(self, limit: int) -> None:
         self._semaphore = asyncio.Semaphore(limit)
+        self._held = 0
 
     async def acquire(self, within: float) -> Lease | None:
         try:
@@ -93,13 +98,18 @@ class LocalLeasePool:
                 await self._semaphore.acquire()
         except TimeoutError:
             return None
+        self._held += 1
         return Lease("local", "local")
 
     async def release(self, lease: Lease) -> None:
+        self._held -= 1
         self._semaphore.release()
 
     async def renew(self, lease: Lease) -> None:
         return None
+
+    async def in_use(self) -> int:
+        return self._held
 
 
 class RedisLeasePool:
@@ -151,6 +161,15 @@ class RedisLeasePool:
         if not await self._renew(keys=[lease.key], args=[self._ttl_ms, lease.member]):
             logger.warning("concurrency lease %s expired before its call ended", lease.member)
 
+    async def in_use(self) -> int:
+        """Leases not lapsed, on this machine's clock (a view for people: off by the skew)."""
+        now_ms = time.time() * 1000
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, _ in self._stripes:
+                pipe.zcount(key, now_ms, "+inf")
+            counts = await pipe.execute()
+        return sum(int(count) for count in counts)
+
 
 class ConcurrencySlots:
     """A slot of the process and, if configured, of the cluster, for one upstream call."""
@@ -159,6 +178,11 @@ class ConcurrencySlots:
         self._semaphore = asyncio.Semaphore(per_process)
         self._leases = leases
         self._queue_timeout = queue_timeout
+        self.held = 0  # this process's slots in use
+
+    async def global_in_use(self) -> int | None:
+        """The cluster-wide slots in use, when `GLOBAL_MAX_CONCURRENCY` is set."""
+        return None if self._leases is None else await self._leases.in_use()
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
@@ -169,6 +193,7 @@ class ConcurrencySlots:
                 await self._semaphore.acquire()
         except TimeoutError:
             raise self._busy() from None
+        self.held += 1
         try:
             if self._leases is None:
                 yield
@@ -179,6 +204,7 @@ class ConcurrencySlots:
             async with self._renewing(self._leases, lease):
                 yield
         finally:
+            self.held -= 1
             self._semaphore.release()
 
     @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ refused before it ran are given back (`refund`).
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -44,6 +45,9 @@ class RateLimiter(Protocol):
 
     async def refund(self, principal: str, hit: str, units: range) -> None:
         """Give back units `units` (1-based) of the request counted as `hit`."""
+
+    async def in_window(self, principals: list[str]) -> dict[str, int]:
+        """How many requests each principal has in its window now."""
 
 
 def decide(
@@ -87,6 +91,12 @@ class InMemoryRateLimiter:
         self, trip: RoundTrip, principal: str, cost: int = 1, limit: int | None = None
     ) -> Reply[RateLimitDecision]:
         return trip.local(lambda: self.hit(principal, cost, limit))
+
+    async def in_window(self, principals: list[str]) -> dict[str, int]:
+        now = self._clock.monotonic()
+        return {
+            p: sum(1 for at in self._seen.get(p, ()) if at > now - self.window) for p in principals
+        }
 
     async def refund(self, principal: str, hit: str, units: range) -> None:
         # The units of one hit share its time: any of them is as good as another.
@@ -159,6 +169,16 @@ class RedisRateLimiter:
 
         args = [limit, self.window_ms, cost, hit]
         return trip.script(self._script, [self._key(principal)], args, decision)
+
+    async def in_window(self, principals: list[str]) -> dict[str, int]:
+        """Read on this machine's clock (the window is kept on the server's): a view for people,
+        off by the clocks' skew at most."""
+        since = time.time() * 1000 - self.window_ms
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for principal in principals:
+                pipe.zcount(self._key(principal), since, "+inf")
+            counts = await pipe.execute()
+        return dict(zip(principals, map(int, counts), strict=True))
 
     async def refund(self, principal: str, hit: str, units: range) -> None:
         if units:

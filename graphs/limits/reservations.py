@@ -167,7 +167,9 @@ def settle_turn_in(
     """What the turn used goes to the ledger, then replaces its reservations (if it had any):
     in that order, so that the use is never counted less than it was; queued in `trip`."""
     if usage is not None:
-        services.usage.record_in(trip, turn.principal, model, usage, turn.end_user)
+        services.usage.record_in(
+            trip, turn.principal, model, usage, turn.end_user, route=services.route.name
+        )
     held = [r for r in map(Reservation.from_state, reservations) if r is not None]
     if held:
         services.budget.settle_in(trip, held[0], usage.total_tokens if usage else 0)

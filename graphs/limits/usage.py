@@ -1,6 +1,6 @@
 """The usage ledger: tokens, cost and requests per principal per UTC day and model, per end user
 (the `/v1` caller's own user) per day, and the tokens of the current minute, in Redis or in
-memory."""
+memory; and, recorded with them, every principal's usage per day (`usage_overview.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from graphs.clock import SYSTEM_CLOCK, Clock
+from graphs.limits.usage_overview import (
+    InMemoryUsageOverview,
+    RedisUsageOverview,
+    TurnUsage,
+    UsageOverview,
+)
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.round_trip import RoundTrip, alone
@@ -51,8 +57,18 @@ def counter_value(counter: str, value: float) -> float:
 
 
 class UsageLedger(Protocol):
+    @property
+    def overview(self) -> UsageOverview:
+        """Every principal's usage per day, recorded with each one's own."""
+
     async def record(
-        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
+        self,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+        *,
+        route: str,
     ) -> None: ...
 
     def record_in(
@@ -62,6 +78,8 @@ class UsageLedger(Protocol):
         model: str,
         usage: LedgerEntry,
         end_user: str | None = None,
+        *,
+        route: str,
     ) -> None:
         """`record`, queued in `trip` (a turn's end)."""
 
@@ -83,6 +101,7 @@ def last_days(count: int, clock: Clock) -> list[date]:
 class InMemoryUsageLedger:
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
+        self.overview = InMemoryUsageOverview()
         self._days: dict[tuple[str, date], DayUsage] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(float))
         )
@@ -90,7 +109,20 @@ class InMemoryUsageLedger:
         self._end_users: dict[tuple[str, date, str], dict[str, float]] = {}
 
     async def record(
-        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
+        self,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+        *,
+        route: str,
+    ) -> None:
+        await alone(
+            None, lambda trip: self.record_in(trip, principal, model, usage, end_user, route=route)
+        )
+
+    async def _record(
+        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None
     ) -> None:
         today = self._clock.today()
         day = self._days[(principal, today)]
@@ -113,8 +145,12 @@ class InMemoryUsageLedger:
         model: str,
         usage: LedgerEntry,
         end_user: str | None = None,
+        *,
+        route: str,
     ) -> None:
-        trip.local(lambda: self.record(principal, model, usage, end_user))
+        trip.local(lambda: self._record(principal, model, usage, end_user))
+        turn = TurnUsage(principal, model, route, asdict(usage))
+        self.overview.record_in(trip, self._clock.today(), turn)
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         return {
@@ -194,6 +230,7 @@ class RedisUsageLedger:
         self._keys = RedisKeys(prefix)
         self._retention = retention_days * SECONDS_PER_DAY
         self._record = redis.register_script(RECORD_LUA)
+        self.overview = RedisUsageOverview(redis, self._keys, self._retention, COUNTERS)
 
     def day_key(self, principal: str, day: date | None = None) -> str:
         """The principal's usage hash of `day` (today unless given)."""
@@ -209,10 +246,17 @@ class RedisUsageLedger:
         return self._keys.tokens_minute(principal, self.clock.minute())
 
     async def record(
-        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
+        self,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+        *,
+        route: str,
     ) -> None:
         await alone(
-            self._redis, lambda trip: self.record_in(trip, principal, model, usage, end_user)
+            self._redis,
+            lambda trip: self.record_in(trip, principal, model, usage, end_user, route=route),
         )
 
     def record_in(
@@ -222,12 +266,16 @@ class RedisUsageLedger:
         model: str,
         usage: LedgerEntry,
         end_user: str | None = None,
+        *,
+        route: str,
     ) -> None:
         keys = [self.day_key(principal), self.minute_key(principal), self.end_users_key(principal)]
         by_model = increments([model, TOTAL], usage)
         by_end_user = increments([end_user], usage) if end_user is not None else []
         args = [self._retention, MINUTE_KEY_TTL, usage.total_tokens, len(by_model)]
         trip.script(self._record, keys, [*args, *by_model, *by_end_user])
+        turn = TurnUsage(principal, model, route, asdict(usage))
+        self.overview.record_in(trip, self.clock.today(), turn)
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -37,6 +37,16 @@ class BoundedMemorySaver(InMemorySaver):
         self.keep = keep
         self._last_used: OrderedDict[str, float] = OrderedDict()
         self._blob_keys: dict[str, set[tuple[str, str, str, Any]]] = {}
+
+    async def athread_ids(self, prefix: str) -> list[str]:
+        """The threads whose ids start with `prefix` (a read of a thread leaves an empty entry in
+        LangGraph's store: only those with a checkpoint count)."""
+        self._expire_idle()
+        return [
+            thread
+            for thread, namespaces in self.storage.items()
+            if thread.startswith(prefix) and any(namespaces.values())
+        ]
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         self._expire_idle()
@@ -101,6 +111,11 @@ class BoundedMemorySaver(InMemorySaver):
             if last_used > deadline:
                 break
             self.delete_thread(thread_id)
+
+
+@runtime_checkable
+class ThreadListing(Protocol):
+    async def athread_ids(self, prefix: str) -> list[str]: ...
 
 
 async def build_checkpointer(

@@ -298,5 +298,14 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         elif not await run_replicated(self._redis, script, keys, args, replication):
             raise lease_lost()
 
+    async def athread_ids(self, prefix: str) -> list[str]:
+        """The threads whose ids start with `prefix` (a SCAN of the keyspace: for an operator's
+        listing, never a request's path)."""
+        pattern = self._keys.checkpoint(prefix).removesuffix("}") + "*}"
+        return [
+            self._keys.thread_of_checkpoint(bytes(key).decode())
+            async for key in self._redis.scan_iter(match=pattern, count=1000)
+        ]
+
     async def adelete_thread(self, thread_id: str) -> None:
         await self._redis.delete(self.key(thread_id))

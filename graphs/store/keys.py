@@ -38,6 +38,15 @@ class RedisKeys:
         """The principal's usage ledger for one UTC day: a hash of counters by model."""
         return f"{self.prefix}usage:{hash_tag(principal)}:{day.isoformat()}"
 
+    def usage_overview(self, day: date) -> str:
+        """Every principal's usage of one UTC day by model, route and in total: a hash, in one
+        slot with the day's rankings."""
+        return f"{self.prefix}usage_all:{hash_tag('usage_all')}:{day.isoformat()}"
+
+    def usage_ranking(self, day: date, counter: str) -> str:
+        """The principals' `counter` on one UTC day: a sorted set."""
+        return f"{self.usage_overview(day)}:by:{counter}"
+
     def end_users_day(self, principal: str, day: date) -> str:
         """The principal's end users' counters for one UTC day."""
         return f"{self.usage_day(principal, day)}:end_users"
@@ -119,6 +128,14 @@ class RedisKeys:
     def run_owners(self) -> str:
         """The worker that holds each background run's lease: a hash."""
         return f"{self.prefix}lg_run_owners:{hash_tag('lg_runs')}"
+
+    def live_workers(self) -> str:
+        """Each worker's last report of what it is doing (`/admin/live`): a hash by worker."""
+        return f"{self.prefix}live_workers:{hash_tag('live')}"
+
+    def live_errors(self, minute: int) -> str:
+        """The errors every worker answered in one minute (since the epoch), by code: a hash."""
+        return f"{self.prefix}live_errors:{hash_tag('live')}:{minute}"
 
     def api_key(self, key_hash: str) -> str:
         """One API key's record, by the key's SHA-256."""

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from scripts.processes import ROOT, child_env, free_port
-from tests.clients.test_playground import CHROMIUM, CHROMIUM_FLAGS
+from tests.clients.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import create_key
 from tests.example_agent import ANSWER, EXAMPLE_ROUTES, agent_behaves
 from tests.live_servers import StartGraphgate

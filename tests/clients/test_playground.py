@@ -3,35 +3,13 @@ schemas and shows the reply growing while the model is still producing it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from playwright.sync_api import Browser, Page
 
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-
-from scripts.processes import ROOT
+from tests.clients.conftest import ARTIFACTS
 from tests.live_servers import StartGraphgate
 from tests.upstream import Upstream
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 PLACEHOLDER = "Send a message..."
-# Without the background-networking flags Chromium keeps dialling hosts this machine cannot reach.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def open_playground(page: Page, url: str) -> None:

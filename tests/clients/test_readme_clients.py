@@ -8,14 +8,12 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from scripts.processes import ROOT, child_env
-from tests.clients.test_playground import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import ApiKey, create_key
 from tests.example_agent import agent_routes
 from tests.live_servers import Graphgate, StartGraphgate
@@ -110,14 +108,6 @@ def test_the_javascript_example(readme_server: Graphgate, readme_key: ApiKey) ->
     finally:
         script.unlink()
     assert output.splitlines() == ["Echo: Hi, I am Ada.", "Echo: What is my name?"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def test_the_browser_fetch_example(

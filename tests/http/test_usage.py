@@ -145,8 +145,10 @@ async def test_the_redis_ledger_counts_a_minutes_tokens_and_the_days_spend(
     clock = SetClock(1_764_115_259.0)  # 2025-11-26T00:00:59Z
     redis = redis_flavours.async_client(flavour)
     ledger = RedisUsageLedger(redis, "graphgate:", retention_days=1, clock=clock)
-    await ledger.record(user, "m", LedgerEntry(total_tokens=30, cost_usd=0.25))
-    await ledger.record(user, "m", LedgerEntry(total_tokens=12, cost_usd=0.5, cache_hits=1))
+    await ledger.record(user, "m", LedgerEntry(total_tokens=30, cost_usd=0.25), route="chat")
+    await ledger.record(
+        user, "m", LedgerEntry(total_tokens=12, cost_usd=0.5, cache_hits=1), route="chat"
+    )
     assert await ledger.spending(user) == Spending(tokens_this_minute=42, cost_today_usd=0.75)
     clock.now += 1
     assert await ledger.spending(user) == Spending(tokens_this_minute=0, cost_today_usd=0.75)

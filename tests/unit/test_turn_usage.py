@@ -12,6 +12,7 @@ import pytest
 
 from graphs.chat import build_chat_graph
 from graphs.limits.usage import DayUsage, InMemoryUsageLedger, LedgerEntry, Spending
+from graphs.limits.usage_overview import UsageOverview
 from graphs.route_services import RouteServices, build_services
 from graphs.settings import Settings
 from graphs.store.round_trip import RoundTrip
@@ -28,12 +29,22 @@ class GatedLedger:
             asyncio.Event(),
         )
 
+    @property
+    def overview(self) -> UsageOverview:
+        return self.ledger.overview
+
     async def record(
-        self, principal: str, model: str, usage: LedgerEntry, end_user: str | None = None
+        self,
+        principal: str,
+        model: str,
+        usage: LedgerEntry,
+        end_user: str | None = None,
+        *,
+        route: str,
     ) -> None:
         self.entered.set()
         await self.release.wait()
-        await self.ledger.record(principal, model, usage, end_user)
+        await self.ledger.record(principal, model, usage, end_user, route=route)
         self.recorded.set()
 
     def record_in(
@@ -43,8 +54,10 @@ class GatedLedger:
         model: str,
         usage: LedgerEntry,
         end_user: str | None = None,
+        *,
+        route: str,
     ) -> None:
-        trip.local(lambda: self.record(principal, model, usage, end_user))
+        trip.local(lambda: self.record(principal, model, usage, end_user, route=route))
 
     async def days(self, principal: str, days: list[date]) -> dict[str, DayUsage]:
         return await self.ledger.days(principal, days)

@@ -12,7 +12,7 @@ from tests.clock import NOV_26_2025, SetClock
 async def test_the_tokens_of_a_minute_reset_when_the_minute_turns() -> None:
     clock = SetClock(NOV_26_2025 + 59)
     ledger = InMemoryUsageLedger(clock)
-    await ledger.record("p", "m", LedgerEntry(total_tokens=30))
+    await ledger.record("p", "m", LedgerEntry(total_tokens=30), route="chat")
     assert (await ledger.spending("p")).tokens_this_minute == 30
     clock.now += 1
     assert (await ledger.spending("p")).tokens_this_minute == 0
@@ -21,9 +21,9 @@ async def test_the_tokens_of_a_minute_reset_when_the_minute_turns() -> None:
 async def test_usage_is_kept_per_utc_day() -> None:
     clock = SetClock(NOV_26_2025 - 1)
     ledger = InMemoryUsageLedger(clock)
-    await ledger.record("p", "m", LedgerEntry(total_tokens=5))
+    await ledger.record("p", "m", LedgerEntry(total_tokens=5), route="chat")
     clock.now += 1
-    await ledger.record("p", "m", LedgerEntry(total_tokens=7))
+    await ledger.record("p", "m", LedgerEntry(total_tokens=7), route="chat")
     days = await ledger.days("p", last_days(2, clock))
     assert last_days(2, clock) == [date(2025, 11, 26), date(2025, 11, 25)]
     assert days["2025-11-26"]["total"]["total_tokens"] == 7
