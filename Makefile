@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LANGGRAPH_VENV := .venv-langgraph
 LANGGRAPH_STAMP := $(LANGGRAPH_VENV)/.installed
 
-.PHONY: install install-dev run serve test test-fast drill fuzz soak lint typecheck redis redis-cluster bench bench-semantic profile langgraph-dev clean
+.PHONY: install install-dev run serve test test-fast drill fuzz soak lint typecheck redis redis-cluster bench bench-console bench-semantic profile langgraph-dev clean
 
 # What serving needs (requirements.lock): `make run` and `make serve` install nothing else.
 # Bytecode is compiled at install: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
@@ -70,6 +70,12 @@ LANGGRAPH_JS_DEPS := tests/js-langgraph/node_modules/.package-lock.json
 $(LANGGRAPH_JS_DEPS): tests/js-langgraph/package.json tests/js-langgraph/package-lock.json
 	npm ci --prefix tests/js-langgraph --no-audit --no-fund --silent
 
+# Grafana's dashboard schema (@grafana/schema) and the TypeScript compiler that checks the chart's
+# dashboard against it, as locked.
+GRAFANA_DEPS := tests/grafana/node_modules/.package-lock.json
+$(GRAFANA_DEPS): tests/grafana/package.json tests/grafana/package-lock.json
+	npm ci --prefix tests/grafana --no-audit --no-fund --silent
+
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
@@ -83,7 +89,7 @@ $(WRK):
 # (tests/work_units.py). On two cores, one run each: 2 workers 472 s, 3 workers 452 s with
 # 171% of the CPU in use.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS) $(LANGGRAPH_JS_DEPS)
+test: lint typecheck $(CHROMIUM) $(WRK) $(LANGGRAPH_STAMP) $(JS_DEPS) $(LANGGRAPH_JS_DEPS) $(GRAFANA_DEPS)
 	$(BIN)/pytest -n $(TEST_WORKERS) --no-loadscope-reorder --durations=20
 
 # Everyday work, under a minute: lint, types, the pure functions' tests and the HTTP contract
@@ -125,8 +131,13 @@ bench: install-dev $(WRK)
 profile: install-dev $(WRK)
 	$(BIN)/python -m bench.profile
 
+# The operator console over 90 days of 1,000 principals' usage, in Chromium (about a minute):
+# bench/results/console.json.
+bench-console: install-dev $(CHROMIUM)
+	$(BIN)/python -m bench.console_render
+
 bench-semantic: install-dev
 	$(BIN)/python -m bench.semantic_threshold
 
 clean:
-	rm -rf $(VENV) $(LANGGRAPH_VENV) tests/js/node_modules tests/js-langgraph/node_modules .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LANGGRAPH_VENV) tests/js/node_modules tests/js-langgraph/node_modules tests/grafana/node_modules .langgraph_api .redis-data .pytest_cache .mypy_cache .ruff_cache

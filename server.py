@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
 from api import admin, console, health, metrics_endpoint, openai_compat, usage
@@ -37,7 +38,18 @@ from middleware.unexpected_errors import UnexpectedErrorMiddleware
 from serving.log_config import configure_logging
 from serving.startup_checks import refuse_unsafe_start
 from serving.startup_heap import frozen_startup_heap
+from serving.telemetry import telemetry
 
+# FastAPI's own OpenTelemetry: the request's server span (continuing an incoming `traceparent`)
+# and the HTTP metrics, once `serving/telemetry.py` installs providers; nothing before. Not its
+# spans of each dependency and serialisation, nor its exception logs (which quote messages):
+# structlog writes ours. Probes and `/metrics` make no traces.
+REQUEST_TELEMETRY: TelemetryConfig = {
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+    "exclude": lambda scope: scope["path"].startswith(("/health/", "/metrics")),
+}
 CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Session-Id", "X-Request-Id"]
 # Content-Location and Location carry a LangGraph API run's id to a browser's client.
 EXPOSED_HEADERS = [
@@ -59,25 +71,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_graphs(settings, clock=clock) as service:
-            app.state.graphs = service
-            app.state.authenticator = build_authenticator(settings, service.redis)
-            slots = service.chat.services.slots
-            app.state.live = live_reporter(
-                service.redis,
-                RedisKeys(settings.redis_prefix),
-                settings.admin_error_minutes,
-                lambda: slots.held,
-            )
-            try:
-                async with (
-                    taking_over_runs(app),
-                    reporting(app.state.live, settings.live_report_seconds),
-                ):
-                    with frozen_startup_heap(settings.gc_gen0_threshold):
-                        yield
-            finally:
-                await app.state.authenticator.aclose()
+        with telemetry():
+            async with serving(app, settings, clock):
+                yield
 
     docs = settings.playground_enabled
     app = FastAPI(
@@ -86,6 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
+        telemetry=REQUEST_TELEMETRY,
     )
     install_error_handlers(app)
     app.include_router(health.router)
@@ -100,6 +97,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     install_openapi(app)
     add_middleware(app, settings, tuple(spec.path for spec in specs if spec.path))
     return app
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, settings: Settings, clock: Clock) -> AsyncIterator[None]:
+    """What the app holds while it serves: the graphs and their stores, the authenticator, the
+    live reports, the background runs it takes over, the start-up heap frozen."""
+    async with open_graphs(settings, clock=clock) as service:
+        app.state.graphs = service
+        app.state.authenticator = build_authenticator(settings, service.redis)
+        slots = service.chat.services.slots
+        app.state.live = live_reporter(
+            service.redis,
+            RedisKeys(settings.redis_prefix),
+            settings.admin_error_minutes,
+            lambda: slots.held,
+        )
+        try:
+            async with (
+                taking_over_runs(app),
+                reporting(app.state.live, settings.live_report_seconds),
+            ):
+                with frozen_startup_heap(settings.gc_gen0_threshold):
+                    yield
+        finally:
+            await app.state.authenticator.aclose()
 
 
 def add_middleware(app: FastAPI, settings: Settings, route_paths: tuple[str, ...]) -> None:

@@ -63,7 +63,7 @@ async def admission_trip(
 ) -> QueuedDecision:
     """Queue the decision (with a single session's start), send it in one round trip, and
     keep the session's lock if it was free."""
-    trip = services.round_trip()
+    trip = services.round_trip("admission")
     queued = queue_decision(services, trip, principal, ask)
     start = queued.start
     try:

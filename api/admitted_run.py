@@ -24,9 +24,11 @@ from graphs.errors import SessionLeaseLost
 from graphs.identity import thread_id
 from graphs.memory.session_lock import HeldLock, kept
 from graphs.route_services import RouteServices
+from graphs.routes import BUILT_IN_CHAT
 from graphs.run_facts import FACTS_KEY, facts_of, with_facts
 from graphs.store.redis_client import REDIS_FAILURES
 from graphs.store.round_trip import RoundTrip
+from graphs.telemetry.run_spans import with_run_spans
 from middleware.request_context import ClientGone, RunRecord, current_request
 
 logger = logging.getLogger(__name__)
@@ -60,8 +62,11 @@ def graph_config(
         # LangServe hands every invoke, batch and stream an aggregator of the run's callback
         # events, and returns them only on routes added with `include_callback_events`, which
         # ours are not. Each of its events runs as a task of its own: 16 a turn, and one a token.
-        kept = [c for c in callbacks if not isinstance(c, AsyncEventAggregatorCallback)]
-        graph_run["callbacks"] = kept
+        callbacks = [c for c in callbacks if not isinstance(c, AsyncEventAggregatorCallback)]
+    principal = configurable[FACTS_KEY].principal
+    traced = with_run_spans(callbacks, thread_route or BUILT_IN_CHAT.name, principal)
+    if traced is not None:
+        graph_run["callbacks"] = traced
     return graph_run
 
 
@@ -134,7 +139,7 @@ async def session_turn(
         async with kept(held):
             yield config
         return
-    ending = services.round_trip()
+    ending = services.round_trip("turn end")
     async with ended_in_one_trip(held, ending):
         yield with_facts(config, ending=ending)
 

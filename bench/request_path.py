@@ -19,6 +19,8 @@ The phases, each on a server started for it:
   streams until one does not hold (`bench/paced_streams.py`);
 - exact-cache hits (T2): graphgate again with `CACHE_MODE=exact`, one client repeating one
   question;
+- tracing on: graphgate's invoke again with OpenTelemetry exporting every span and metric to an
+  OTLP sink on loopback (`bench/otlp_sink.py`), beside its invoke with tracing off;
 - the session savers' CPU per turn, in process (`bench/savers.py`).
 
 The invoke load: 1,000 sessions of 100 users (an API key each), each request the next turn of
@@ -61,6 +63,7 @@ from bench.comparison import (
     start_server,
 )
 from bench.long_session import turn_costs
+from bench.otlp_sink import otlp_sink
 from bench.paced_streams import (
     GAP_P99_BOUND_MS,
     TOKENS_PER_SECOND,
@@ -148,6 +151,20 @@ def measure(
 ) -> dict[str, Any]:
     """Start-up, memory and invoke at each concurrency (and T5's long sessions, for
     graphgate) on the server with its instant model."""
+    return measure_invoke(server, redis_url, keys, plan, workdir, long_session=True)
+
+
+def measure_invoke(
+    server: Server,
+    redis_url: str,
+    keys: list[str],
+    plan: Plan,
+    workdir: Path,
+    *,
+    long_session: bool = False,
+) -> dict[str, Any]:
+    """Start-up, memory and invoke at each concurrency on the server with its instant model;
+    with `long_session`, T5's long sessions for graphgate."""
     began = time.perf_counter()
     process, base = start_server(server, redis_url, workdir)
     started_in = time.perf_counter() - began
@@ -173,7 +190,7 @@ def measure(
             "rss_mb_after_load": rss_mb(pid),
             "invoke": invoke,
         }
-        if server.name == "graphgate":
+        if long_session and server.name == "graphgate":
             settle(pid)
             figures["long_session"] = turn_costs(base, keys[0], plan.long_sessions, plan.long_turns)
         return figures
@@ -264,6 +281,11 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
                 results[server.name]["paced"] = phase(", paced streams", measure_paced, server)
         graphgate = graphgate_server(workdir / "keys", keys)
         results["graphgate"]["cache_hit_c1"] = phase(", exact cache", measure_cache_hits, graphgate)
+        endpoint = stack.enter_context(otlp_sink())
+        traced = dataclasses.replace(
+            graphgate, env={**graphgate.env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+        )
+        results["graphgate"]["traced"] = phase(", traced", measure_invoke, traced)
         print("measuring the session savers", file=sys.stderr, flush=True)
         store.flushall()
         savers = saver_costs(redis_url, plan.saver_threads, plan.saver_turns)

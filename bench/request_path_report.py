@@ -24,7 +24,9 @@ NAMES = {
     "naive_graph": "LangServe + naive 4-node graph, stock AsyncRedisSaver",
     "naive_graph_stateless": "the same graph, no checkpointer (no state)",
     "graphgate": "**graphgate** (full pipeline)",
+    "graphgate_traced": "graphgate, tracing on (every span and metric exported over OTLP)",
 }
+TRACED = "graphgate_traced"
 FLOOR = "naive_graph_stateless"
 
 
@@ -142,11 +144,14 @@ def invoke_row(name: str, server: dict[str, Any]) -> str:
 def invoke_table(result: dict[str, Any]) -> list[str]:
     servers = result["servers"]
     concurrency = max(int(c) for c in servers["graphgate"]["invoke"])
+    rows = [invoke_row(name, server) for name, server in servers.items()]
+    if "traced" in servers["graphgate"]:
+        rows.append(invoke_row(TRACED, servers["graphgate"]["traced"]))
     return [
         f"| server | invoke req/s, c={concurrency} | CPU ms/request | c=1 p50 | RSS at start"
         " | start-up |",
         "|---|---|---|---|---|---|",
-        *(invoke_row(name, server) for name, server in servers.items()),
+        *rows,
     ]
 
 

@@ -61,9 +61,9 @@ class RouteServices:
     clock: Clock = SYSTEM_CLOCK
     redis: RedisClient | None = None  # None in embedded mode
 
-    def round_trip(self) -> RoundTrip:
-        """Where the stores queue the commands of one step of a turn, sent together."""
-        return RoundTrip(self.redis)
+    def round_trip(self, step: str) -> RoundTrip:
+        """Where the stores queue the commands of one `step` of a turn, sent together."""
+        return RoundTrip(self.redis, step)
 
     @functools.cached_property
     def question_only(self) -> bool:

@@ -1,7 +1,10 @@
 """Trace id: taken from `traceparent` or `X-Request-Id` when sent, else generated; returned in
 `X-Trace-Id` (on every answer: this middleware is the outermost), kept in the request context
-for error bodies and bound to every log line. What the request still holds when it ends (session
-locks no run claimed, admission's budget reservations and unused rate units) is let go here."""
+for error bodies and bound to every log line. When OpenTelemetry traces the request, its span's
+trace id is the one (it continues an incoming `traceparent`, else starts a trace), so the logs
+and the trace name the same id; the span gets the request's principal (`user.id`). What the
+request still holds when it ends (session locks no run claimed, admission's budget
+reservations and unused rate units) is let go here."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import re
 import uuid
 
 import structlog
+from opentelemetry import trace
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graphs.telemetry.tracer import tracing
 from middleware.request_context import open_request_context, serving
 
 # W3C trace context: version-traceid-parentid-flags; the trace id is 32 hex digits, not all 0.
@@ -27,6 +32,12 @@ def incoming_trace_id(headers: Headers) -> str | None:
     return request_id if REQUEST_ID.match(request_id) else None
 
 
+def current_span() -> trace.Span | None:
+    """The request's span, if OpenTelemetry traces it (a probe's is not traced)."""
+    span = trace.get_current_span()
+    return span if span.get_span_context().is_valid else None
+
+
 class TraceIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,12 +46,19 @@ class TraceIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        trace_id = incoming_trace_id(Headers(scope=scope)) or uuid.uuid4().hex
+        span = current_span() if tracing() else None
+        if span is not None:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+        else:
+            trace_id = incoming_trace_id(Headers(scope=scope)) or uuid.uuid4().hex
         context = open_request_context(scope, trace_id)
 
         async def send_with_trace_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["X-Trace-Id"] = trace_id
+                # The span ends with the response's last byte, before this middleware's end.
+                if span is not None and context.principal is not None:
+                    span.set_attribute("user.id", context.principal.name)
             await send(message)
 
         # Every log line of this request, ours or a library's, carries the trace id.

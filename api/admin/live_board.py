@@ -101,8 +101,9 @@ class InMemoryLiveBoard:
 
 
 class RedisLiveBoard:
-    """One hash of worker reports, and one hash of error counts per minute that lives as long as
-    the longest window read (`retention_seconds`); one hash tag, so one slot on a Cluster."""
+    """One hash of worker reports, and one hash of error counts per minute, each living as long
+    as the longest window read (`retention_seconds`) past its last write; one hash tag, so one
+    slot on a Cluster."""
 
     def __init__(self, redis: RedisClient, keys: RedisKeys, retention_seconds: int) -> None:
         self._redis, self._keys, self._retention = redis, keys, retention_seconds
@@ -111,6 +112,8 @@ class RedisLiveBoard:
         errors_key = self._keys.live_errors(minute_of(state.at))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(self._keys.live_workers(), state.worker, json.dumps(asdict(state)))
+            # Gone with the last worker: a service scaled to zero leaves nothing behind.
+            pipe.expire(self._keys.live_workers(), self._retention)
             for code, count in errors.items():
                 pipe.hincrby(errors_key, code, count)
             if errors:

@@ -18,7 +18,7 @@ from graphs.store.round_trip import Reply, RoundTrip
 
 def read_in(trip: RoundTrip, key: str, ttl_ms: int) -> Reply[dict[str, bytes]]:
     """The hash at `key`, its TTL renewed, queued in `trip`."""
-    fields = trip.command("HGETALL", key, decode=decoded)
+    fields = trip.command("HGETALL", key, decode=decoded, part="checkpoint read")
     trip.command("PEXPIRE", key, ttl_ms)
     return fields
 

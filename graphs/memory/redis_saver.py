@@ -53,6 +53,7 @@ from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
 from graphs.store.round_trip import alone
+from graphs.telemetry.trip_spans import trip_span
 
 
 def fenced(written: int) -> None:
@@ -294,8 +295,11 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         writes)."""
         ending = facts_of(config).ending
         if ending is not None and not ending.closed and not replication.replicas:
-            ending.script(script, keys, args, fenced, vital=True)
-        elif not await run_replicated(self._redis, script, keys, args, replication):
+            ending.script(script, keys, args, fenced, vital=True, part="checkpoint write")
+            return
+        with trip_span("checkpoint write", [], 1):
+            written = await run_replicated(self._redis, script, keys, args, replication)
+        if not written:
             raise lease_lost()
 
     async def athread_ids(self, prefix: str) -> list[str]:

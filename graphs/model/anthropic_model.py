@@ -14,7 +14,9 @@ from graphs.model.attempts import count_attempt
 
 class CountingChatAnthropic(ChatAnthropic):
     """ChatAnthropic whose HTTP client counts attempts, as ChatOpenAI's does through its
-    `http_async_client`: langchain-anthropic takes no client, so this builds its own."""
+    `http_async_client`: langchain-anthropic takes no client, so this builds its own. Without
+    the SDK's own OpenTelemetry spans: graphgate's model-call span is the call's
+    (`graphs/telemetry/model_spans.py`), and a second one would count it twice."""
 
     @functools.cached_property
     def _async_client(self) -> anthropic.AsyncClient:
@@ -24,4 +26,4 @@ class CountingChatAnthropic(ChatAnthropic):
             timeout=params.get("timeout"),
             event_hooks={"request": [count_attempt]},
         )
-        return anthropic.AsyncClient(**params, http_client=http_client)
+        return anthropic.AsyncClient(**params, http_client=http_client, open_telemetry=False)

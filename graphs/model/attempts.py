@@ -10,13 +10,17 @@ from dataclasses import dataclass
 
 import httpx
 import httpx2
+from opentelemetry.trace import Span
+
+from graphs.telemetry.model_spans import attempted
 
 
 @dataclass
 class Attempts:
-    """The HTTP requests one model call made."""
+    """The HTTP requests one model call made, noted on its span when it is traced."""
 
     made: int = 0
+    span: Span | None = None
 
     @property
     def retries(self) -> int:
@@ -27,9 +31,9 @@ _ATTEMPTS: ContextVar[Attempts | None] = ContextVar("graphgate_attempts", defaul
 
 
 @contextmanager
-def counting_attempts() -> Iterator[Attempts]:
+def counting_attempts(span: Span | None = None) -> Iterator[Attempts]:
     """Within the block, each HTTP request of a counting client counts in the `Attempts`."""
-    attempts = Attempts()
+    attempts = Attempts(span=span)
     token = _ATTEMPTS.set(attempts)
     try:
         yield attempts
@@ -43,3 +47,4 @@ async def count_attempt(request: httpx.Request | httpx2.Request) -> None:
     attempts = _ATTEMPTS.get()
     if attempts is not None:
         attempts.made += 1
+        attempted(attempts.span, attempts.made)

@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from opentelemetry.trace import Span
 
 from graphs.errors import InvalidInput, UpstreamError
 from graphs.metrics import RETRIES, TIME_TO_FIRST_TOKEN, UPSTREAM_ERRORS
@@ -30,6 +31,7 @@ from graphs.model.provider_calls import (
 )
 from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import ModelCall
+from graphs.telemetry.model_spans import answered, failed, model_call_span
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +70,9 @@ async def first_answer(
             model, provider_messages(spec, messages), provider_kwargs(spec, model, kwargs)
         )
         progress.start(spec, fallback_used=index > 0)
-        outcome = await stream_one(spec, stream, emit, progress.chunks)
+        replaced = models[index - 1][0].label if index else None
+        with model_call_span(spec, messages, kwargs, replaced) as span:
+            outcome = await stream_one(spec, stream, emit, progress.chunks, span)
         if outcome.attempts:
             retries = (retries or 0) + outcome.retries
             RETRIES.labels(spec.label).inc(outcome.retries)
@@ -86,12 +90,13 @@ async def stream_one(
     stream: AsyncIterator[AIMessageChunk],
     emit: Emit,
     chunks: ReplyChunks,
+    span: Span | None = None,
 ) -> ModelOutcome:
     """One model's reply, each chunk emitted as it arrives and kept in `chunks` (the reply in
     progress); no reply when it failed before its first chunk (the next model may answer),
-    `UpstreamError` when it failed after."""
+    `UpstreamError` when it failed after. `span`: the call's, when it is traced."""
     started, sent = time.perf_counter(), False
-    with counting_attempts() as attempts:
+    with counting_attempts(span) as attempts:
         try:
             async for chunk in stream:
                 if (chunk.content or chunk.tool_call_chunks) and not sent:
@@ -109,5 +114,9 @@ async def stream_one(
             if sent:
                 raise UpstreamError(f"{spec.label} failed mid-reply: {type(exc).__name__}") from exc
             logger.warning("model %s failed: %s", spec.label, type(exc).__name__)
+            failed(span, type(exc).__name__)
             return ModelOutcome(None, attempts.made)
-    return ModelOutcome(chunks.merged() if chunks else None, attempts.made)
+    reply = chunks.merged() if chunks else None
+    if reply is not None:
+        answered(span, spec, reply, attempts.made)
+    return ModelOutcome(reply, attempts.made)

@@ -14,6 +14,8 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManager
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
 
+from graphs.telemetry.run_spans import RunSpans
+
 
 def nobody_observes(config: RunnableConfig, model: Any = None) -> bool:
     """No handler would be given a run of `model` (or of a chain, with none) under `config`:
@@ -28,7 +30,8 @@ def nobody_observes(config: RunnableConfig, model: Any = None) -> bool:
         config.get("metadata"),
         getattr(model, "metadata", None),
     )
-    return not manager.handlers
+    # graphgate's own spans of a run take no model or chain-step events (`RunSpans`).
+    return not [handler for handler in manager.handlers if not isinstance(handler, RunSpans)]
 
 
 def split_at_model(

@@ -171,7 +171,7 @@ async def admit(
     quota: Quota | None = None,
 ) -> tuple[RateLimitDecision, list[Reservation]]:
     """`queue_admit` and `admitted` in a round trip of their own."""
-    trip = services.round_trip()
+    trip = services.round_trip("admission")
     queued = queue_admit(services, trip, principal, turns, quota)
     try:
         await trip.send()

@@ -18,6 +18,8 @@ after it, and a checkpoint write refused that way with the lock release after it
 lose the turn. Redis caches the script by its hash either way.
 
 The in-memory twins queue their calls with `local`; they run in order when the trip is sent.
+A trip is a span when OpenTelemetry traces (`graphs/telemetry/trip_spans.py`), named for the
+step it serves, with a child for each part of a session's state it reads or writes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from redis.commands.core import AsyncScript
 
 from graphs.store.redis_client import RedisClient
+from graphs.telemetry.trip_spans import trip_span
 
 T = TypeVar("T")
 
@@ -78,8 +81,10 @@ async def alone(redis: RedisClient | None, queue: Callable[[RoundTrip], T]) -> T
 class RoundTrip:
     """The commands of one step of a turn (its admission, its end), sent as one pipeline."""
 
-    def __init__(self, redis: RedisClient | None) -> None:
+    def __init__(self, redis: RedisClient | None, name: str = "redis") -> None:
         self._redis = redis
+        self.name = name  # the step it serves, its span's name
+        self._parts: list[str] = []  # what of a session's state it carries, for its span
         self._commands: list[tuple[tuple[Any, ...], Reply[Any]]] = []
         self._locals: list[tuple[Callable[[], Awaitable[Any]], Reply[Any]]] = []
         self._sent: list[Reply[Any]] = []
@@ -90,10 +95,17 @@ class RoundTrip:
             raise RuntimeError("queued in a round trip already sent")
 
     def command(
-        self, *args: Any, decode: Callable[[Any], T] = _same, vital: bool = False
+        self,
+        *args: Any,
+        decode: Callable[[Any], T] = _same,
+        vital: bool = False,
+        part: str | None = None,
     ) -> Reply[T]:
-        """`args` queued; `vital`: the trip's purpose fails if this does (`check_vital`)."""
+        """`args` queued; `vital`: the trip's purpose fails if this does (`check_vital`);
+        `part`: what of a session's state it reads or writes (`checkpoint write`)."""
         self._queued()
+        if part is not None:
+            self._parts.append(part)
         reply: Reply[T] = Reply(decode, vital)
         self._commands.append((args, reply))
         return reply
@@ -105,12 +117,15 @@ class RoundTrip:
         args: list[Any],
         decode: Callable[[Any], T] = _same,
         vital: bool = False,
+        part: str | None = None,
     ) -> Reply[T]:
         args = ["EVAL", script.script, len(keys), *keys, *args]
-        return self.command(*args, decode=decode, vital=vital)
+        return self.command(*args, decode=decode, vital=vital, part=part)
 
-    def local(self, call: Callable[[], Awaitable[T]]) -> Reply[T]:
+    def local(self, call: Callable[[], Awaitable[T]], part: str | None = None) -> Reply[T]:
         self._queued()
+        if part is not None:
+            self._parts.append(part)
         reply: Reply[T] = Reply(_same)
         self._locals.append((call, reply))
         return reply
@@ -120,6 +135,10 @@ class RoundTrip:
         that Redis refused (or a local call that failed) raises when its reply is read. Every
         local call runs, whichever failed before it (a lock's release comes last)."""
         self.closed = True
+        with trip_span(self.name, self._parts, len(self._commands)):
+            await self._send()
+
+    async def _send(self) -> None:
         commands, self._commands = self._commands, []
         if commands:
             assert self._redis is not None, "a Redis command queued without Redis"

@@ -3,6 +3,7 @@ manifest validates against a current Kubernetes schema, and the pod is set up to
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import helm_python
@@ -24,6 +25,7 @@ VALUE_SETS = {
         "config": {"REQUEST_TIMEOUT": "90"},
         "routesFile": (ROOT / "examples" / "routes.toml").read_text(),
         "promptFile": 'messages = [["system", "Be brief."], ["placeholder", "{history}"]]\n',
+        "dashboard": {"enabled": True},
     },
 }
 
@@ -137,3 +139,12 @@ def test_the_route_and_prompt_files_are_mounted_from_a_config_map() -> None:
     pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "files"]
     assert (mount["mountPath"], mount["readOnly"]) == ("/etc/graphgate", True)
+
+
+def test_the_grafana_dashboard_ships_as_a_sidecar_config_map_when_enabled() -> None:
+    assert not [m for m in render({}) if m["metadata"]["name"].endswith("-dashboard")]
+    manifests = render({"dashboard": {"enabled": True}})
+    (config_map,) = [m for m in manifests if m["metadata"]["name"] == "gg-graphgate-dashboard"]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(config_map["data"]["graphgate.json"])
+    assert shipped == json.loads((CHART / "dashboards" / "graphgate.json").read_text())

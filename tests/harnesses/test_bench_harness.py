@@ -78,7 +78,10 @@ def check_paced(servers: dict[str, Any], reply_tokens: int) -> None:
             assert level["tokens"] > 0, (name, level)
             assert level["completed"] > 0, (name, level)
             assert level["tokens_per_stream"] >= reply_tokens, (name, level)
-            assert level["cpu_us_per_token"] > 0, (name, level)
+            # CPU is read in clock ticks (10 ms): the bare endpoint's short quick level may spend
+            # less than one (one CI run read 0); graphgate's never does.
+            spent = level["cpu_us_per_token"]
+            assert spent > 0 if name == "graphgate" else spent >= 0, (name, level)
             assert level["ttft_p99_ms"] is not None, (name, level)
             assert level["token_gap_p99_ms"] is not None, (name, level)
             assert level["peak_open"] == level["streams"], (name, level)
@@ -93,6 +96,7 @@ def test_the_quick_benchmark_measures_every_server_without_errors(tmp_path: Path
     check_invoke(servers)
     check_paced(servers, result["plan"]["paced"]["reply_tokens"])
     graphgate = servers["graphgate"]
+    check_invoke({"graphgate, traced": graphgate["traced"]})
     assert graphgate["long_session"]["late_turns_ms"] > 0
     assert graphgate["cache_hit_c1"]["errors"] == 0
     assert all(ms > 0 for ms in result["savers"]["cpu_ms_per_turn"].values())
