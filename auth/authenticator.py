@@ -55,11 +55,33 @@ def holds_role(value: Any, role: str) -> bool:
     return isinstance(value, list) and role in value
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def claim_at(claims: dict[str, Any], name: str) -> Any:
+    """A claim by its name, else by a dotted path into nested claims (Keycloak's
+    `realm_access.roles`); names with dots of their own (Auth0's URL claims) match first."""
+    if name in claims:
+        return claims[name]
+    found: Any = claims
+    for part in name.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found
+
+
 def is_loopback(client: str | None) -> bool:
     try:
         return client is not None and ipaddress.ip_address(client).is_loopback
     except ValueError:
         return False
+
+
+def named_local(headers: Headers) -> bool:
+    """Whether the request names this machine as its host: a page that rebinds its own name to
+    127.0.0.1 (DNS rebinding) reaches the loopback under its own name."""
+    host = headers.get("host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in LOCAL_HOSTS
 
 
 def bears_token(headers: Headers, expected: str) -> bool:
@@ -72,13 +94,14 @@ def bears_token(headers: Headers, expected: str) -> bool:
 class Anonymous:
     """`AUTH_MODE=none`: everyone is `anonymous`; in development `X-User-Id` names the
     principal, so that local users and tests keep separate sessions and limits. Outside
-    production a client on the loopback (`make run`'s user) is an admin; nobody else is."""
+    production a client on the loopback that names this machine as its host (`make run`'s
+    browser) is an admin; nobody else is."""
 
     def __init__(self, *, trust_user_header: bool) -> None:
         self.trust_user_header = trust_user_header
 
     async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
-        admin = self.trust_user_header and is_loopback(client)
+        admin = self.trust_user_header and is_loopback(client) and named_local(headers)
         user = headers.get(USER_HEADER) if self.trust_user_header else None
         if user is None:
             return Principal(ANONYMOUS, admin=admin)
@@ -139,7 +162,8 @@ class JWTBearer:
             raise Unauthenticated(
                 f"The token's principal claim is not {PRINCIPAL_RULE}.", challenge=INVALID_TOKEN
             )
-        return Principal(name, admin=holds_role(claims.get(self.roles_claim), self.admin_role))
+        roles = claim_at(claims, self.roles_claim)
+        return Principal(name, admin=holds_role(roles, self.admin_role))
 
     async def problem(self) -> str | None:
         return await self.verifier.key_problem()
@@ -155,7 +179,7 @@ class TrustedHeader:
 
     def __init__(self, header: str, roles_header: str, admin_role: str) -> None:
         self.header = header.lower()
-        self.roles_header, self.admin_role = roles_header.lower(), admin_role
+        self.roles_header, self.admin_role = roles_header.lower(), admin_role  # "": no admins
 
     async def authenticate(self, headers: Headers, client: str | None = None) -> Principal:
         # Exactly one: a gateway that appends its header instead of replacing the client's
@@ -167,7 +191,7 @@ class TrustedHeader:
         if not is_principal_name(name):
             raise Unauthenticated(f"The gateway's principal is not {PRINCIPAL_RULE}.")
         # Every copy must name the role: a client's own copy cannot make it an admin.
-        roles = headers.getlist(self.roles_header)
+        roles = headers.getlist(self.roles_header) if self.roles_header else []
         admin = bool(roles) and all(holds_role(value, self.admin_role) for value in roles)
         return Principal(name, admin=admin)
 

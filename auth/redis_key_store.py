@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from redis.typing import EncodableT, FieldT
 
 from auth.api_keys import ADMIN_ROLE, QUOTA_FIELDS, KeyRecord, quota_fields, quota_from
-from graphs.identity import Quota, is_principal_name
+from graphs.identity import is_principal_name
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient, store_unavailable
 
@@ -69,6 +70,9 @@ class RedisKeyStore:
         except REDIS_FAILURES as exc:
             # Authentication runs before the routes' Redis error handler: say 503 here.
             raise store_unavailable(exc, "The key store") from None
+        return self._parsed(hash, fields)
+
+    def _parsed(self, hash: str, fields: dict[Any, Any]) -> KeyRecord | None:
         if not fields:
             return None
         try:
@@ -97,20 +101,33 @@ class RedisKeyStore:
             fields["expires"] = f"{record.expires:.0f}"
         if record.admin:
             fields["role"] = ADMIN_ROLE
-        await self._redis.hset(self._key(record.hash), mapping=fields)
-        if record.expires is not None:
-            await self._redis.expireat(self._key(record.hash), int(record.expires) + 1)
+        # The hash and its expiry together: a key that expires is never left without one.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(record.hash), mapping=fields)
+            if record.expires is not None:
+                pipe.expireat(self._key(record.hash), int(record.expires) + 1)
+            await pipe.execute()
         await self._redis.hset(self._index, record.key_id, record.hash)
 
     async def records(self) -> list[KeyRecord]:
-        """Every live key; index entries of keys that expired are dropped on the way."""
-        found = []
-        for key_id, hash in (await self._redis.hgetall(self._index)).items():
-            record = await self.find(text_of(hash))
-            if record is None or not record.usable(time.time()):
-                await self._redis.hdel(self._index, key_id)
+        """Every live key, read in one round trip; index entries of keys that expired are
+        dropped on the way."""
+        index = {
+            text_of(k): text_of(v) for k, v in (await self._redis.hgetall(self._index)).items()
+        }
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for hash in index.values():
+                pipe.hgetall(self._key(hash))
+            hashes = await pipe.execute()
+        found, gone, now = [], [], time.time()
+        for (key_id, hash), fields in zip(index.items(), hashes, strict=True):
+            record = self._parsed(hash, fields)
+            if record is None or not record.usable(now):
+                gone.append(key_id)
             else:
                 found.append(record)
+        if gone:
+            await self._redis.hdel(self._index, *gone)
         return found
 
     async def record(self, key_id: str) -> KeyRecord | None:
@@ -119,14 +136,23 @@ class RedisKeyStore:
         record = None if hash is None else await self.find(text_of(hash))
         return record if record is not None and record.usable(time.time()) else None
 
-    async def set_quota(self, key_id: str, quota: Quota) -> KeyRecord | None:
-        """Replace the key's quota (a None field: the server's limit); None if no such key."""
+    async def change_quota(self, key_id: str, changes: dict[str, float | None]) -> KeyRecord | None:
+        """Set the quota fields in `changes` (None: back to the server's setting), the others
+        left as they are, in one script: two admins changing two fields at once both hold.
+        The key as it is then; None if there is no such key."""
         record = await self.record(key_id)
         if record is None:
             return None
-        given = quota_fields(quota)
-        cleared = [name for name in QUOTA_FIELDS if name not in given]
-        pairs = [part for item in given.items() for part in item]
+        unknown = set(changes) - set(QUOTA_FIELDS)
+        if unknown:
+            raise ValueError(f"not quota fields: {sorted(unknown)}")
+        cleared = [name for name, value in changes.items() if value is None]
+        pairs = [
+            part
+            for name, value in changes.items()
+            if value is not None
+            for part in (name, str(value))
+        ]
         args: list[EncodableT] = [len(cleared), *cleared, *pairs]
         if not await self._update(keys=[self._key(record.hash)], args=args):
             return None

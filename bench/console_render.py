@@ -30,7 +30,7 @@ from playwright.sync_api import sync_playwright
 
 from auth.api_keys import KeyRecord, key_hash, key_line, new_key
 from bench.comparison import Server, start_redis, start_server
-from graphs.limits.usage import COUNTERS
+from graphs.limits.usage_counters import COUNTERS
 from graphs.limits.usage_overview import RedisUsageOverview, TurnUsage
 from graphs.settings import Settings
 from graphs.store.keys import RedisKeys

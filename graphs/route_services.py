@@ -121,7 +121,13 @@ def build_services(
         usage = InMemoryUsageLedger(clock)
         budget = InMemoryBudget(usage, clock)
     else:
-        usage = RedisUsageLedger(redis, settings.redis_prefix, settings.usage_retention_days, clock)
+        usage = RedisUsageLedger(
+            redis,
+            settings.redis_prefix,
+            settings.usage_retention_days,
+            clock,
+            settings.overview_stripes,
+        )
         budget = RedisBudget(redis, usage, settings.redis_prefix)
     return RouteServices(
         settings=settings,

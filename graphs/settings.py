@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     allow_anonymous: bool = False
     api_keys_file: Path | None = None
     auth_header: str = "X-Authenticated-User"
-    auth_roles_header: str = "X-Authenticated-Roles"
+    # No default: a gateway set up before admins existed passes a client's own copy through.
+    auth_roles_header: str = ""
     admin_role: str = Field(default="admin", min_length=1)
     key_last_used_resolution: float = Field(default=60.0, ge=0)
     admin_near_limit_ratio: float = Field(default=0.8, gt=0, le=1)
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     max_config_hash_chars: int = Field(default=1024, ge=64)
     pricing_file: Path | None = None
     usage_retention_days: int = Field(default=90, ge=1)
+    usage_overview_stripes: int | None = Field(default=None, ge=1)
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
     budget_reservation_ttl: float | None = Field(default=None, gt=0)
@@ -204,6 +206,13 @@ class Settings(BaseSettings):
         """Unset: one stripe on a single Redis, eight (spread over the shards) on a cluster."""
         if self.global_concurrency_stripes is not None:
             return self.global_concurrency_stripes
+        return 8 if self.redis_cluster else 1
+
+    @property
+    def overview_stripes(self) -> int:
+        """Unset: one stripe on a single Redis, eight (spread over the shards) on a cluster."""
+        if self.usage_overview_stripes is not None:
+            return self.usage_overview_stripes
         return 8 if self.redis_cluster else 1
 
     @property

@@ -2,7 +2,8 @@
 `X-Trace-Id` (on every answer: this middleware is the outermost), kept in the request context
 for error bodies and bound to every log line. When OpenTelemetry traces the request, its span's
 trace id is the one (it continues an incoming `traceparent`, else starts a trace), so the logs
-and the trace name the same id; the span gets the request's principal (`user.id`). What the
+and the trace name the same id, and a caller's `X-Request-Id` is logged as `request_id`; the
+span gets the request's principal (`user.id`). What the
 request still holds when it ends (session locks no run claimed, admission's budget
 reservations and unused rate units) is let go here."""
 
@@ -46,11 +47,17 @@ class TraceIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
         span = current_span() if tracing() else None
+        logged: dict[str, str] = {}
         if span is not None:
             trace_id = format(span.get_span_context().trace_id, "032x")
+            # The caller's own id, if it sent one: its log lines still carry it.
+            request_id = headers.get("x-request-id", "").strip()
+            if REQUEST_ID.match(request_id):
+                logged["request_id"] = request_id
         else:
-            trace_id = incoming_trace_id(Headers(scope=scope)) or uuid.uuid4().hex
+            trace_id = incoming_trace_id(headers) or uuid.uuid4().hex
         context = open_request_context(scope, trace_id)
 
         async def send_with_trace_id(message: Message) -> None:
@@ -62,7 +69,7 @@ class TraceIdMiddleware:
             await send(message)
 
         # Every log line of this request, ours or a library's, carries the trace id.
-        with structlog.contextvars.bound_contextvars(trace_id=trace_id), serving(context):
+        with structlog.contextvars.bound_contextvars(trace_id=trace_id, **logged), serving(context):
             try:
                 await self.app(scope, receive, send_with_trace_id)
             finally:

@@ -27,6 +27,8 @@ QUIET_LOGGERS = (
     "anthropic",
     "uvicorn.access",
 )
+# The admins' audit lines (`api/admin/audit.py`) are written whatever LOG_LEVEL says.
+AUDIT_LOGGER = "graphgate.audit"
 
 
 def secret_redactor(secrets: list[str]) -> Processor:
@@ -92,4 +94,5 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).propagate = True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)
     logging.captureWarnings(True)

@@ -2,12 +2,11 @@
 does, for an admin. Keys live in Redis: every request reads its key's record, so a change holds
 on every worker and pod at the next request. A keys file's keys are listed, never changed
 here (the file is the deployment's, often a mounted secret). Each change writes one audit line
-(logger `graphgate.audit`): who changed which key of whom, and how; never the key.
+(`api/admin/audit.py`): who changed which key of whom, and how; never the key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from datetime import datetime
@@ -16,15 +15,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.admin.audit import audited
 from api.caller import Admin
 from auth.api_keys import KeyRecord, key_hash, new_key, parse_keys_file
 from auth.redis_key_store import RedisKeyStore
 from graphs.errors import InvalidInput, KeyNotManaged, NotFound
-from graphs.identity import PRINCIPAL_PATTERN, Principal, Quota
+from graphs.identity import PRINCIPAL_PATTERN, Quota
 from graphs.service import GraphService
 
 router = APIRouter(prefix="/admin/keys", tags=["admin"])
-audit = logging.getLogger("graphgate.audit")
+logger = logging.getLogger(__name__)
 
 
 class QuotaBody(BaseModel):
@@ -94,7 +94,11 @@ def file_records(request: Request) -> list[KeyRecord]:
     path = request.app.state.graphs.chat.services.settings.api_keys_file
     if path is None:
         return []
-    records, _ = parse_keys_file(path)
+    try:
+        records, _ = parse_keys_file(path)
+    except OSError as exc:  # as authentication does: an unreadable file holds no key
+        logger.error("API_KEYS_FILE unreadable, no key of it is listed: %s", exc)
+        return []
     now = time.time()
     return [record for record in records.values() if record.usable(now)]
 
@@ -113,14 +117,6 @@ def managed(store: RedisKeyStore | None) -> RedisKeyStore:
             "file."
         )
     return store
-
-
-def audited(admin: Principal, action: str, record: KeyRecord, **change: Any) -> None:
-    details = {"actor": admin.name, "action": action, "key_id": record.key_id}
-    audit.info(
-        "admin %s key %s of %s", action, record.key_id, record.principal,
-        extra={"audit": {**details, "principal": record.principal, **change}},
-    )  # fmt: skip
 
 
 @router.get("", response_model=KeyList)
@@ -142,7 +138,10 @@ async def create_key(body: NewKey, admin: Admin, store: KeyStoreOrNone) -> dict[
         body.principal, key_hash(key), body.quota(), time.time(), expires, body.admin
     )
     await store.add(record)
-    audited(admin, "created", record, quota=vars(record.quota), role_admin=record.admin)
+    audited(
+        admin, "created key", record.key_id,
+        principal=record.principal, quota=vars(record.quota), role_admin=record.admin,
+    )  # fmt: skip
     return {**view(record, "redis"), "key": key}
 
 
@@ -152,14 +151,14 @@ async def change_quota(
 ) -> dict[str, Any]:
     """Change the key's quota: the fields given (null: the server's setting); the others
     stay."""
-    store = managed(store)
-    record = await store.record(key_id)
-    if record is not None:
-        given = {name: getattr(body, name) for name in body.model_fields_set}
-        record = await store.set_quota(key_id, dataclasses.replace(record.quota, **given))
+    given = {name: getattr(body, name) for name in body.model_fields_set}
+    record = await managed(store).change_quota(key_id, given)
     if record is None:
         raise missing(request, key_id)
-    audited(admin, "changed", record, quota=vars(record.quota))
+    audited(
+        admin, "changed key", record.key_id,
+        principal=record.principal, quota=vars(record.quota), changed=sorted(given),
+    )  # fmt: skip
     return view(record, "redis")
 
 
@@ -172,5 +171,5 @@ async def revoke_key(
     record = await store.record(key_id)
     if record is None or not await store.revoke(key_id):
         raise missing(request, key_id)
-    audited(admin, "revoked", record)
+    audited(admin, "revoked key", record.key_id, principal=record.principal)
     return Response(status_code=204)

@@ -16,6 +16,9 @@ from api.admin.keys import key_store
 from api.admin.live_board import STALE_AFTER_REPORTS, Reporter, WorkerState, minute_of
 from api.caller import Admin
 from graphs.identity import Quota
+from graphs.limits.budget import NANO_USD
+from graphs.limits.reservations import budget_caps
+from graphs.nodes.limit import rate_limit
 from graphs.route_services import RouteServices
 from graphs.service import GraphService
 
@@ -33,26 +36,27 @@ def near(
 
 
 async def quotas(request: Request) -> dict[str, Quota]:
-    """Each principal's own limits, from its keys in Redis (the first key that sets one)."""
+    """Each principal's own limits, from its keys in Redis (a principal with several keys: the
+    first that sets any, in the key store's order)."""
     store = key_store(request)
     found: dict[str, Quota] = {}
     for record in await store.records() if store is not None else []:
-        if any(vars(record.quota).values()):
+        if any(value is not None for value in vars(record.quota).values()):
             found.setdefault(record.principal, record.quota)
     return found
 
 
 async def near_limits(services: RouteServices, own: dict[str, Quota]) -> list[dict[str, Any]]:
     """The principals active today whose request window or spend today is near their limit."""
-    settings = services.settings
+    ratio = services.settings.admin_near_limit_ratio
     today = await services.usage.overview.principals([services.clock.today()])
     in_window = await services.limiter.in_window(sorted(today))
     found = []
     for principal, counters in today.items():
+        # The limits admission applies (a key's, else the server's; 0: off).
         quota = own.get(principal, Quota())
-        rate = quota.rate_limit_max or settings.rate_limit_max
-        budget = quota.daily_budget_usd or settings.daily_budget_usd
-        ratio = settings.admin_near_limit_ratio
+        rate = rate_limit(services, quota)
+        budget = budget_caps(services, quota).daily_nano_usd / NANO_USD
         found += [
             near(principal, "rate", in_window.get(principal, 0), rate, ratio),
             near(principal, "daily_budget_usd", counters.get("cost_usd", 0.0), budget, ratio),

@@ -30,7 +30,6 @@ from graphs.store.redis_client import REDIS_FAILURES, RedisClient
 
 logger = logging.getLogger(__name__)
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
 STALE_AFTER_REPORTS = 3
 
 
@@ -147,13 +146,15 @@ class Reporter:
 
     def __init__(self, board: LiveBoard, model_calls: Callable[[], int]) -> None:
         self.board = board
+        # Named when the worker serves (after gunicorn's fork, even with --preload).
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._model_calls = model_calls
         # Counted from here: the counters are the process's, which may hold an app before this.
         self._reported = refusals_so_far()
 
     def state(self) -> WorkerState:
         in_flight, streams = gauge(IN_FLIGHT), gauge(OPEN_STREAMS)
-        return WorkerState(WORKER, in_flight, streams, self._model_calls(), time.time())
+        return WorkerState(self.worker, in_flight, streams, self._model_calls(), time.time())
 
     def unreported_errors(self) -> Counter[str]:
         return refusals_so_far() - self._reported
@@ -185,7 +186,7 @@ async def reporting(reporter: Reporter, interval: float) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(*REDIS_FAILURES):
-            await reporter.board.leave(WORKER)
+            await reporter.board.leave(reporter.worker)
 
 
 def live_reporter(

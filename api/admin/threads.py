@@ -1,6 +1,7 @@
 """`/admin/principals/{principal}/threads`: a principal's sessions and threads on every route
 (the chat's and the routes' sessions, the LangGraph API's threads), one's history, and its
-deletion. A thread is named by its route and its id on that route, as its owner names it.
+deletion, each read and deletion an audit line (`api/admin/audit.py`). A thread is named by
+its route and its id on that route, as its owner names it.
 
 Listing reads the checkpointer's thread ids (on Redis, a SCAN for the principal's checkpoint
 keys: an operator's action, never a request's path, and no per-turn index to keep).
@@ -15,6 +16,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from api.admin.audit import audited
 from api.caller import Admin
 from graphs.errors import NotFound
 from graphs.graph_routes import GraphRoute
@@ -95,6 +97,7 @@ async def read_thread(
     saved = None if saver is None else await saver.aget_tuple(latest(internal))
     if saved is None:
         raise NotFound(f"No thread {thread!r} of {principal!r} on {route!r}.")
+    audited(admin, "read thread", f"{route}/{thread}", principal=principal)
     values = saved.checkpoint["channel_values"]
     messages: list[BaseMessage] = next(
         (values[name] for name in HISTORY_CHANNELS if name in values), []
@@ -128,4 +131,5 @@ async def delete_thread(
         recorded = route in service.graph_routes and await service.threads.delete(principal, thread)
     if not (found or recorded):
         raise NotFound(f"No thread {thread!r} of {principal!r} on {route!r}.")
+    audited(admin, "deleted thread", f"{route}/{thread}", principal=principal)
     return Response(status_code=204)

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request
 
 from api.caller import Admin
 from graphs.identity import PRINCIPAL_PATTERN
-from graphs.limits.usage import COUNTERS, TOTAL, counter_value, last_days
+from graphs.limits.usage import last_days
+from graphs.limits.usage_counters import COUNTERS, TOTAL, counter_value
 from graphs.limits.usage_overview import Counters, DayOverview
 from graphs.service import GraphService
 

@@ -190,22 +190,32 @@ function keyActions(key) {
   return actions;
 }
 
-function optionalNumber(text) {
-  return text === null || text.trim() === "" ? null : Number(text);
+const QUOTA_FIELDS = [
+  ["rate_limit_max", "Requests per window"], ["tokens_per_minute", "Tokens per minute"],
+  ["daily_budget_usd", "Budget USD per day"],
+];
+
+// A quota as typed: null for empty (the server's setting), else a number of 0 or more.
+function quotaValue(label, text) {
+  if (text.trim() === "") return null;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${label}: "${text}" is not a number of 0 or more.`);
+  return value;
 }
 
+// Asks for each field; sends only those that changed, so another admin's change to another
+// field at the same time stays.
 async function changeQuota(key) {
-  const ask = (label, value) => prompt(`${label} for ${key.key_id} (empty: server's)`, value ?? "");
-  const rate = ask("Requests per window", key.quota.rate_limit_max);
-  if (rate === null) return;
-  const tokens = ask("Tokens per minute", key.quota.tokens_per_minute);
-  if (tokens === null) return;
-  const budget = ask("Budget USD per day", key.quota.daily_budget_usd);
-  if (budget === null) return;
-  await api("PATCH", `/admin/keys/${encodeURIComponent(key.key_id)}`, {
-    rate_limit_max: optionalNumber(rate), tokens_per_minute: optionalNumber(tokens),
-    daily_budget_usd: optionalNumber(budget),
-  });
+  const changes = {};
+  for (const [name, label] of QUOTA_FIELDS) {
+    const answer = prompt(`${label} for ${key.key_id} (empty: the server's)`, key.quota[name] ?? "");
+    if (answer === null) return;
+    const value = quotaValue(label, answer);
+    if (value !== (key.quota[name] ?? null)) changes[name] = value;
+  }
+  if (Object.keys(changes).length) {
+    await api("PATCH", `/admin/keys/${encodeURIComponent(key.key_id)}`, changes);
+  }
   await showKeys();
 }
 
@@ -217,13 +227,13 @@ async function revokeKey(key) {
 
 async function createKey(event) {
   event.preventDefault();
-  const expires = optionalNumber($("new-expires").value);
+  const expires = quotaValue("Expires in days", $("new-expires").value);
   const created = await api("POST", "/admin/keys", {
     principal: $("new-principal").value.trim(),
     admin: $("new-admin").checked,
-    rate_limit_max: optionalNumber($("new-rate").value),
-    tokens_per_minute: optionalNumber($("new-tpm").value),
-    daily_budget_usd: optionalNumber($("new-budget").value),
+    rate_limit_max: quotaValue("Requests per window", $("new-rate").value),
+    tokens_per_minute: quotaValue("Tokens per minute", $("new-tpm").value),
+    daily_budget_usd: quotaValue("Budget USD per day", $("new-budget").value),
     expires_at: expires ? new Date(Date.now() + expires * 86400000).toISOString() : null,
   });
   $("secret-value").textContent = created.key;

@@ -14,7 +14,8 @@ from typing import Any
 from graphs.errors import BudgetExceeded, InvalidInput, Unavailable
 from graphs.identity import Quota
 from graphs.limits.budget import NANO_USD, BudgetCaps, Reservation, Shortfall
-from graphs.limits.usage import SECONDS_PER_DAY, LedgerEntry
+from graphs.limits.usage import SECONDS_PER_DAY
+from graphs.limits.usage_counters import LedgerEntry
 from graphs.model.demo_model import DEMO_MODEL_NAME
 from graphs.model.turn import Turn
 from graphs.route_services import RouteServices

@@ -10,6 +10,14 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from graphs.clock import SYSTEM_CLOCK, Clock
+from graphs.limits.usage_counters import (
+    COST,
+    COUNTERS,
+    INCREMENT_LUA,
+    TOTAL,
+    LedgerEntry,
+    counter_value,
+)
 from graphs.limits.usage_overview import (
     InMemoryUsageOverview,
     RedisUsageOverview,
@@ -21,26 +29,8 @@ from graphs.store.redis_client import RedisClient
 from graphs.store.round_trip import RoundTrip, alone
 
 SECONDS_PER_DAY = 86_400
-TOTAL = "total"
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """What one turn adds to the usage ledger."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd: float = 0.0
-    requests: int = 1
-    cache_hits: int = 0
-    partial_requests: int = 0  # turns cut short (failed, timed out, client gone)
-    partial_tokens: int = 0  # their tokens, also in the totals above
-
-
 DayUsage = dict[str, dict[str, float]]  # model (and "total") -> counter -> value
-COUNTERS = tuple(LedgerEntry.__dataclass_fields__)
-COST_FIELD = f"{TOTAL}|cost_usd"
+COST_FIELD = f"{TOTAL}|{COST}"
 
 
 @dataclass(frozen=True)
@@ -49,11 +39,6 @@ class Spending:
 
     tokens_this_minute: int
     cost_today_usd: float
-
-
-def counter_value(counter: str, value: float) -> float:
-    """Counts as integers, the cost as a float."""
-    return float(value) if counter == "cost_usd" else int(value)
 
 
 class UsageLedger(Protocol):
@@ -184,17 +169,15 @@ class InMemoryUsageLedger:
 # (the first ARGV[4] values of ARGV[5:], as field/value pairs; zero increments are not sent),
 # then `end_user|counter` increments of the day's end-user hash (the rest), their retention,
 # and the minute's token counter. KEYS share the principal's hash tag: one slot on a Cluster.
-RECORD_LUA = """
+RECORD_LUA = (
+    INCREMENT_LUA
+    + """
 local day, minute, end_users = KEYS[1], KEYS[2], KEYS[3]
 local split = 4 + tonumber(ARGV[4])
 for i = 5, #ARGV, 2 do
   local key = day
   if i > split then key = end_users end
-  if string.sub(ARGV[i], -9) == '|cost_usd' then
-    redis.call('HINCRBYFLOAT', key, ARGV[i], ARGV[i + 1])
-  else
-    redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
-  end
+  increment(key, ARGV[i], ARGV[i + 1])
 end
 redis.call('EXPIRE', day, ARGV[1])
 if #ARGV > split then
@@ -203,6 +186,7 @@ end
 redis.call('INCRBY', minute, ARGV[3])
 redis.call('EXPIRE', minute, ARGV[2])
 """
+)
 MINUTE_KEY_TTL = 120
 
 
@@ -223,14 +207,21 @@ class RedisUsageLedger:
     per principal and minute for the token rate."""
 
     def __init__(
-        self, redis: RedisClient, prefix: str, retention_days: int, clock: Clock = SYSTEM_CLOCK
+        self,
+        redis: RedisClient,
+        prefix: str,
+        retention_days: int,
+        clock: Clock = SYSTEM_CLOCK,
+        overview_stripes: int = 1,
     ) -> None:
         self._redis = redis
         self.clock = clock
         self._keys = RedisKeys(prefix)
         self._retention = retention_days * SECONDS_PER_DAY
         self._record = redis.register_script(RECORD_LUA)
-        self.overview = RedisUsageOverview(redis, self._keys, self._retention, COUNTERS)
+        self.overview = RedisUsageOverview(
+            redis, self._keys, self._retention, COUNTERS, overview_stripes
+        )
 
     def day_key(self, principal: str, day: date | None = None) -> str:
         """The principal's usage hash of `day` (today unless given)."""

@@ -53,6 +53,7 @@ from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
 from graphs.store.replicated_write import NO_WAIT, Replication, run_replicated
 from graphs.store.round_trip import alone
+from graphs.telemetry.tracer import tracing
 from graphs.telemetry.trip_spans import trip_span
 
 
@@ -297,8 +298,12 @@ class BoundedRedisSaver(BaseCheckpointSaver[int]):
         if ending is not None and not ending.closed and not replication.replicas:
             ending.script(script, keys, args, fenced, vital=True, part="checkpoint write")
             return
-        with trip_span("checkpoint write", [], 1):
-            written = await run_replicated(self._redis, script, keys, args, replication)
+        write = run_replicated(self._redis, script, keys, args, replication)
+        if tracing():
+            with trip_span("checkpoint write", [], 1):
+                written = await write
+        else:
+            written = await write
         if not written:
             raise lease_lost()
 

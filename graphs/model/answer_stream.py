@@ -19,6 +19,7 @@ from graphs.model.fallback import first_answer
 from graphs.model.turn import ModelCall, Turn
 from graphs.route_services import RouteServices
 from graphs.telemetry.run_spans import run_parent, within
+from graphs.telemetry.tracer import tracing
 
 
 class Finished:
@@ -52,8 +53,8 @@ class AnswerStream:
         # `astream_events` would report a second time: it runs outside the chain's run config.
         context = contextvars.copy_context()
         context.run(var_child_runnable_config.set, None)
-        # Its span's parent is the node's, which the chain's run config names.
-        within(context, run_parent())
+        if tracing():  # its span's parent is the node's, which the chain's run config names
+            within(context, run_parent())
         producer = asyncio.create_task(self._produce(queue, turn, prompt_tokens), context=context)
         turn.producing(producer)
         try:

@@ -32,6 +32,7 @@ from graphs.model.provider_calls import (
 from graphs.model.reply_chunks import ReplyChunks
 from graphs.model.turn import ModelCall
 from graphs.telemetry.model_spans import answered, failed, model_call_span
+from graphs.telemetry.tracer import observed
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ async def first_answer(
         )
         progress.start(spec, fallback_used=index > 0)
         replaced = models[index - 1][0].label if index else None
-        with model_call_span(spec, messages, kwargs, replaced) as span:
-            outcome = await stream_one(spec, stream, emit, progress.chunks, span)
+        if observed():
+            with model_call_span(spec, messages, kwargs, replaced) as span:
+                outcome = await stream_one(spec, stream, emit, progress.chunks, span)
+        else:
+            outcome = await stream_one(spec, stream, emit, progress.chunks)
         if outcome.attempts:
             retries = (retries or 0) + outcome.retries
             RETRIES.labels(spec.label).inc(outcome.retries)
@@ -117,6 +121,6 @@ async def stream_one(
             failed(span, type(exc).__name__)
             return ModelOutcome(None, attempts.made)
     reply = chunks.merged() if chunks else None
-    if reply is not None:
+    if reply is not None and observed():
         answered(span, spec, reply, attempts.made)
     return ModelOutcome(reply, attempts.made)

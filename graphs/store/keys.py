@@ -38,14 +38,14 @@ class RedisKeys:
         """The principal's usage ledger for one UTC day: a hash of counters by model."""
         return f"{self.prefix}usage:{hash_tag(principal)}:{day.isoformat()}"
 
-    def usage_overview(self, day: date) -> str:
-        """Every principal's usage of one UTC day by model, route and in total: a hash, in one
-        slot with the day's rankings."""
-        return f"{self.prefix}usage_all:{hash_tag('usage_all')}:{day.isoformat()}"
+    def usage_overview(self, day: date, stripe: int = 0) -> str:
+        """Every principal's usage of one UTC day by model, route and in total, in one stripe
+        of the principals: a hash, in one slot with the stripe's rankings of that day."""
+        return f"{self.prefix}usage_all:{hash_tag(f'usage_all:{stripe}')}:{day.isoformat()}"
 
-    def usage_ranking(self, day: date, counter: str) -> str:
-        """The principals' `counter` on one UTC day: a sorted set."""
-        return f"{self.usage_overview(day)}:by:{counter}"
+    def usage_ranking(self, day: date, counter: str, stripe: int = 0) -> str:
+        """The principals' `counter` on one UTC day, in one stripe: a sorted set."""
+        return f"{self.usage_overview(day, stripe)}:by:{counter}"
 
     def end_users_day(self, principal: str, day: date) -> str:
         """The principal's end users' counters for one UTC day."""

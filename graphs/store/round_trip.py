@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from redis.commands.core import AsyncScript
 
 from graphs.store.redis_client import RedisClient
+from graphs.telemetry.tracer import tracing
 from graphs.telemetry.trip_spans import trip_span
 
 T = TypeVar("T")
@@ -135,6 +136,9 @@ class RoundTrip:
         that Redis refused (or a local call that failed) raises when its reply is read. Every
         local call runs, whichever failed before it (a lock's release comes last)."""
         self.closed = True
+        if not tracing():
+            await self._send()
+            return
         with trip_span(self.name, self._parts, len(self._commands)):
             await self._send()
 

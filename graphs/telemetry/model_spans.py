@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from graphs.telemetry.tracer import METER, TRACER, captures_content, tracing
+from graphs.telemetry.tracer import METER, TRACER, captures_content, metering, tracing
 
 if TYPE_CHECKING:
     from graphs.model.factory import ModelSpec
@@ -57,30 +57,33 @@ def model_call_span(
     kwargs: dict[str, Any],
     fallback_from: str | None,
 ) -> Iterator[Span | None]:
-    """The span of one model's call (None when nobody traces): current within the block, so the
-    HTTP attempts it makes note their retries on it."""
-    if not tracing():
-        yield None
-        return
+    """The span of one model's call (None when nobody traces), current within the block so
+    the HTTP attempts it makes note their retries on it; and the call's duration metric. Enter
+    it only when spans or metrics go anywhere (`observed`)."""
     attributes = call_attributes(spec, kwargs)
-    if captures_content():
-        attributes["gen_ai.input.messages"] = as_text(messages)
     started = time.perf_counter()
-    with TRACER.start_as_current_span(
-        f"chat {spec.name}",
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        if fallback_from is not None:
-            span.add_event("fallback", {"graphgate.fallback_from": fallback_from})
-        try:
-            yield span
-        except BaseException as exc:
-            failed(span, type(exc).__name__)
-            raise
-        finally:
+    try:
+        if not tracing():
+            yield None
+            return
+        if captures_content():
+            attributes["gen_ai.input.messages"] = as_text(messages)
+        with TRACER.start_as_current_span(
+            f"chat {spec.name}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            if fallback_from is not None:
+                span.add_event("fallback", {"graphgate.fallback_from": fallback_from})
+            try:
+                yield span
+            except BaseException as exc:
+                failed(span, type(exc).__name__)
+                raise
+    finally:
+        if metering():
             metric = {k: v for k, v in attributes.items() if not k.startswith("gen_ai.input")}
             DURATION.record(time.perf_counter() - started, metric)
 
@@ -94,16 +97,21 @@ def failed(span: Span | None, error_type: str) -> None:
 
 
 def answered(span: Span | None, spec: ModelSpec, reply: AIMessageChunk, attempts: int) -> None:
-    """The reply's model, usage, finish reasons and attempts on the span, its tokens in the
-    metric."""
-    if span is None:
-        return
+    """The reply's model, usage, finish reasons and attempts on the span (if traced), its
+    tokens in the metric (if metered)."""
     metadata = reply.response_metadata or {}
     usage: dict[str, Any] = dict(reply.usage_metadata or {})
+    tokens = {kind: int(usage.get(f"{kind}_tokens") or 0) for kind in ("input", "output")}
+    if metering():
+        base = call_attributes(spec, {})
+        for kind, count in tokens.items():
+            TOKEN_USAGE.record(count, {**base, "gen_ai.token.type": kind})
+    if span is None:
+        return
     attributes: dict[str, Any] = {
         "gen_ai.response.model": str(metadata.get("model_name") or spec.name),
-        "gen_ai.usage.input_tokens": int(usage.get("input_tokens") or 0),
-        "gen_ai.usage.output_tokens": int(usage.get("output_tokens") or 0),
+        "gen_ai.usage.input_tokens": tokens["input"],
+        "gen_ai.usage.output_tokens": tokens["output"],
         "graphgate.attempts": attempts,
     }
     reason = metadata.get("finish_reason") or metadata.get("stop_reason")
@@ -112,10 +120,6 @@ def answered(span: Span | None, spec: ModelSpec, reply: AIMessageChunk, attempts
     if captures_content():
         attributes["gen_ai.output.messages"] = as_text([reply])
     span.set_attributes(attributes)
-    base = call_attributes(spec, {})
-    for kind in ("input", "output"):
-        tokens = attributes[f"gen_ai.usage.{kind}_tokens"]
-        TOKEN_USAGE.record(tokens, {**base, "gen_ai.token.type": kind})
 
 
 def attempted(span: Span | None, attempt: int) -> None:

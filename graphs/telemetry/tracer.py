@@ -1,9 +1,9 @@
 """Whether anyone listens, and graphgate's tracer and meter.
 
-Tracing is on when an OpenTelemetry SDK provider is installed: the server installs one when
-`OTEL_EXPORTER_OTLP_ENDPOINT` is set (`serving/telemetry.py`), a host such as `langgraph dev`
-may install its own. Otherwise every hook here is skipped before it makes a span object, so
-tracing off costs one check per hook (measured in docs/performance.md).
+Spans (metrics) go somewhere when an OpenTelemetry SDK tracer (meter) provider is installed:
+the server installs them when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`serving/telemetry.py`); a
+host such as `langgraph dev` may install its own. Otherwise every hook checks this and does
+nothing else: no span object, no context manager (docs/performance.md#tracing).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
 
 SCOPE = "graphgate"
@@ -25,6 +26,19 @@ def tracing() -> bool:
     """Whether spans go anywhere (an SDK provider is installed)."""
     provider = trace.get_tracer_provider()
     return not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+
+
+def metering() -> bool:
+    """Whether metrics go anywhere (an SDK meter provider is installed)."""
+    provider = metrics.get_meter_provider()
+    # The API's default until one is installed is a proxy whose class is private.
+    unset = type(provider).__name__ == "_ProxyMeterProvider"
+    return not unset and not isinstance(provider, NoOpMeterProvider)
+
+
+def observed() -> bool:
+    """Whether spans or metrics go anywhere."""
+    return tracing() or metering()
 
 
 def captures_content() -> bool:

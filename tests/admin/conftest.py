@@ -53,7 +53,9 @@ def admin_app(redis_flavours: RedisFlavours) -> AdminApp:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=client)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gg.test") as http:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://localhost:8000"
+            ) as http:
                 yield http
 
     return open_app

@@ -78,7 +78,8 @@ async def test_without_authentication_in_production_nobody_is_an_admin(admin_app
 async def test_a_gateways_roles_header_makes_an_admin_only_when_every_copy_names_the_role(
     admin_app: AdminApp,
 ) -> None:
-    async with admin_app("embedded", auth_mode="trusted_header") as http:
+    roles = "X-Authenticated-Roles"
+    async with admin_app("embedded", auth_mode="trusted_header", auth_roles_header=roles) as http:
         user = {"X-Authenticated-User": "ops"}
         ok = await http.get(
             "/admin/live", headers={**user, "X-Authenticated-Roles": "viewer, admin"}
@@ -106,6 +107,9 @@ async def test_a_tokens_roles_claim_makes_an_admin(admin_app: AdminApp, tmp_path
         for roles in (["admin"], "openid admin"):
             token = sign(RSA_KEY, "rsa-1", roles=roles)
             assert (await http.get("/admin/live", headers=bearer(token))).status_code == 200
+        # Keycloak's realm roles, named by a path into the claims.
+        keycloak = sign(RSA_KEY, "rsa-1", realm_access={"roles": ["admin"]})
+        assert_forbidden(await http.get("/admin/live", headers=bearer(keycloak)))
         for refused in (None, ["viewer"], "administrators", {"admin": True}):
             token = sign(RSA_KEY, "rsa-1", roles=refused)
             assert_forbidden(await http.get("/admin/live", headers=bearer(token)))
@@ -130,9 +134,43 @@ async def test_keys_made_by_the_cli_with_admin_open_the_admin_api_in_a_file_and_
         assert plain_in_file.key_id not in admins
 
 
+async def test_no_roles_header_is_trusted_until_one_is_named(admin_app: AdminApp) -> None:
+    """A gateway set up before admins existed passes a client's own roles header through."""
+    async with admin_app("embedded", auth_mode="trusted_header") as http:
+        headers = {"X-Authenticated-User": "ops", "X-Authenticated-Roles": "admin"}
+        assert_forbidden(await http.get("/admin/live", headers=headers))
+
+
+async def test_a_loopback_client_naming_another_host_is_not_an_admin(admin_app: AdminApp) -> None:
+    """A page whose own name its DNS points at 127.0.0.1 reaches the loopback under that name."""
+    async with admin_app("embedded") as http:
+        for host in ("evil.example", "evil.example:8000", "localhost.evil.example"):
+            assert_forbidden(await http.get("/admin/live", headers={"Host": host}))
+        for host in ("localhost", "127.0.0.1:8000", "[::1]:8000"):
+            assert (await http.get("/admin/live", headers={"Host": host})).status_code == 200
+
+
 def test_a_keys_file_line_names_no_role_but_admin() -> None:
     with pytest.raises(ValueError, match="role"):
         parse_key_line(f"someone {'a' * 64} role=viewer")
     record = parse_key_line(f"someone {'a' * 64} role=admin rate_limit_max=3")
     assert record is not None
     assert record.admin
+
+
+async def test_a_roles_claim_can_be_a_path_into_nested_claims(
+    admin_app: AdminApp, tmp_path: Path
+) -> None:
+    (jwks := tmp_path / "jwks.json").write_text(json.dumps(default_jwks()))
+    async with admin_app(
+        "embedded",
+        auth_mode="jwt",
+        jwt_jwks_file=jwks,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        jwt_roles_claim="realm_access.roles",
+    ) as http:
+        keycloak = sign(RSA_KEY, "rsa-1", realm_access={"roles": ["offline_access", "admin"]})
+        assert (await http.get("/admin/live", headers=bearer(keycloak))).status_code == 200
+        viewer = sign(RSA_KEY, "rsa-1", realm_access={"roles": ["viewer"]})
+        assert_forbidden(await http.get("/admin/live", headers=bearer(viewer)))

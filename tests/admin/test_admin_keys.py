@@ -27,7 +27,8 @@ async def test_a_created_key_works_then_its_quota_and_revocation_hold_at_its_nex
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     audit = logging.getLogger("graphgate.audit")
-    admin = bearer(await issue_key(f"{principal}-ops", admin=True, flavour=flavour))
+    admin_key = await issue_key(f"{principal}-ops", admin=True, flavour=flavour)
+    admin, admin_key_id = bearer(admin_key), key_hash(admin_key)[:12]
     async with admin_app(flavour, auth_mode="api_key", key_last_used_resolution=0) as http:
         # The app's logging set-up replaced the root's handlers: listen on the audit logger.
         audit.addHandler(caplog.handler)
@@ -87,9 +88,10 @@ async def test_a_created_key_works_then_its_quota_and_revocation_hold_at_its_nex
             audit.removeHandler(caplog.handler)
     lines = [r for r in caplog.records if r.name == "graphgate.audit"]
     actions = [line.audit["action"] for line in lines]  # type: ignore[attr-defined]
-    assert actions == ["created", "changed", "changed", "changed", "revoked"]
+    assert actions == ["created key", "changed key", "changed key", "changed key", "revoked key"]
     assert {line.audit["actor"] for line in lines} == {f"{principal}-ops"}  # type: ignore[attr-defined]
-    assert all(line.audit["key_id"] == key_id for line in lines)  # type: ignore[attr-defined]
+    assert all(line.audit["target"] == key_id for line in lines)  # type: ignore[attr-defined]
+    assert {line.audit["actor_key_id"] for line in lines} == {admin_key_id}  # type: ignore[attr-defined]
     assert key not in caplog.text
     assert all(key not in json.dumps(line.audit) for line in lines)  # type: ignore[attr-defined]
 

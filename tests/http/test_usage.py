@@ -12,7 +12,8 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langserve import RemoteRunnable
 
-from graphs.limits.usage import LedgerEntry, RedisUsageLedger, Spending
+from graphs.limits.usage import RedisUsageLedger, Spending
+from graphs.limits.usage_counters import LedgerEntry
 from tests.clock import SetClock
 from tests.conftest import ALL_MODES, PRIMARY_MODEL, REDIS_FLAVOURS, mode_fixture
 from tests.live_servers import Graphgate, StartGraphgate

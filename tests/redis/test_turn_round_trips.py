@@ -17,7 +17,10 @@ from redis.exceptions import ResponseError
 
 from graphs.clock import SYSTEM_CLOCK
 from graphs.limits.budget import RedisBudget, Reservation
-from graphs.limits.usage import LedgerEntry, RedisUsageLedger
+from graphs.limits.usage import RedisUsageLedger
+from graphs.limits.usage_counters import LedgerEntry
+from graphs.limits.usage_overview import stripe_of
+from graphs.settings import Settings
 from graphs.store import redis_connection
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
@@ -45,7 +48,8 @@ def more_on_a_cluster(cluster: Any, principal: str) -> int:
     keys = RedisKeys(PREFIX)
     principal_node = cluster.get_node_from_key(keys.rate_limit(principal))
     session_node = cluster.get_node_from_key(keys.session_lock(f"{principal}:s"))
-    overview_node = cluster.get_node_from_key(keys.usage_overview(SYSTEM_CLOCK.today()))
+    stripe = stripe_of(principal, Settings(redis_cluster=True).overview_stripes)
+    overview_node = cluster.get_node_from_key(keys.usage_overview(SYSTEM_CLOCK.today(), stripe))
     admission = len({principal_node.name, session_node.name})
     end = len({principal_node.name, session_node.name, overview_node.name})
     return admission - 1 + end - 1

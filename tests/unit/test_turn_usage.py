@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from graphs.chat import build_chat_graph
-from graphs.limits.usage import DayUsage, InMemoryUsageLedger, LedgerEntry, Spending
+from graphs.limits.usage import DayUsage, InMemoryUsageLedger, Spending
+from graphs.limits.usage_counters import LedgerEntry
 from graphs.limits.usage_overview import UsageOverview
 from graphs.route_services import RouteServices, build_services
 from graphs.settings import Settings

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from graphs.limits.reservations import ledger_entry
-from graphs.limits.usage import InMemoryUsageLedger, LedgerEntry, last_days
+from graphs.limits.usage import InMemoryUsageLedger, last_days
+from graphs.limits.usage_counters import LedgerEntry
 from tests.clock import NOV_26_2025, SetClock
 
 
