@@ -87,13 +87,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(usage.router)
-    app.include_router(admin.router)
-    app.include_router(console.router)
     app.include_router(metrics_endpoint.metrics_router(settings))
     app.include_router(openai_compat.router)
     install_langgraph_api(app)
     specs = load_route_specs(settings)
     mount_routes(app, settings, specs)
+    # Last: the operator's routes are rare, and Starlette tries routes in order.
+    app.include_router(admin.router)
+    app.include_router(console.router)
     install_openapi(app)
     add_middleware(app, settings, tuple(spec.path for spec in specs if spec.path))
     return app
@@ -106,12 +107,13 @@ async def serving(app: FastAPI, settings: Settings, clock: Clock) -> AsyncIterat
     async with open_graphs(settings, clock=clock) as service:
         app.state.graphs = service
         app.state.authenticator = build_authenticator(settings, service.redis)
-        slots = service.chat.services.slots
+        services = service.chat.services
         app.state.live = live_reporter(
             service.redis,
             RedisKeys(settings.redis_prefix),
             settings.admin_error_minutes,
-            lambda: slots.held,
+            lambda: services.slots.held,
+            services.usage.overview.flush,
         )
         try:
             async with (

@@ -71,6 +71,7 @@ async def seed(redis_url: str, prefix: str) -> int:
                     overview.record_in(trip, day, usage)
                     made += 1
             await trip.send_checked()
+            await overview.flush()
     finally:
         await redis.aclose()
     return made

@@ -127,6 +127,7 @@ def build_services(
             settings.usage_retention_days,
             clock,
             settings.overview_stripes,
+            settings.usage_overview_flush_seconds,
         )
         budget = RedisBudget(redis, usage, settings.redis_prefix)
     return RouteServices(

@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     pricing_file: Path | None = None
     usage_retention_days: int = Field(default=90, ge=1)
     usage_overview_stripes: int | None = Field(default=None, ge=1)
+    usage_overview_flush_seconds: float = Field(default=5.0, ge=0)
     tokens_per_minute: int = Field(default=0, ge=0)
     daily_budget_usd: float = Field(default=0.0, ge=0)
     budget_reservation_ttl: float | None = Field(default=None, gt=0)

@@ -49,6 +49,7 @@ async def quotas(request: Request) -> dict[str, Quota]:
 async def near_limits(services: RouteServices, own: dict[str, Quota]) -> list[dict[str, Any]]:
     """The principals active today whose request window or spend today is near their limit."""
     ratio = services.settings.admin_near_limit_ratio
+    await services.usage.overview.flush()
     today = await services.usage.overview.principals([services.clock.today()])
     in_window = await services.limiter.in_window(sorted(today))
     found = []

@@ -3,7 +3,9 @@
 Each worker reports, every `LIVE_REPORT_SECONDS`, its requests in flight, open streams and
 model-call slots in use (the Prometheus gauges it keeps anyway) and the errors it answered since
 its last report, by code: to Redis, where any worker answering `/admin/live` reads every
-worker's, or (embedded, one process) to memory. Nothing is written on a request's path: a
+worker's, or (embedded, one process) to memory. The report also writes the worker's unwritten
+usage sums for the console (`graphs/limits/usage_overview.py`), so an idle worker's are not
+left behind. Nothing is written on a request's path: a
 report is one round trip per worker per interval, whatever the traffic. A worker that stops
 reporting (killed) drops out after three intervals.
 """
@@ -18,7 +20,7 @@ import os
 import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -144,8 +146,14 @@ class RedisLiveBoard:
 class Reporter:
     """This worker's reports: its state now, and its errors not yet reported."""
 
-    def __init__(self, board: LiveBoard, model_calls: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        board: LiveBoard,
+        model_calls: Callable[[], int],
+        flush_usage: Callable[[], Awaitable[None]],
+    ) -> None:
         self.board = board
+        self.flush_usage = flush_usage  # the console's usage sums, written with each report
         # Named when the worker serves (after gunicorn's fork, even with --preload).
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._model_calls = model_calls
@@ -163,6 +171,7 @@ class Reporter:
         errors = refusals_so_far()
         await self.board.report(self.state(), errors - self._reported)
         self._reported = errors
+        await self.flush_usage()
 
 
 @contextlib.asynccontextmanager
@@ -186,13 +195,19 @@ async def reporting(reporter: Reporter, interval: float) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(*REDIS_FAILURES):
+            await reporter.flush_usage()
             await reporter.board.leave(reporter.worker)
 
 
 def live_reporter(
-    redis: RedisClient | None, keys: RedisKeys, error_minutes: int, model_calls: Callable[[], int]
+    redis: RedisClient | None,
+    keys: RedisKeys,
+    error_minutes: int,
+    model_calls: Callable[[], int],
+    flush_usage: Callable[[], Awaitable[None]],
 ) -> Reporter:
     """This worker's reporter, to Redis when there is one, else to memory."""
     if redis is None:
-        return Reporter(InMemoryLiveBoard(), model_calls)
-    return Reporter(RedisLiveBoard(redis, keys, (error_minutes + 1) * 60), model_calls)
+        return Reporter(InMemoryLiveBoard(), model_calls, flush_usage)
+    board = RedisLiveBoard(redis, keys, (error_minutes + 1) * 60)
+    return Reporter(board, model_calls, flush_usage)

@@ -70,6 +70,7 @@ async def usage_overview(
             ],
         }
     overview = services.usage.overview
+    await overview.flush()  # this worker's own sums are in what it reads
     by_day = await overview.days(dates)
     principals = await overview.principals(dates)
     return {

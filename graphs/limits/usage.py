@@ -213,6 +213,7 @@ class RedisUsageLedger:
         retention_days: int,
         clock: Clock = SYSTEM_CLOCK,
         overview_stripes: int = 1,
+        overview_flush_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self.clock = clock
@@ -220,7 +221,7 @@ class RedisUsageLedger:
         self._retention = retention_days * SECONDS_PER_DAY
         self._record = redis.register_script(RECORD_LUA)
         self.overview = RedisUsageOverview(
-            redis, self._keys, self._retention, COUNTERS, overview_stripes
+            redis, self._keys, self._retention, COUNTERS, overview_stripes, overview_flush_seconds
         )
 
     def day_key(self, principal: str, day: date | None = None) -> str:

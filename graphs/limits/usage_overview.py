@@ -1,22 +1,29 @@
 """Usage across every principal, per UTC day: what the operator console reads.
 
-Kept as turns are recorded, beside each principal's own ledger (`graphs/limits/usage.py`), so a
-view of any range costs a few reads per day however many principals and requests there were:
-no per-request record exists, and nothing is scanned. Per day, one hash of counters by model,
-by route and in total (`model:<name>|<counter>`, `route:<name>|<counter>`, `total|<counter>`),
-and one sorted set per counter ranking the principals, which Redis sums over a range itself
-(`ZUNION`).
+Summed as turns are recorded, beside each principal's own ledger (`graphs/limits/usage.py`), so
+a view of any range costs a few reads per day however many principals and requests there were:
+no per-request record exists, and nothing is scanned. A worker sums its turns in memory and
+writes the sums at most every `USAGE_OVERVIEW_FLUSH_SECONDS`, in the end trip of the turn that
+finds them due (and from its live reports, and before an admin's read): one script per day and
+stripe for all its turns, where one per turn cost a turn 2-4% of its CPU (measured in
+docs/performance.md). A worker killed loses its unwritten seconds here only: each principal's
+own ledger, which `GET /usage` and a principal's view read, is written with its turn.
+
+Per day, one hash of counters by model, by route and in total (`model:<name>|<counter>`,
+`route:<name>|<counter>`, `total|<counter>`), and one sorted set per counter ranking the
+principals, which Redis sums over a range itself (`ZUNION`).
 
 On Redis Cluster the keys are striped: a principal's turns go to one of
-`USAGE_OVERVIEW_STRIPES` sets of keys, each set under a hash tag of its own (so a turn's share
-is one script on one shard, and the stripes spread over the shards instead of loading one
-with every turn), and a read sums the stripes. Raise the count, never lower it: a principal
+`USAGE_OVERVIEW_STRIPES` sets of keys, each set under a hash tag of its own (so a write is one
+script on one shard, and the stripes spread over the shards instead of loading one), and a
+read sums the stripes. Raise the count, never lower it: a principal
 whose stripe moves is summed across both, but a lowered count no longer reads the stripes
 above it.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,24 +34,30 @@ from typing import Protocol
 from graphs.limits.usage_counters import INCREMENT_LUA, TOTAL, counter_value
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import RedisClient
-from graphs.store.round_trip import RoundTrip
+from graphs.store.round_trip import RoundTrip, alone
 
 Counters = dict[str, float]
 MODEL, ROUTE = "model:", "route:"
 
-# A turn's share of its day: KEYS[1] the day's hash, KEYS[2..] the rankings of the counters it
-# moved; ARGV[1] the retention (s), ARGV[2] the principal, ARGV[3] how many field/value pairs
-# of the hash follow, then those pairs, then each ranking's increment in KEYS' order.
-RECORD_LUA = (
+# A worker's sums for one day and stripe: KEYS[1] the day's hash, KEYS[2..] rankings; ARGV[1]
+# the retention (s), ARGV[2] how many field/value pairs of the hash follow, then those pairs;
+# then, for each ranking in KEYS' order, how many member/increment pairs follow, then those.
+FLUSH_LUA = (
     INCREMENT_LUA
     + """
-local pairs_end = 3 + 2 * tonumber(ARGV[3])
-for i = 4, pairs_end, 2 do
-  increment(KEYS[1], ARGV[i], ARGV[i + 1])
+local at = 3
+for i = 1, tonumber(ARGV[2]) do
+  increment(KEYS[1], ARGV[at], ARGV[at + 1])
+  at = at + 2
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 for k = 2, #KEYS do
-  redis.call('ZINCRBY', KEYS[k], ARGV[pairs_end + k - 1], ARGV[2])
+  local members = tonumber(ARGV[at])
+  at = at + 1
+  for i = 1, members do
+    redis.call('ZINCRBY', KEYS[k], ARGV[at + 1], ARGV[at])
+    at = at + 2
+  end
   redis.call('EXPIRE', KEYS[k], ARGV[1])
 end
 """
@@ -117,6 +130,9 @@ class UsageOverview(Protocol):
     async def principals(self, days: list[date]) -> dict[str, Counters]:
         """Every principal's counters summed over `days`."""
 
+    async def flush(self) -> None:
+        """Write what this worker has summed and not written yet."""
+
 
 class InMemoryUsageOverview:
     def __init__(self) -> None:
@@ -141,6 +157,18 @@ class InMemoryUsageOverview:
                 summed(found[principal], counters)
         return {p: {n: counter_value(n, v) for n, v in c.items()} for p, c in found.items()}
 
+    async def flush(self) -> None:
+        return None
+
+
+@dataclass
+class Unwritten:
+    """A day and stripe's sums not written yet: the hash's fields, and each ranking's
+    increments by principal."""
+
+    fields: dict[str, float] = field(default_factory=dict)
+    ranks: dict[str, dict[str, float]] = field(default_factory=dict)
+
 
 class RedisUsageOverview:
     """`counters`: every counter a turn may move, each with its ranking of principals."""
@@ -152,23 +180,48 @@ class RedisUsageOverview:
         retention_seconds: int,
         counters: Sequence[str],
         stripes: int = 1,
+        flush_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._retention = retention_seconds
         self._counters = tuple(counters)
         self._stripes = stripes
-        self._record = redis.register_script(RECORD_LUA)
+        self._flush_seconds = flush_seconds
+        self._flush = redis.register_script(FLUSH_LUA)
+        self._unwritten: dict[tuple[date, int], Unwritten] = {}
+        self._written_at = time.monotonic()
 
     def record_in(self, trip: RoundTrip, day: date, turn: TurnUsage) -> None:
-        stripe = stripe_of(turn.principal, self._stripes)
+        """The turn summed in memory; the sums queued in `trip` when they are due."""
         moved = nonzero(turn.counters)
-        fields = day_fields(turn.model, turn.route, moved)
-        keys = [self._keys.usage_overview(day, stripe)]
-        keys += [self._keys.usage_ranking(day, name, stripe) for name in moved]
-        pairs = [part for item in fields.items() for part in item]
-        args = [self._retention, turn.principal, len(fields), *pairs, *moved.values()]
-        trip.script(self._record, keys, args)
+        unwritten = self._unwritten.setdefault(
+            (day, stripe_of(turn.principal, self._stripes)), Unwritten()
+        )
+        summed(unwritten.fields, day_fields(turn.model, turn.route, moved))
+        for name, value in moved.items():
+            ranks = unwritten.ranks.setdefault(name, {})
+            ranks[turn.principal] = ranks.get(turn.principal, 0) + value
+        if time.monotonic() - self._written_at >= self._flush_seconds:
+            self.flush_in(trip)
+
+    def flush_in(self, trip: RoundTrip) -> None:
+        """Queue every unwritten sum in `trip` (lost with it if it fails: logged, and each
+        principal's own ledger holds the turns)."""
+        unwritten, self._unwritten = self._unwritten, {}
+        self._written_at = time.monotonic()
+        for (day, stripe), sums in unwritten.items():
+            keys = [self._keys.usage_overview(day, stripe)]
+            args: list[str | int | float] = [self._retention, len(sums.fields)]
+            args += [part for item in sums.fields.items() for part in item]
+            for name, ranks in sums.ranks.items():
+                keys.append(self._keys.usage_ranking(day, name, stripe))
+                args += [len(ranks), *(part for item in ranks.items() for part in item)]
+            trip.script(self._flush, keys, args)
+
+    async def flush(self) -> None:
+        if self._unwritten:
+            await alone(self._redis, self.flush_in)
 
     async def days(self, days: list[date]) -> dict[str, DayOverview]:
         async with self._redis.pipeline(transaction=False) as pipe:
