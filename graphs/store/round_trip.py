@@ -123,10 +123,8 @@ class RoundTrip:
         args = ["EVAL", script.script, len(keys), *keys, *args]
         return self.command(*args, decode=decode, vital=vital, part=part)
 
-    def local(self, call: Callable[[], Awaitable[T]], part: str | None = None) -> Reply[T]:
+    def local(self, call: Callable[[], Awaitable[T]]) -> Reply[T]:
         self._queued()
-        if part is not None:
-            self._parts.append(part)
         reply: Reply[T] = Reply(_same)
         self._locals.append((call, reply))
         return reply
