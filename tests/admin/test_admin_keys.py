@@ -37,6 +37,7 @@ async def test_a_created_key_works_then_its_quota_and_revocation_hold_at_its_nex
                 "/admin/keys", json={"principal": principal, "rate_limit_max": 5}, headers=admin
             )
             assert created.status_code == 201, created.text
+            assert created.headers["Cache-Control"] == "no-store"  # it holds the key
             body = created.json()
             key, key_id = body["key"], body["key_id"]
             assert key_id == key_hash(key)[:12]
