@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.datastructures import Headers
 
 from auth.api_keys import KeysFile, KeyStore, key_hash
-from auth.redis_key_store import RedisKeyStore
+from auth.redis_key_store import redis_key_store
 from graphs.errors import InvalidInput, Unauthenticated
 from graphs.identity import ANONYMOUS, PRINCIPAL_RULE, Principal, is_principal_name
 from graphs.settings import Settings
@@ -206,10 +206,8 @@ def key_stores(settings: Settings, redis: RedisClient | None) -> list[KeyStore]:
     stores: list[KeyStore] = []
     if settings.api_keys_file is not None:
         stores.append(KeysFile(settings.api_keys_file))
-    if redis is not None:
-        stores.append(
-            RedisKeyStore(redis, settings.redis_prefix, settings.key_last_used_resolution)
-        )
+    if (in_redis := redis_key_store(settings, redis)) is not None:
+        stores.append(in_redis)
     return stores
 
 

@@ -14,6 +14,7 @@ from redis.typing import EncodableT, FieldT
 
 from auth.api_keys import ADMIN_ROLE, QUOTA_FIELDS, KeyRecord, quota_fields, quota_from
 from graphs.identity import is_principal_name
+from graphs.settings import Settings
 from graphs.store.keys import RedisKeys
 from graphs.store.redis_client import REDIS_FAILURES, RedisClient, store_unavailable
 
@@ -166,3 +167,10 @@ class RedisKeyStore:
         await self._redis.delete(self._key(text_of(hash)))
         await self._redis.hdel(self._index, key_id)
         return True
+
+
+def redis_key_store(settings: Settings, redis: RedisClient | None) -> RedisKeyStore | None:
+    """The key store in Redis the settings name, if there is a Redis."""
+    if redis is None:
+        return None
+    return RedisKeyStore(redis, settings.redis_prefix, settings.key_last_used_resolution)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.admin.audit import audited
 from api.caller import Admin
 from auth.api_keys import KeyRecord, key_hash, new_key, parse_keys_file
-from auth.redis_key_store import RedisKeyStore
+from auth.redis_key_store import RedisKeyStore, redis_key_store
 from graphs.errors import InvalidInput, KeyNotManaged, NotFound
 from graphs.identity import PRINCIPAL_PATTERN, Quota
 from graphs.service import GraphService
@@ -80,10 +80,7 @@ def view(record: KeyRecord, source: Literal["redis", "file"]) -> dict[str, Any]:
 
 def key_store(request: Request) -> RedisKeyStore | None:
     service: GraphService = request.app.state.graphs
-    if service.redis is None:
-        return None
-    settings = service.chat.services.settings
-    return RedisKeyStore(service.redis, settings.redis_prefix, settings.key_last_used_resolution)
+    return redis_key_store(service.chat.services.settings, service.redis)
 
 
 KeyStoreOrNone = Annotated[RedisKeyStore | None, Depends(key_store)]

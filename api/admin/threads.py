@@ -45,6 +45,15 @@ def saver_of(route: RouteGraphs | GraphRoute) -> BaseCheckpointSaver[Any] | None
     return saver if isinstance(saver, BaseCheckpointSaver) else None
 
 
+def located(
+    service: GraphService, principal: str, route: str, thread: str
+) -> tuple[RouteGraphs | GraphRoute, str, BaseCheckpointSaver[Any] | None]:
+    """The route a principal's thread is on, its checkpoint thread id, and its checkpointer."""
+    served = route_of(service, route)
+    internal = thread_id(principal, thread, served.services.thread_route)
+    return served, internal, saver_of(served)
+
+
 def named(principal: str, internal: str) -> dict[str, str]:
     """A checkpoint thread id as its route and the owner's id on it."""
     parts = internal.removeprefix(f"{principal}:").split(":")
@@ -91,9 +100,7 @@ async def read_thread(
 ) -> dict[str, Any]:
     """The thread's messages (the chat's history, or a graph's `messages`)."""
     service: GraphService = request.app.state.graphs
-    served = route_of(service, route)
-    internal = thread_id(principal, thread, served.services.thread_route)
-    saver = saver_of(served)
+    _, internal, saver = located(service, principal, route, thread)
     saved = None if saver is None else await saver.aget_tuple(latest(internal))
     if saved is None:
         raise NotFound(f"No thread {thread!r} of {principal!r} on {route!r}.")
@@ -121,9 +128,7 @@ async def delete_thread(
     """Delete the thread as its owner would: under its session lock, with its LangGraph API
     record and runs when it has them."""
     service: GraphService = request.app.state.graphs
-    served = route_of(service, route)
-    internal = thread_id(principal, thread, served.services.thread_route)
-    saver = saver_of(served)
+    served, internal, saver = located(service, principal, route, thread)
     async with kept(await served.services.take_session_lock(internal)):
         found = saver is not None and await saver.aget_tuple(latest(internal)) is not None
         if saver is not None and found:
